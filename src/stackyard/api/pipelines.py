@@ -1,0 +1,125 @@
+"""Managing pipelines: list, read, create or replace, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, Problem, WriteAnswer
+from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
+from stackyard.api.state import AppState, State
+from stackyard.errors import PipelineNotFound
+from stackyard.names import NAME_PATTERN, check_name
+from stackyard.store import Outcome, PipelineRecord, WriteResult
+
+router = APIRouter(prefix="/pipelines", tags=["pipelines"])
+
+# The pattern is checked in the handler (not by FastAPI) so a bad name gets our own problem, not a generic 422.
+Name = Annotated[str, Path(description=f"The pipeline name, matching {NAME_PATTERN}")]
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "description": text}
+    for status, text in {
+        400: "Bad request: invalid name, body or header",
+        404: "No such pipeline",
+        412: "The pipeline changed since you read it",
+        413: "The definition is too large",
+        415: "Unsupported content type",
+        422: "The definition is not valid",
+    }.items()
+}
+
+
+def summary(state: AppState, record: PipelineRecord) -> PipelineSummary:
+    live = state.registry.get(record.name)
+    failure = state.registry.failure(record.name)
+    return PipelineSummary(
+        name=record.name,
+        revision=record.revision,
+        description=record.description,
+        labels=record.labels,
+        enabled=record.enabled,
+        state=state.registry.state(record.name, record.revision),
+        live_revision=live.revision if live else None,
+        error=failure.error if failure and failure.revision >= record.revision else None,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def detail(state: AppState, record: PipelineRecord) -> PipelineDetail:
+    return PipelineDetail(**summary(state, record).model_dump(), yaml=record.yaml)
+
+
+async def load(state: AppState, name: str) -> PipelineRecord:
+    record = await anyio.to_thread.run_sync(state.store.get, check_name(name))
+    if record is None:
+        raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+    return record
+
+
+@router.get("", summary="List pipelines", response_model=PipelineList)
+async def list_pipelines(state: State) -> PipelineList:
+    records = await anyio.to_thread.run_sync(state.store.pipelines)
+    return PipelineList(pipelines=[summary(state, record) for record in records])
+
+
+@router.get(
+    "/{name}",
+    summary="Read a pipeline's definition and state",
+    response_model=PipelineDetail,
+    responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **PROBLEMS},
+)
+async def get_pipeline(name: Name, request: Request, state: State) -> Response:
+    record = await load(state, name)
+    headers = {"ETag": etag(record.revision)}
+    accept = request.headers.get("accept", "")
+    if "yaml" in accept and "json" not in accept:
+        return PlainTextResponse(record.yaml, media_type="application/yaml", headers=headers)
+    return JSONResponse(detail(state, record).model_dump(mode="json"), headers=headers)
+
+
+def _write_response(state: AppState, result: WriteResult) -> JSONResponse:
+    body = WriteAnswer(
+        **detail(state, result.record).model_dump(), outcome=result.outcome.value, generation=result.generation
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=201 if result.outcome is Outcome.CREATED else 200,
+        headers={
+            "ETag": etag(result.record.revision),
+            "Location": f"/pipelines/{result.record.name}",
+            "X-Stackyard-Generation": str(result.generation),
+        },
+    )
+
+
+@router.put(
+    "/{name}",
+    summary="Create or replace a pipeline",
+    description="Builds and warms up the new revision first; only a definition that works is stored and swapped "
+    "in. A body identical to the live revision changes nothing.",
+    response_model=WriteAnswer,
+    responses={201: {"model": WriteAnswer, "description": "Created"}, **PROBLEMS},
+    openapi_extra=DEFINITION_REQUEST_BODY,
+)
+async def put_pipeline(name: Name, request: Request, state: State) -> JSONResponse:
+    check_name(name)
+    change = await read_definition(request, name, state.settings.max_yaml_bytes)
+    result = await state.manager.put(change, expectation(request))
+    return _write_response(state, result)
+
+
+@router.delete(
+    "/{name}",
+    summary="Delete a pipeline",
+    status_code=204,
+    response_class=Response,
+    responses=PROBLEMS,
+)
+async def delete_pipeline(name: Name, request: Request, state: State) -> Response:
+    check_name(name)
+    result = await state.manager.delete(name, expectation(request))
+    return Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})

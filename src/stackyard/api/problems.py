@@ -1,0 +1,83 @@
+"""Rendering every error as RFC 9457 problem+json, from one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stackyard.errors import PROBLEM_BASE, InvalidRequest, StackyardError, trim
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(error: StackyardError, request: Request) -> JSONResponse:
+    return JSONResponse(
+        error.to_problem(instance=request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=getattr(error, "headers", None),
+    )
+
+
+async def _stackyard_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StackyardError)
+    return problem_response(error, request)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    if any(item.get("type") == "json_invalid" for item in errors):
+        return problem_response(InvalidRequest("The body is not valid JSON."), request)
+    details: list[dict[str, Any]] = [
+        {"location": ".".join(str(part) for part in item.get("loc", ())), "message": trim(str(item.get("msg")), 200)}
+        for item in errors[:20]
+    ]
+    summary = "; ".join(f"{item['location']}: {item['message']}" for item in details[:3])
+    body = {
+        "type": PROBLEM_BASE + "invalid-request",
+        "title": "The request is not valid",
+        "status": 422,
+        "detail": trim(summary),
+        "instance": request.url.path,
+        "errors": details,
+    }
+    return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": str(error.detail) if error.status_code != 404 else "Not Found",
+        "status": error.status_code,
+        "detail": str(error.detail) if error.status_code != 404 else f"There is no route {request.url.path}.",
+        "instance": request.url.path,
+    }
+    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=error.headers)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    body = {
+        "type": PROBLEM_BASE + "internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The server met an unexpected condition; the error was logged.",
+        "instance": request.url.path,
+    }
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StackyardError, _stackyard_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

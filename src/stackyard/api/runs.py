@@ -1,0 +1,82 @@
+"""Running pipelines and describing their inputs: the request path, which never touches the store."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+from fastapi import APIRouter, Response
+
+from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
+from stackyard.api.pipelines import Name
+from stackyard.api.state import RegistryDep
+from stackyard.errors import PipelineNotFound, PipelineUnavailable
+from stackyard.names import check_name
+from stackyard.registry import LiveRevision, Registry
+from stackyard.runs import run_build
+from stackyard.schema import input_schema, output_schema
+
+router = APIRouter(prefix="/pipelines", tags=["runs"])
+RUN_PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "description": text}
+    for status, text in {
+        400: "Bad request",
+        404: "No such pipeline",
+        422: "The inputs do not fit the pipeline",
+        500: "A component failed",
+        503: "The pipeline does not serve on this process",
+    }.items()
+}
+
+
+def _missing(registry: Registry, name: str) -> Exception:
+    failure = registry.failure(name)
+    if failure is not None:
+        return PipelineUnavailable(
+            f"Pipeline '{name}' is stored, but revision {failure.revision} failed to build here: {failure.error}",
+            revision=failure.revision,
+        )
+    return PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+
+
+@router.post(
+    "/{name}/run",
+    summary="Run a pipeline",
+    response_model=RunResponse,
+    responses=RUN_PROBLEMS,
+)
+async def run_pipeline(name: Name, body: RunRequest, registry: RegistryDep) -> Response:
+    live = registry.acquire(name)
+    if live is None:
+        raise _missing(registry, check_name(name))
+    try:
+        result = await anyio.to_thread.run_sync(run_build, live.build, body.data, body.include_outputs_from)
+    finally:
+        registry.release(live)
+    # The revision reported is the one this run started on, even if a newer one went live meanwhile.
+    payload = {"pipeline": name, "revision": live.revision, "result": result}
+    return Response(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        media_type="application/json",
+        headers={"X-Stackyard-Revision": str(live.revision)},
+    )
+
+
+def _live(registry: Registry, name: str) -> LiveRevision:
+    live = registry.get(name)
+    if live is None:
+        raise _missing(registry, check_name(name))
+    return live
+
+
+@router.get(
+    "/{name}/schema",
+    summary="JSON Schema of a pipeline's run inputs and outputs",
+    response_model=PipelineSchema,
+    responses=RUN_PROBLEMS,
+)
+async def pipeline_schema(name: Name, registry: RegistryDep) -> PipelineSchema:
+    live = _live(registry, name)
+    return PipelineSchema(
+        pipeline=name, revision=live.revision, inputs=input_schema(live.build), outputs=output_schema(live.build)
+    )

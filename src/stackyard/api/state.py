@@ -1,0 +1,37 @@
+"""What the lifespan makes and the handlers use, reached through typed dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from stackyard.management import Manager
+from stackyard.registry import Registry
+from stackyard.settings import Settings
+from stackyard.store import DefinitionStore
+from stackyard.sync import Synchronizer
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    store: DefinitionStore
+    registry: Registry
+    manager: Manager
+    sync: Synchronizer
+
+
+def _app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.stackyard
+    return state
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.stackyard.registry
+    return registry
+
+
+State = Annotated[AppState, Depends(_app_state)]
+RegistryDep = Annotated[Registry, Depends(_registry)]

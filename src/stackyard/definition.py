@@ -1,0 +1,210 @@
+"""Parsing a submitted YAML text into a `Definition`: syntax, structure and the optional `inputs:`/`outputs:` mapping.
+
+Nothing here imports a component or builds a pipeline; that is `build.py`'s job. Every problem found here is an
+`InvalidDefinition` with the line and column where the YAML parser knows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from stackyard.errors import DefinitionTooLarge, InvalidDefinition
+
+# The keys Haystack's `Pipeline.from_dict` reads, plus the two sections Hayhooks users already have in their files.
+PIPELINE_KEYS = frozenset(
+    {"components", "connections", "metadata", "max_runs_per_component", "connection_type_validation"}
+)
+MAPPING_KEYS = frozenset({"inputs", "outputs"})
+MAX_ALIASES = 100
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class SocketRef:
+    """`component.socket`, as written in `inputs:`, `outputs:` and connections."""
+
+    component: str
+    socket: str
+
+    def __str__(self) -> str:
+        return f"{self.component}.{self.socket}"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A parsed definition: the text exactly as submitted, the dict Haystack loads, and the friendly-name mapping."""
+
+    text: str
+    pipeline: dict[str, Any]
+    inputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
+    outputs: dict[str, SocketRef] = field(default_factory=dict)
+
+    @property
+    def component_names(self) -> list[str]:
+        return list(self.pipeline.get("components", {}))
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A safe loader that refuses alias bombs and absurd nesting before building anything from them."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise InvalidDefinition(f"The YAML uses more than {MAX_ALIASES} aliases; expand them in the file.")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise InvalidDefinition(f"The YAML is nested deeper than {MAX_DEPTH} levels.")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def parse_definition(text: str, *, max_bytes: int) -> Definition:
+    """Parse and check the shape of a definition; raise `InvalidDefinition` (422) or `DefinitionTooLarge` (413)."""
+    size = len(text.encode())
+    if size > max_bytes:
+        raise DefinitionTooLarge(f"The definition has {size} bytes; the limit is {max_bytes}.", limit=max_bytes)
+    data = _load_yaml(text)
+    if data is None:
+        raise InvalidDefinition("The definition is empty: send a YAML mapping with a 'components' section.")
+    if not isinstance(data, dict):
+        raise InvalidDefinition(
+            f"The definition is a YAML {type(data).__name__}, not a mapping: "
+            "the top level must hold 'components' and, optionally, 'connections'."
+        )
+    unknown = sorted(str(key) for key in data if key not in PIPELINE_KEYS | MAPPING_KEYS)
+    if unknown:
+        raise InvalidDefinition(
+            f"Unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(sorted(PIPELINE_KEYS | MAPPING_KEYS))}."
+        )
+    components = data.get("components")
+    if not isinstance(components, dict) or not components:
+        raise InvalidDefinition("'components' must be a non-empty mapping of component name to its definition.")
+    for name, spec in components.items():
+        _check_component(str(name), spec, text)
+    _check_connections(data.get("connections", []), components)
+    pipeline = {key: value for key, value in data.items() if key in PIPELINE_KEYS}
+    return Definition(
+        text=text,
+        pipeline=pipeline,
+        inputs=_parse_inputs(data.get("inputs")),
+        outputs=_parse_outputs(data.get("outputs")),
+    )
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = error.problem or error.context or "invalid syntax"
+        raise InvalidDefinition(
+            f"The YAML cannot be parsed{where}: {problem}.",
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as error:
+        raise InvalidDefinition(f"The YAML cannot be parsed: {error}.") from None
+    finally:
+        loader.dispose()
+
+
+def component_line(text: str, component: str) -> int | None:
+    """The 1-based line where `component` is defined under `components:`, when the text shows it."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key, value in root.value:
+        if key.value == "components" and isinstance(value, yaml.MappingNode):
+            for name_node, _ in value.value:
+                if name_node.value == component:
+                    return int(name_node.start_mark.line) + 1
+    return None
+
+
+def _check_component(name: str, spec: Any, text: str) -> None:
+    line = component_line(text, name)
+    if not isinstance(spec, dict):
+        raise InvalidDefinition(
+            f"Component '{name}' must be a mapping with 'type' and 'init_parameters'.", component=name, line=line
+        )
+    component_type = spec.get("type")
+    if not isinstance(component_type, str) or "." not in component_type:
+        raise InvalidDefinition(
+            f"Component '{name}' needs a 'type' that is a full class path, such as "
+            "'haystack.components.builders.prompt_builder.PromptBuilder'.",
+            component=name,
+            line=line,
+        )
+    params = spec.get("init_parameters", {})
+    if params is not None and not isinstance(params, dict):
+        raise InvalidDefinition(
+            f"'init_parameters' of component '{name}' must be a mapping.", component=name, line=line
+        )
+
+
+def _check_connections(connections: Any, components: dict[str, Any]) -> None:
+    if connections is None:
+        return
+    if not isinstance(connections, list):
+        raise InvalidDefinition("'connections' must be a list of {sender, receiver} mappings.")
+    for index, connection in enumerate(connections):
+        if not isinstance(connection, dict) or not {"sender", "receiver"} <= connection.keys():
+            raise InvalidDefinition(f"Connection #{index + 1} must have both 'sender' and 'receiver'.")
+        for role in ("sender", "receiver"):
+            endpoint = connection[role]
+            if not isinstance(endpoint, str) or not endpoint:
+                raise InvalidDefinition(
+                    f"The {role} of connection #{index + 1} must be 'component' or 'component.socket'."
+                )
+            component = endpoint.split(".", 1)[0]
+            if component not in components:
+                raise InvalidDefinition(
+                    f"Connection #{index + 1} names {role} component '{component}', which is not in 'components'.",
+                    component=component,
+                )
+
+
+def _socket_ref(value: Any, where: str) -> SocketRef:
+    if not isinstance(value, str) or value.count(".") != 1 or value.startswith(".") or value.endswith("."):
+        raise InvalidDefinition(f"{where} must be written 'component.socket', not {str(value)[:80]!r}.")
+    component, socket = value.split(".")
+    return SocketRef(component, socket)
+
+
+def _parse_inputs(section: Any) -> dict[str, tuple[SocketRef, ...]]:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise InvalidDefinition("'inputs' must map friendly names to 'component.socket' or a list of them.")
+    mapping: dict[str, tuple[SocketRef, ...]] = {}
+    for friendly, target in section.items():
+        targets = target if isinstance(target, list) else [target]
+        if not targets:
+            raise InvalidDefinition(f"Input '{friendly}' maps to no socket.")
+        mapping[str(friendly)] = tuple(_socket_ref(item, f"Input '{friendly}'") for item in targets)
+    return mapping
+
+
+def _parse_outputs(section: Any) -> dict[str, SocketRef]:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise InvalidDefinition("'outputs' must map friendly names to 'component.socket'.")
+    return {str(friendly): _socket_ref(target, f"Output '{friendly}'") for friendly, target in section.items()}

@@ -1,0 +1,134 @@
+"""The one error base of Stackyard, and the conditions named after it.
+
+Every expected failure is a `StackyardError` subclass that carries its HTTP status and a problem type; the API renders
+each as RFC 9457 problem+json. Messages say what happened and what to do next, and never carry secret values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://stackyard.dev/problems/"
+MAX_DETAIL_CHARS = 500
+
+
+def trim(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """Shorten text taken from Haystack or a user so a problem never echoes a large payload back."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class StackyardError(Exception):
+    """Base of every expected failure: a status, a problem type slug, a title and a detail."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = trim(detail)
+        self.extensions = extensions
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The RFC 9457 body: type, title, status, detail, plus this condition's own members."""
+        problem: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance is not None:
+            problem["instance"] = instance
+        problem.update(self.extensions)
+        return problem
+
+
+class InvalidRequest(StackyardError):
+    status = 400
+    slug = "invalid-request"
+    title = "The request is not well formed"
+
+
+class InvalidPipelineName(StackyardError):
+    status = 400
+    slug = "invalid-pipeline-name"
+    title = "The pipeline name is not allowed"
+
+
+class PipelineNotFound(StackyardError):
+    status = 404
+    slug = "pipeline-not-found"
+    title = "No such pipeline"
+
+
+class RevisionNotFound(StackyardError):
+    status = 404
+    slug = "revision-not-found"
+    title = "No such revision"
+
+
+class RevisionConflict(StackyardError):
+    """The caller's idea of the live revision is stale (If-Match / If-None-Match)."""
+
+    status = 412
+    slug = "revision-conflict"
+    title = "The pipeline changed since you read it"
+
+
+class DefinitionTooLarge(StackyardError):
+    status = 413
+    slug = "definition-too-large"
+    title = "The definition is too large"
+
+
+class UnsupportedMediaType(StackyardError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported content type"
+
+
+class InvalidDefinition(StackyardError):
+    """A definition that cannot become a working pipeline: syntax, structure, components, connections, mapping."""
+
+    status = 422
+    slug = "invalid-definition"
+    title = "The pipeline definition is not valid"
+
+
+class InvalidRunInput(StackyardError):
+    status = 422
+    slug = "invalid-run-input"
+    title = "The run inputs do not fit the pipeline"
+
+
+class PipelineUnavailable(StackyardError):
+    """The pipeline is stored but this process has no working build of it (its build failed here)."""
+
+    status = 503
+    slug = "pipeline-unavailable"
+    title = "The pipeline is not available on this server"
+
+
+class RunFailed(StackyardError):
+    """A component raised while running; the pipeline, not the server, failed."""
+
+    status = 500
+    slug = "run-failed"
+    title = "The pipeline run failed"
+
+
+class BuildTimeout(StackyardError):
+    status = 422
+    slug = "build-timeout"
+    title = "Building the pipeline took too long"
+
+
+class StoreUnavailable(StackyardError):
+    status = 503
+    slug = "store-unavailable"
+    title = "The definition store cannot be reached"

@@ -1,0 +1,46 @@
+"""Running one request on one live revision: inputs in, plain JSON out, failures named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack.core.errors import PipelineError, PipelineRuntimeError
+
+from stackyard.build import Build
+from stackyard.errors import InvalidRunInput, RunFailed, trim
+from stackyard.inputs import prepare_inputs
+from stackyard.jsonable import jsonable
+
+
+def run_build(build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None) -> dict[str, Any]:
+    """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker thread.
+
+    With an `outputs:` mapping the result is keyed by the friendly names; otherwise it is Haystack's
+    `{component: {socket: value}}`. Components named in `include_outputs_from` are added under their own name.
+    """
+    extra = set(include_outputs_from or ())
+    unknown = sorted(extra - set(build.pipeline.graph.nodes))
+    if unknown:
+        raise InvalidRunInput(f"include_outputs_from names unknown component(s): {', '.join(map(repr, unknown))}.")
+    inputs = prepare_inputs(build, data)
+    mapping = build.definition.outputs
+    wanted = extra | {ref.component for ref in mapping.values()}
+    try:
+        raw = build.pipeline.run(inputs, include_outputs_from=wanted or None)
+    except PipelineRuntimeError as error:
+        component = getattr(error, "component_name", None)
+        cause = error.__cause__ if error.__cause__ is not None else error
+        raise RunFailed(
+            f"Component '{component}' failed: {type(cause).__name__}: {trim(str(cause), 300)}",
+            component=component,
+        ) from None
+    except ValueError as error:  # Haystack's own input validation, after ours
+        raise InvalidRunInput(trim(str(error), 300)) from None
+    except PipelineError as error:  # e.g. a component ran more often than max_runs_per_component allows
+        raise RunFailed(trim(str(error), 300)) from None
+    if not mapping:
+        return jsonable(raw)  # type: ignore[no-any-return]
+    result = {friendly: raw.get(ref.component, {}).get(ref.socket) for friendly, ref in mapping.items()}
+    for component in extra:
+        result.setdefault(component, raw.get(component, {}))
+    return jsonable(result)  # type: ignore[no-any-return]

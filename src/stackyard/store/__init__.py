@@ -1,0 +1,32 @@
+"""The definition store: the source of truth, behind one Protocol with a SQLite and a PostgreSQL implementation."""
+
+from __future__ import annotations
+
+from stackyard.store.protocol import DefinitionStore
+from stackyard.store.records import Change, Expectation, Outcome, PipelineRecord, RevisionRecord, WriteResult
+
+
+def open_store(url: str) -> DefinitionStore:
+    """Make the store that `url` names, without connecting yet: `sqlite:///path.db` or `postgresql://...`."""
+    if url.startswith("sqlite://"):
+        from stackyard.store.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from stackyard.store.postgres import PostgresStore  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        store: DefinitionStore = PostgresStore(url)
+        return store
+    raise ValueError(f"Unsupported store URL {url.split(':', 1)[0]!r}: use sqlite:///path.db or postgresql://...")
+
+
+__all__ = [
+    "Change",
+    "DefinitionStore",
+    "Expectation",
+    "Outcome",
+    "PipelineRecord",
+    "RevisionRecord",
+    "WriteResult",
+    "open_store",
+]

@@ -1,0 +1,47 @@
+"""The definition store's interface: the source of truth every process converges to.
+
+Each implementation passes the shared contract suite in `tests/store/contract.py`. Every method is blocking and
+thread-safe; the server calls them from worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from stackyard.store.records import Change, Expectation, PipelineRecord, WriteResult
+
+
+class DefinitionStore(Protocol):
+    """Durable, transactional storage of pipeline definitions with a store-wide change generation."""
+
+    kind: str
+    """A short word for status pages: 'sqlite', 'postgresql'."""
+
+    def open(self) -> None:
+        """Connect and create or migrate the schema. Refuses a database written by a newer Stackyard."""
+
+    def close(self) -> None:
+        """Release connections. The store may not be used afterwards."""
+
+    def get(self, name: str) -> PipelineRecord | None:
+        """The live definition of `name`, or None when it does not exist or was deleted."""
+
+    def pipelines(self) -> list[PipelineRecord]:
+        """Every pipeline that exists, ordered by name."""
+
+    def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
+        """Make `change` the live revision of `change.name`, in one transaction.
+
+        A change identical to the live revision stores nothing and answers `UNCHANGED` with the live record.
+        Otherwise it appends revision max+1 (numbering continues across deletes), makes it live and bumps the
+        generation. `expect` is checked inside the same transaction; a stale one raises `RevisionConflict`.
+        """
+
+    def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
+        """Mark `name` deleted (its history stays) and bump the generation; `PipelineNotFound` when absent."""
+
+    def generation(self) -> int:
+        """The store-wide change counter: it grows by one with every committed change."""
+
+    def changes_since(self, generation: int) -> list[PipelineRecord]:
+        """Every pipeline, deleted ones included, whose last change has a generation above `generation`."""

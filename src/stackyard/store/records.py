@@ -1,0 +1,99 @@
+"""What the definition store holds and returns: plain, immutable records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A definition someone wants live under `name`."""
+
+    name: str
+    yaml: str
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    author: str = "anonymous"
+    message: str = ""
+
+    def same_content(self, record: PipelineRecord) -> bool:
+        """True when storing this change would add nothing: same YAML text, description and labels."""
+        return (self.yaml, self.description, self.labels) == (record.yaml, record.description, record.labels)
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    """A pipeline as stored: its live revision's content plus the pipeline-level state."""
+
+    name: str
+    revision: int
+    yaml: str
+    description: str
+    labels: dict[str, str]
+    enabled: bool
+    deleted: bool
+    created_at: datetime
+    updated_at: datetime
+    generation: int
+
+
+@dataclass(frozen=True)
+class RevisionRecord:
+    """One immutable revision of a pipeline."""
+
+    name: str
+    number: int
+    yaml: str
+    description: str
+    labels: dict[str, str]
+    author: str
+    message: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    record: PipelineRecord
+    outcome: Outcome
+    generation: int
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A precondition on the live revision (RFC 9110 If-Match / If-None-Match), checked inside the write."""
+
+    revision: int | None = None  # If-Match: the live revision must be this one
+    absent: bool = False  # If-None-Match: *: the pipeline must not exist
+
+    def check(self, current: PipelineRecord | None, name: str) -> None:
+        from stackyard.errors import RevisionConflict
+
+        live = current.revision if current is not None and not current.deleted else None
+        if self.absent and live is not None:
+            raise RevisionConflict(
+                f"Pipeline '{name}' exists already (revision {live}); drop 'If-None-Match: *' to replace it.",
+                current_revision=live,
+            )
+        if self.revision is not None and live != self.revision:
+            shown = "it does not exist" if live is None else f"the live revision is {live}"
+            raise RevisionConflict(
+                f"You expected revision {self.revision} of '{name}', but {shown}. Read it again and retry.",
+                current_revision=live,
+            )
+
+
+def as_json_labels(value: Any) -> dict[str, str]:
+    """Labels as stored (JSON object) back into a dict of strings."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): str(item) for key, item in value.items()}

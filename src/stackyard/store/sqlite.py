@@ -1,0 +1,236 @@
+"""The embedded default store: one SQLite file, safe for several worker processes on one host.
+
+WAL mode lets readers in other processes see committed changes without blocking the writer; `BEGIN IMMEDIATE`
+takes the write lock up front so two processes never interleave a read-modify-write. `synchronous=FULL` makes
+a commit durable before the API acknowledges it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stackyard.errors import PipelineNotFound
+from stackyard.store.records import (
+    Change,
+    Expectation,
+    Outcome,
+    PipelineRecord,
+    WriteResult,
+    as_json_labels,
+)
+
+# Each entry migrates the schema from version i to i+1; `PRAGMA user_version` records how far a file has come.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE pipelines (
+        name TEXT PRIMARY KEY,
+        live_revision INTEGER NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        generation INTEGER NOT NULL
+    );
+    CREATE INDEX pipelines_generation ON pipelines (generation);
+    CREATE TABLE revisions (
+        name TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        yaml TEXT NOT NULL,
+        description TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        author TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (name, number)
+    );
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) VALUES ('generation', 0);
+    """,
+)
+
+_SELECT = """
+    SELECT p.name, p.live_revision, r.yaml, r.description, r.labels, p.enabled, p.deleted,
+           p.created_at, p.updated_at, p.generation
+    FROM pipelines p JOIN revisions r ON r.name = p.name AND r.number = p.live_revision
+"""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer Stackyard; this one must not write to it."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _record(row: sqlite3.Row) -> PipelineRecord:
+    return PipelineRecord(
+        name=row[0],
+        revision=row[1],
+        yaml=row[2],
+        description=row[3],
+        labels=as_json_labels(json.loads(row[4])),
+        enabled=bool(row[5]),
+        deleted=bool(row[6]),
+        created_at=datetime.fromisoformat(row[7]),
+        updated_at=datetime.fromisoformat(row[8]),
+        generation=row[9],
+    )
+
+
+class SQLiteStore:
+    """`DefinitionStore` on a SQLite file."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        # One connection shared by the server's worker threads; sqlite3 objects are not safe to use concurrently.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
+        path = url.removeprefix("sqlite://")
+        if not path.startswith("/") or path == "/":
+            raise ValueError(f"Invalid SQLite URL {url!r}: use sqlite:///file.db or sqlite:////abs/path/file.db")
+        return cls(Path(path[1:]))
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._conn = conn
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(MIGRATIONS):
+                raise SchemaTooNew(
+                    f"{self.path} has schema version {version}, but this Stackyard knows only up to "
+                    f"{len(MIGRATIONS)}. Upgrade Stackyard; it will not write to a newer database."
+                )
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the store is not open")
+            yield self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def get(self, name: str) -> PipelineRecord | None:
+        with self._read() as conn:
+            row = conn.execute(_SELECT + " WHERE p.name = ? AND p.deleted = 0", (name,)).fetchone()
+        return _record(row) if row else None
+
+    def pipelines(self) -> list[PipelineRecord]:
+        with self._read() as conn:
+            rows = conn.execute(_SELECT + " WHERE p.deleted = 0 ORDER BY p.name").fetchall()
+        return [_record(row) for row in rows]
+
+    def generation(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT value FROM counters WHERE name = 'generation'").fetchone()[0])
+
+    def changes_since(self, generation: int) -> list[PipelineRecord]:
+        with self._read() as conn:
+            rows = conn.execute(_SELECT + " WHERE p.generation > ? ORDER BY p.generation", (generation,)).fetchall()
+        return [_record(row) for row in rows]
+
+    def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
+        with self._write() as conn:
+            row = conn.execute(_SELECT + " WHERE p.name = ?", (change.name,)).fetchone()
+            current = _record(row) if row else None
+            if expect is not None:
+                expect.check(current, change.name)
+            if current is not None and not current.deleted and change.same_content(current):
+                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
+            now = _now()
+            generation = self._bump(conn)
+            number = int(
+                conn.execute(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = ?", (change.name,)
+                ).fetchone()[0]
+            )
+            conn.execute(
+                "INSERT INTO revisions (name, number, yaml, description, labels, author, message, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    change.name,
+                    number,
+                    change.yaml,
+                    change.description,
+                    json.dumps(change.labels, sort_keys=True),
+                    change.author,
+                    change.message,
+                    now,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO pipelines (name, live_revision, enabled, deleted, created_at, updated_at, generation)"
+                " VALUES (?, ?, 1, 0, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET live_revision = excluded.live_revision, deleted = 0,"
+                " enabled = CASE WHEN pipelines.deleted = 1 THEN 1 ELSE pipelines.enabled END,"
+                " created_at = CASE WHEN pipelines.deleted = 1 THEN excluded.created_at ELSE pipelines.created_at END,"
+                " updated_at = excluded.updated_at, generation = excluded.generation",
+                (change.name, number, now, now, generation),
+            )
+            record = _record(conn.execute(_SELECT + " WHERE p.name = ?", (change.name,)).fetchone())
+        outcome = Outcome.CREATED if current is None or current.deleted else Outcome.UPDATED
+        return WriteResult(record, outcome, generation)
+
+    def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
+        with self._write() as conn:
+            row = conn.execute(_SELECT + " WHERE p.name = ? AND p.deleted = 0", (name,)).fetchone()
+            if row is None:
+                raise PipelineNotFound(f"There is no pipeline named '{name}'.")
+            if expect is not None:
+                expect.check(_record(row), name)
+            generation = self._bump(conn)
+            conn.execute(
+                "UPDATE pipelines SET deleted = 1, updated_at = ?, generation = ? WHERE name = ?",
+                (_now(), generation, name),
+            )
+            record = _record(conn.execute(_SELECT + " WHERE p.name = ?", (name,)).fetchone())
+        return WriteResult(record, Outcome.DELETED, generation)
+
+    @staticmethod
+    def _generation(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT value FROM counters WHERE name = 'generation'").fetchone()[0])
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection) -> int:
+        row = conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'generation' RETURNING value").fetchone()
+        return int(row[0])

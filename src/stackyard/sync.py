@@ -1,0 +1,71 @@
+"""Converging this process's registry to the store: at start-up, then whenever the store's generation moves.
+
+Other workers and replicas write to the same store; this loop is how their changes reach this process. A revision
+that fails to build here is recorded as a failure and the previous revision keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import anyio
+
+from stackyard.errors import StackyardError
+from stackyard.management import Manager
+from stackyard.registry import LiveRevision
+from stackyard.store import PipelineRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Synchronizer:
+    manager: Manager
+    applied_generation: int = 0
+    ready: anyio.Event = field(default_factory=anyio.Event)
+
+    async def converge(self) -> None:
+        """Apply every change committed since the last call."""
+        store = self.manager.store
+        generation = await anyio.to_thread.run_sync(store.generation)
+        if generation <= self.applied_generation:
+            return
+        for record in await anyio.to_thread.run_sync(store.changes_since, self.applied_generation):
+            await self._apply(record)
+        self.applied_generation = generation
+
+    async def run_forever(self, interval: float) -> None:
+        """Converge now, mark ready, then poll the store every `interval` seconds."""
+        while True:
+            try:
+                await self.converge()
+            except Exception:
+                # A store hiccup must not stop serving: keep what is live and try again at the next tick.
+                log.exception("sync with the store failed; serving what is live")
+            self.ready.set()
+            await anyio.sleep(interval)
+
+    async def _apply(self, record: PipelineRecord) -> None:
+        registry = self.manager.registry
+        async with registry.lock(record.name):
+            live = registry.get(record.name)
+            if record.deleted:
+                if live is not None:
+                    registry.remove(record.name)
+                return
+            if live is not None and live.revision >= record.revision:
+                return
+            failure = registry.failure(record.name)
+            if failure is not None and failure.revision >= record.revision:
+                return
+            try:
+                build = await self.manager.build_async(record.yaml)
+            except StackyardError as error:
+                registry.record_failure(record.name, record.revision, error.detail)
+                log.warning(
+                    "stored revision failed to build here; previous revision keeps serving",
+                    extra={"pipeline": record.name, "revision": record.revision, "error": error.detail},
+                )
+                return
+            registry.install(LiveRevision(record.name, record.revision, build))

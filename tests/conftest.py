@@ -1,0 +1,51 @@
+"""Shared fixtures: settings on a temporary SQLite file, the real app with its lifespan, and clients for it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "false"  # before anything imports Haystack
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from stackyard.api import create_app
+from stackyard.api.state import AppState
+from stackyard.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(store_url=f"sqlite:///{tmp_path}/yard.db", extra_allowed_modules=["tests.components"])
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def aclient(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An async client on the same event loop as the app, for concurrency tests."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://stackyard") as async_client:
+            yield async_client
+
+
+def yard(app: FastAPI) -> AppState:
+    state: AppState = app.state.stackyard
+    return state

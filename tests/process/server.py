@@ -1,0 +1,92 @@
+"""Starting and stopping real `stackyard serve` processes for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as in a crash or an OOM kill."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_server(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None, ready_timeout: float = 60
+) -> Server:
+    """Start `stackyard serve ARGS` and return once /readyz answers 200 (raises with the log if it never does)."""
+    port = port or free_port()
+    log = tmp_path / f"server-{port}-{time.monotonic_ns()}.log"
+    full_env = {
+        **os.environ,
+        "HAYSTACK_TELEMETRY_ENABLED": "false",
+        "PYTHONPATH": str(REPO),
+        "STACKYARD_EXTRA_ALLOWED_MODULES": "tests.components",
+        **(env or {}),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stackyard", "serve", "--port", str(port), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=tmp_path,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling a port that is not open yet; no assertion depends on this timing
+    server.stop()
+    raise RuntimeError(f"server not ready after {ready_timeout} s:\n{log.read_text()}")
+
+
+@contextmanager
+def running(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = start_server(tmp_path, *args, env=env)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,39 @@
+"""The SQLite store passes the store contract, and refuses a database from a newer Stackyard."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from stackyard.store import DefinitionStore, open_store
+from stackyard.store.sqlite import MIGRATIONS, SchemaTooNew, SQLiteStore
+from tests.store.contract import MakeStore, StoreContract
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> MakeStore:
+        def make() -> DefinitionStore:
+            store = open_store(f"sqlite:///{tmp_path}/yard.db")
+            store.open()
+            return store
+
+        return make
+
+
+def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(SchemaTooNew, match="Upgrade Stackyard"):
+        SQLiteStore(path).open()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("url", ["sqlite://relative.db", "sqlite:///", "mysql://x"])
+def test_unusable_store_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="URL"):
+        open_store(url)
