@@ -47,6 +47,7 @@ class Registry:
 
     _live: dict[str, LiveRevision] = field(default_factory=dict)
     _failures: dict[str, BuildFailure] = field(default_factory=dict)
+    _disabled: set[str] = field(default_factory=set)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _closing: set[asyncio.Future[None]] = field(default_factory=set)
 
@@ -62,6 +63,16 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._live)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """A disabled pipeline stays built (re-enabling is instant) but its runs are refused."""
+        if enabled:
+            self._disabled.discard(name)
+        else:
+            self._disabled.add(name)
+
+    def is_enabled(self, name: str) -> bool:
+        return name not in self._disabled
 
     def failure(self, name: str) -> BuildFailure | None:
         return self._failures.get(name)
@@ -100,6 +111,7 @@ class Registry:
     def remove(self, name: str) -> None:
         """Stop serving `name`; runs already on it finish first."""
         self._failures.pop(name, None)
+        self._disabled.discard(name)
         current = self._live.pop(name, None)
         if current is not None:
             self._retire(current)

@@ -54,6 +54,7 @@ class Synchronizer:
                 if live is not None:
                     registry.remove(record.name)
                 return
+            registry.set_enabled(record.name, record.enabled)
             if live is not None and live.revision >= record.revision:
                 return
             failure = registry.failure(record.name)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stackyard.errors import PipelineNotFound, RevisionConflict
-from stackyard.store import Change, DefinitionStore, Expectation, Outcome
+from stackyard.store import AuditEntry, AuditQuery, Change, DefinitionStore, Expectation, Outcome
 
-MakeStore = Callable[[], DefinitionStore]
+MakeStore = Callable[..., DefinitionStore]  # (keep_revisions: int | None = None) -> an opened store
 
 
 class StoreContract:
@@ -18,7 +19,7 @@ class StoreContract:
 
     @pytest.fixture
     def make_store(self) -> MakeStore:
-        """A factory of stores on one database, each opened; implementations override this."""
+        """A factory of opened stores on one database (`keep_revisions=` optional); implementations override it."""
         raise NotImplementedError
 
     @pytest.fixture
@@ -123,3 +124,77 @@ class StoreContract:
             assert (record.revision, record.yaml, second.generation()) == (2, "yaml: 2", 2)
         finally:
             second.close()
+
+    def test_apply_commits_every_change_and_delete_together(self, store: DefinitionStore) -> None:
+        store.put(Change("old", "yaml: 1"))
+        store.put(Change("keep", "yaml: 1"))
+        results = store.apply([Change("new", "yaml: 1"), Change("keep", "yaml: 2")], ["old"])
+        assert [(r.record.name, r.outcome) for r in results] == [
+            ("new", Outcome.CREATED),
+            ("keep", Outcome.UPDATED),
+            ("old", Outcome.DELETED),
+        ]
+        assert [r.name for r in store.pipelines()] == ["keep", "new"]
+
+    def test_apply_that_fails_part_way_commits_nothing(self, store: DefinitionStore) -> None:
+        store.put(Change("keep", "yaml: 1"))
+        generation = store.generation()
+        with pytest.raises(PipelineNotFound):
+            store.apply([Change("new", "yaml: 1"), Change("keep", "yaml: 2")], ["ghost"])
+        assert [(r.name, r.revision) for r in store.pipelines()] == [("keep", 1)]
+        assert store.generation() == generation
+
+    def test_set_enabled_switches_without_a_new_revision(self, store: DefinitionStore) -> None:
+        store.put(Change("a", "yaml: 1"))
+        off = store.set_enabled("a", False)
+        assert (off.outcome, off.record.enabled, off.record.revision) == (Outcome.UPDATED, False, 1)
+        assert store.changes_since(1)[0].enabled is False
+        assert store.set_enabled("a", False).outcome is Outcome.UNCHANGED
+        assert store.set_enabled("a", True).record.enabled is True
+        with pytest.raises(PipelineNotFound):
+            store.set_enabled("ghost", True)
+        with pytest.raises(RevisionConflict):
+            store.set_enabled("a", False, Expectation(revision=7))
+
+    def test_revisions_are_kept_newest_first_and_paginated(self, store: DefinitionStore) -> None:
+        for n in range(1, 6):
+            store.put(Change("a", f"yaml: {n}", author="alice", message=f"change {n}"))
+        store.delete("a")
+        page, total = store.revisions("a", limit=2, offset=1)
+        assert total == 5
+        assert [(r.number, r.yaml, r.author, r.message) for r in page] == [
+            (4, "yaml: 4", "alice", "change 4"),
+            (3, "yaml: 3", "alice", "change 3"),
+        ]
+        found = store.revision("a", 2)
+        assert found is not None
+        assert found.yaml == "yaml: 2"
+        assert store.revision("a", 9) is None
+        assert store.revisions("ghost", limit=10, offset=0) == ([], 0)
+
+    def test_revision_cap_drops_the_oldest_and_keeps_numbering(self, make_store: MakeStore) -> None:
+        store = make_store(keep_revisions=3)
+        try:
+            for n in range(1, 7):
+                store.put(Change("a", f"yaml: {n}"))
+            page, total = store.revisions("a", limit=10, offset=0)
+            assert ([r.number for r in page], total) == ([6, 5, 4], 3)
+            assert store.put(Change("a", "yaml: 7")).record.revision == 7
+        finally:
+            store.close()
+
+    def test_audit_entries_are_recorded_and_filtered(self, store: DefinitionStore) -> None:
+        store.record_audit(AuditEntry("alice", "create", "a", "ok", None, 1))
+        store.record_audit(AuditEntry("bob", "update", "a", "refused", 1, None, "invalid definition"))
+        store.record_audit(AuditEntry("alice", "create", "b", "ok", None, 1))
+        everything = store.audit(AuditQuery())
+        assert [(e.actor, e.action, e.pipeline, e.outcome) for e in everything] == [
+            ("alice", "create", "b", "ok"),
+            ("bob", "update", "a", "refused"),
+            ("alice", "create", "a", "ok"),
+        ]
+        assert everything[1].detail == "invalid definition"
+        assert everything[1].at is not None
+        assert [e.pipeline for e in store.audit(AuditQuery(pipeline="a", actor="alice"))] == ["a"]
+        assert store.audit(AuditQuery(since=datetime.now(UTC) + timedelta(hours=1))) == []
+        assert len(store.audit(AuditQuery(until=datetime.now(UTC) + timedelta(hours=1), limit=2))) == 2

@@ -15,8 +15,8 @@ from tests.store.contract import MakeStore, StoreContract
 class TestSQLiteStore(StoreContract):
     @pytest.fixture
     def make_store(self, tmp_path: Path) -> MakeStore:
-        def make() -> DefinitionStore:
-            store = open_store(f"sqlite:///{tmp_path}/yard.db")
+        def make(keep_revisions: int | None = None) -> DefinitionStore:
+            store = open_store(f"sqlite:///{tmp_path}/yard.db", keep_revisions=keep_revisions)
             store.open()
             return store
 

@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 from stackyard.store.protocol import DefinitionStore
-from stackyard.store.records import Change, Expectation, Outcome, PipelineRecord, RevisionRecord, WriteResult
+from stackyard.store.records import (
+    AuditEntry,
+    AuditQuery,
+    Change,
+    Expectation,
+    Outcome,
+    PipelineRecord,
+    RevisionRecord,
+    WriteResult,
+)
 
 
-def open_store(url: str) -> DefinitionStore:
-    """Make the store that `url` names, without connecting yet: `sqlite:///path.db` or `postgresql://...`."""
+def open_store(url: str, *, keep_revisions: int | None = None) -> DefinitionStore:
+    """Make the store that `url` names, without connecting yet: `sqlite:///path.db` or `postgresql://...`.
+
+    `keep_revisions` caps the revisions kept per pipeline (the oldest go first; the live one always stays).
+    """
     if url.startswith("sqlite://"):
         from stackyard.store.sqlite import SQLiteStore
 
-        return SQLiteStore.from_url(url)
+        return SQLiteStore.from_url(url, keep_revisions=keep_revisions)
     if url.startswith(("postgresql://", "postgres://")):
         from stackyard.store.postgres import PostgresStore  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-        store: DefinitionStore = PostgresStore(url)
+        store: DefinitionStore = PostgresStore(url, keep_revisions=keep_revisions)
         return store
     raise ValueError(f"Unsupported store URL {url.split(':', 1)[0]!r}: use sqlite:///path.db or postgresql://...")
 
 
 __all__ = [
+    "AuditEntry",
+    "AuditQuery",
     "Change",
     "DefinitionStore",
     "Expectation",

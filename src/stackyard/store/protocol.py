@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from stackyard.store.records import Change, Expectation, PipelineRecord, WriteResult
+from stackyard.store.records import (
+    AuditEntry,
+    AuditQuery,
+    Change,
+    Expectation,
+    PipelineRecord,
+    RevisionRecord,
+    WriteResult,
+)
 
 
 class DefinitionStore(Protocol):
@@ -45,3 +53,25 @@ class DefinitionStore(Protocol):
 
     def changes_since(self, generation: int) -> list[PipelineRecord]:
         """Every pipeline, deleted ones included, whose last change has a generation above `generation`."""
+
+    def apply(self, changes: list[Change], deletes: list[str]) -> list[WriteResult]:
+        """Put every change and delete every name in ONE transaction: all of it is committed, or none of it.
+
+        Answers one result per change, then one per delete, in order. An unknown name in `deletes` raises
+        `PipelineNotFound` and nothing is committed.
+        """
+
+    def set_enabled(self, name: str, enabled: bool, expect: Expectation | None = None) -> WriteResult:
+        """Switch serving of `name` on or off without a new revision; bumps the generation when it changes."""
+
+    def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
+        """A page of the revisions of `name` (deleted pipelines included), newest first, and how many there are."""
+
+    def revision(self, name: str, number: int) -> RevisionRecord | None:
+        """One revision of `name`, or None."""
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        """Append an audit entry (its own transaction, so refusals are recorded too)."""
+
+    def audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """Audit entries matching `query`, newest first."""

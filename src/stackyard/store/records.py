@@ -62,6 +62,31 @@ class RevisionRecord:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One management action, accepted or refused."""
+
+    actor: str
+    action: str  # create, update, delete, rollback, enable, disable, apply, ...
+    pipeline: str | None
+    outcome: str  # ok, unchanged, refused
+    from_revision: int | None = None
+    to_revision: int | None = None
+    detail: str = ""
+    at: datetime | None = None  # set by the store when recorded
+    id: int | None = None  # set by the store when recorded
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    pipeline: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
 class WriteResult:
     record: PipelineRecord
     outcome: Outcome

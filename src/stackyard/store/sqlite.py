@@ -17,10 +17,13 @@ from pathlib import Path
 
 from stackyard.errors import PipelineNotFound
 from stackyard.store.records import (
+    AuditEntry,
+    AuditQuery,
     Change,
     Expectation,
     Outcome,
     PipelineRecord,
+    RevisionRecord,
     WriteResult,
     as_json_labels,
 )
@@ -52,6 +55,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) VALUES ('generation', 0);
     """,
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        pipeline TEXT,
+        outcome TEXT NOT NULL,
+        from_revision INTEGER,
+        to_revision INTEGER,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_pipeline ON audit (pipeline, id);
+    """,
 )
 
 _SELECT = """
@@ -59,6 +76,39 @@ _SELECT = """
            p.created_at, p.updated_at, p.generation
     FROM pipelines p JOIN revisions r ON r.name = p.name AND r.number = p.live_revision
 """
+
+
+_SELECT_REVISION = "SELECT name, number, yaml, description, labels, author, message, created_at FROM revisions"
+
+
+def audit_filter(query: AuditQuery, mark: str) -> tuple[str, list[object]]:
+    """The WHERE clause and parameters of an audit query, with `mark` as the placeholder (`?` or `%s`)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for column, value in (("pipeline", query.pipeline), ("actor", query.actor)):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    if query.since is not None:
+        clauses.append(f"at >= {mark}")
+        params.append(query.since.astimezone(UTC).isoformat())
+    if query.until is not None:
+        clauses.append(f"at <= {mark}")
+        params.append(query.until.astimezone(UTC).isoformat())
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _revision(row: sqlite3.Row) -> RevisionRecord:
+    return RevisionRecord(
+        name=row[0],
+        number=row[1],
+        yaml=row[2],
+        description=row[3],
+        labels=as_json_labels(json.loads(row[4])),
+        author=row[5],
+        message=row[6],
+        created_at=datetime.fromisoformat(row[7]),
+    )
 
 
 class SchemaTooNew(RuntimeError):
@@ -89,19 +139,20 @@ class SQLiteStore:
 
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, keep_revisions: int | None = None) -> None:
         self.path = path
+        self.keep_revisions = keep_revisions
         self._conn: sqlite3.Connection | None = None
         # One connection shared by the server's worker threads; sqlite3 objects are not safe to use concurrently.
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> SQLiteStore:
+    def from_url(cls, url: str, *, keep_revisions: int | None = None) -> SQLiteStore:
         """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
         path = url.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
             raise ValueError(f"Invalid SQLite URL {url!r}: use sqlite:///file.db or sqlite:////abs/path/file.db")
-        return cls(Path(path[1:]))
+        return cls(Path(path[1:]), keep_revisions=keep_revisions)
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,59 +222,154 @@ class SQLiteStore:
 
     def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
         with self._write() as conn:
-            row = conn.execute(_SELECT + " WHERE p.name = ?", (change.name,)).fetchone()
-            current = _record(row) if row else None
-            if expect is not None:
-                expect.check(current, change.name)
-            if current is not None and not current.deleted and change.same_content(current):
-                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
-            now = _now()
-            generation = self._bump(conn)
-            number = int(
-                conn.execute(
-                    "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = ?", (change.name,)
-                ).fetchone()[0]
-            )
-            conn.execute(
-                "INSERT INTO revisions (name, number, yaml, description, labels, author, message, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    change.name,
-                    number,
-                    change.yaml,
-                    change.description,
-                    json.dumps(change.labels, sort_keys=True),
-                    change.author,
-                    change.message,
-                    now,
-                ),
-            )
-            conn.execute(
-                "INSERT INTO pipelines (name, live_revision, enabled, deleted, created_at, updated_at, generation)"
-                " VALUES (?, ?, 1, 0, ?, ?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET live_revision = excluded.live_revision, deleted = 0,"
-                " enabled = CASE WHEN pipelines.deleted = 1 THEN 1 ELSE pipelines.enabled END,"
-                " created_at = CASE WHEN pipelines.deleted = 1 THEN excluded.created_at ELSE pipelines.created_at END,"
-                " updated_at = excluded.updated_at, generation = excluded.generation",
-                (change.name, number, now, now, generation),
-            )
-            record = _record(conn.execute(_SELECT + " WHERE p.name = ?", (change.name,)).fetchone())
-        outcome = Outcome.CREATED if current is None or current.deleted else Outcome.UPDATED
-        return WriteResult(record, outcome, generation)
+            return self._put(conn, change, expect)
 
     def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
         with self._write() as conn:
-            row = conn.execute(_SELECT + " WHERE p.name = ? AND p.deleted = 0", (name,)).fetchone()
-            if row is None:
+            return self._delete(conn, name, expect)
+
+    def apply(self, changes: list[Change], deletes: list[str]) -> list[WriteResult]:
+        with self._write() as conn:
+            results = [self._put(conn, change, None) for change in changes]
+            results.extend(self._delete(conn, name, None) for name in deletes)
+            return results
+
+    def set_enabled(self, name: str, enabled: bool, expect: Expectation | None = None) -> WriteResult:
+        with self._write() as conn:
+            current = self._current(conn, name)
+            if current is None or current.deleted:
                 raise PipelineNotFound(f"There is no pipeline named '{name}'.")
             if expect is not None:
-                expect.check(_record(row), name)
+                expect.check(current, name)
+            if current.enabled == enabled:
+                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
             generation = self._bump(conn)
             conn.execute(
-                "UPDATE pipelines SET deleted = 1, updated_at = ?, generation = ? WHERE name = ?",
-                (_now(), generation, name),
+                "UPDATE pipelines SET enabled = ?, updated_at = ?, generation = ? WHERE name = ?",
+                (int(enabled), _now(), generation, name),
             )
-            record = _record(conn.execute(_SELECT + " WHERE p.name = ?", (name,)).fetchone())
+            record = self._current(conn, name)
+            assert record is not None
+            return WriteResult(record, Outcome.UPDATED, generation)
+
+    def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
+        with self._read() as conn:
+            total = int(conn.execute("SELECT count(*) FROM revisions WHERE name = ?", (name,)).fetchone()[0])
+            rows = conn.execute(
+                _SELECT_REVISION + " WHERE name = ? ORDER BY number DESC LIMIT ? OFFSET ?", (name, limit, offset)
+            ).fetchall()
+        return [_revision(row) for row in rows], total
+
+    def revision(self, name: str, number: int) -> RevisionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(_SELECT_REVISION + " WHERE name = ? AND number = ?", (name, number)).fetchone()
+        return _revision(row) if row else None
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO audit (at, actor, action, pipeline, outcome, from_revision, to_revision, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _now(),
+                    entry.actor,
+                    entry.action,
+                    entry.pipeline,
+                    entry.outcome,
+                    entry.from_revision,
+                    entry.to_revision,
+                    entry.detail,
+                ),
+            )
+
+    def audit(self, query: AuditQuery) -> list[AuditEntry]:
+        clauses, params = audit_filter(query, "?")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, at, actor, action, pipeline, outcome, from_revision, to_revision, detail FROM audit"
+                f" {clauses} ORDER BY id DESC LIMIT ? OFFSET ?",
+                (*params, query.limit, query.offset),
+            ).fetchall()
+        return [
+            AuditEntry(
+                id=row[0],
+                at=datetime.fromisoformat(row[1]),
+                actor=row[2],
+                action=row[3],
+                pipeline=row[4],
+                outcome=row[5],
+                from_revision=row[6],
+                to_revision=row[7],
+                detail=row[8],
+            )
+            for row in rows
+        ]
+
+    def _current(self, conn: sqlite3.Connection, name: str) -> PipelineRecord | None:
+        row = conn.execute(_SELECT + " WHERE p.name = ?", (name,)).fetchone()
+        return _record(row) if row else None
+
+    def _put(self, conn: sqlite3.Connection, change: Change, expect: Expectation | None) -> WriteResult:
+        current = self._current(conn, change.name)
+        if expect is not None:
+            expect.check(current, change.name)
+        if current is not None and not current.deleted and change.same_content(current):
+            return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
+        now = _now()
+        generation = self._bump(conn)
+        number = int(
+            conn.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = ?", (change.name,)
+            ).fetchone()[0]
+        )
+        if current is not None:  # numbering continues even if the cap pruned the newest rows' predecessors
+            number = max(number, current.revision + 1)
+        conn.execute(
+            "INSERT INTO revisions (name, number, yaml, description, labels, author, message, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                change.name,
+                number,
+                change.yaml,
+                change.description,
+                json.dumps(change.labels, sort_keys=True),
+                change.author,
+                change.message,
+                now,
+            ),
+        )
+        conn.execute(
+            "INSERT INTO pipelines (name, live_revision, enabled, deleted, created_at, updated_at, generation)"
+            " VALUES (?, ?, 1, 0, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET live_revision = excluded.live_revision, deleted = 0,"
+            " enabled = CASE WHEN pipelines.deleted = 1 THEN 1 ELSE pipelines.enabled END,"
+            " created_at = CASE WHEN pipelines.deleted = 1 THEN excluded.created_at ELSE pipelines.created_at END,"
+            " updated_at = excluded.updated_at, generation = excluded.generation",
+            (change.name, number, now, now, generation),
+        )
+        if self.keep_revisions is not None:
+            conn.execute(
+                "DELETE FROM revisions WHERE name = ? AND number <= ? AND number <> ?",
+                (change.name, number - self.keep_revisions, number),
+            )
+        record = self._current(conn, change.name)
+        assert record is not None
+        outcome = Outcome.CREATED if current is None or current.deleted else Outcome.UPDATED
+        return WriteResult(record, outcome, generation)
+
+    def _delete(self, conn: sqlite3.Connection, name: str, expect: Expectation | None) -> WriteResult:
+        current = self._current(conn, name)
+        if current is None or current.deleted:
+            raise PipelineNotFound(f"There is no pipeline named '{name}'.")
+        if expect is not None:
+            expect.check(current, name)
+        generation = self._bump(conn)
+        conn.execute(
+            "UPDATE pipelines SET deleted = 1, updated_at = ?, generation = ? WHERE name = ?",
+            (_now(), generation, name),
+        )
+        record = self._current(conn, name)
+        assert record is not None
         return WriteResult(record, Outcome.DELETED, generation)
 
     @staticmethod
