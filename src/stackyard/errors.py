@@ -132,3 +132,11 @@ class StoreUnavailable(StackyardError):
     status = 503
     slug = "store-unavailable"
     title = "The definition store cannot be reached"
+
+
+class PipelineDisabled(StackyardError):
+    """The pipeline exists but was switched off with PATCH {"enabled": false}."""
+
+    status = 503
+    slug = "disabled"
+    title = "The pipeline is disabled"

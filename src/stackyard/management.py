@@ -2,23 +2,40 @@
 
 Order matters and is the whole point: parse, build and warm up off the event loop; only then store (one
 transaction); only then swap (one reference). A failure at any step before the store leaves everything as it was.
+Every action, accepted or refused, is written to the audit log.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import anyio
 
 from stackyard.build import Build, build_pipeline
 from stackyard.definition import parse_definition
-from stackyard.errors import BuildTimeout
+from stackyard.errors import BuildTimeout, InvalidDefinition, InvalidRequest, RevisionNotFound, StackyardError
+from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.settings import Settings
-from stackyard.store import Change, DefinitionStore, Expectation, Outcome, WriteResult
+from stackyard.store import AuditEntry, Change, DefinitionStore, Expectation, Outcome, PipelineRecord, WriteResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What a declarative apply did (or, in a dry run, would do), by outcome."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    generation: int | None = None
 
 
 @dataclass
@@ -29,50 +46,213 @@ class Manager:
     registry: Registry
     settings: Settings
 
+    # -- building -----------------------------------------------------------------------------------------------
+
     def build(self, yaml_text: str) -> Build:
         """Parse and build a definition. Blocking; raises `InvalidDefinition` and friends."""
         definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
         return build_pipeline(definition, allowed_modules=self.settings.extra_allowed_modules)
 
     async def build_async(self, yaml_text: str) -> Build:
-        with anyio.fail_after(self.settings.build_timeout):
-            try:
-                return await anyio.to_thread.run_sync(self.build, yaml_text)
-            except TimeoutError:
-                raise BuildTimeout(
-                    f"Building took longer than {self.settings.build_timeout:g} s; the definition was not applied."
-                ) from None
+        try:
+            with anyio.fail_after(self.settings.build_timeout):
+                return await anyio.to_thread.run_sync(self.build, yaml_text, abandon_on_cancel=True)
+        except TimeoutError:
+            raise BuildTimeout(
+                f"Building took longer than {self.settings.build_timeout:g} s; the definition was not applied."
+            ) from None
 
-    async def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
+    # -- single pipeline ----------------------------------------------------------------------------------------
+
+    async def put(self, change: Change, expect: Expectation | None = None, action: str | None = None) -> WriteResult:
         """Create or replace `change.name`; identical content is a no-op that builds nothing."""
         async with self.registry.lock(change.name):
-            current = await anyio.to_thread.run_sync(self.store.get, change.name)
-            if expect is not None:
-                expect.check(current, change.name)
-            if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
-                generation = await anyio.to_thread.run_sync(self.store.generation)
-                return WriteResult(current, Outcome.UNCHANGED, generation)
-            build = await self.build_async(change.yaml)
-            try:
-                result = await anyio.to_thread.run_sync(self.store.put, change, expect)
-            except BaseException:
-                await anyio.to_thread.run_sync(build.close)
-                raise
-            self.registry.install(LiveRevision(change.name, result.record.revision, build))
-            log.info(
-                "pipeline %s",
-                result.outcome.value,
-                extra={"pipeline": change.name, "revision": result.record.revision},
+            current = await self._get(change.name)
+            verb = action or ("update" if current else "create")
+            return await self._audited(
+                verb, change.name, current, change.author, lambda: self._put_locked(change, current, expect)
             )
-            return result
 
-    async def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
+    async def _put_locked(
+        self, change: Change, current: PipelineRecord | None, expect: Expectation | None
+    ) -> WriteResult:
+        if expect is not None:
+            expect.check(current, change.name)
+        if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
+            generation = await anyio.to_thread.run_sync(self.store.generation)
+            return WriteResult(current, Outcome.UNCHANGED, generation)
+        build = await self.build_async(change.yaml)
+        try:
+            result = await anyio.to_thread.run_sync(self.store.put, change, expect)
+        except BaseException:
+            await anyio.to_thread.run_sync(build.close)
+            raise
+        self.registry.install(LiveRevision(change.name, result.record.revision, build))
+        return result
+
+    async def delete(self, name: str, expect: Expectation | None = None, actor: str = "anonymous") -> WriteResult:
         async with self.registry.lock(name):
-            result = await anyio.to_thread.run_sync(self.store.delete, name, expect)
-            self.registry.remove(name)
-            log.info("pipeline deleted", extra={"pipeline": name, "revision": result.record.revision})
-            return result
+            current = await self._get(name)
+
+            async def delete() -> WriteResult:
+                result = await anyio.to_thread.run_sync(self.store.delete, name, expect)
+                self.registry.remove(name)
+                return result
+
+            return await self._audited("delete", name, current, actor, delete)
+
+    async def rollback(
+        self, name: str, revision: int, expect: Expectation | None, actor: str, message: str = ""
+    ) -> WriteResult:
+        """Make `revision` live again as a new revision, so history stays append-only."""
+        old = await anyio.to_thread.run_sync(self.store.revision, name, revision)
+        if old is None:
+            current = await self._get(name)
+            error = RevisionNotFound(
+                f"Pipeline '{name}' has no revision {revision}; see GET /pipelines/{name}/revisions."
+            )
+            await self._record(AuditEntry(actor, "rollback", name, "refused", _rev(current), None, error.detail))
+            raise error
+        change = Change(
+            name=name,
+            yaml=old.yaml,
+            description=old.description,
+            labels=old.labels,
+            author=actor,
+            message=message or f"rollback to revision {revision}",
+        )
+        return await self.put(change, expect, action="rollback")
+
+    async def set_enabled(self, name: str, enabled: bool, expect: Expectation | None, actor: str) -> WriteResult:
+        async with self.registry.lock(name):
+            current = await self._get(name)
+
+            async def switch() -> WriteResult:
+                result = await anyio.to_thread.run_sync(self.store.set_enabled, name, enabled, expect)
+                self.registry.set_enabled(name, enabled)
+                return result
+
+            return await self._audited("enable" if enabled else "disable", name, current, actor, switch)
+
+    # -- many pipelines -----------------------------------------------------------------------------------------
+
+    async def apply(self, changes: list[Change], *, prune: bool, dry_run: bool, actor: str) -> ApplyReport:
+        """Declarative apply: validate every definition first, then store all of it in one transaction."""
+        names = [check_name(change.name) for change in changes]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InvalidRequest(f"Each pipeline may appear once in an apply; repeated: {', '.join(duplicates)}.")
+        stored = {record.name: record for record in await anyio.to_thread.run_sync(self.store.pipelines)}
+        deletes = sorted(set(stored) - set(names)) if prune else []
+        async with self._locks(sorted(set(names) | set(deletes))):
+            builds: dict[str, Build] = {}
+            try:
+                report = await self._plan(changes, stored, deletes, builds)
+                if dry_run:
+                    await self._close_all(builds)
+                    return report
+                to_write = [change for change in changes if change.name in builds]
+                results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes)
+            except StackyardError as error:
+                await self._close_all(builds)
+                await self._record(AuditEntry(actor, "apply", None, "refused", detail=error.detail))
+                raise
+            except BaseException:
+                await self._close_all(builds)
+                raise
+            for result in results:
+                if result.outcome is Outcome.DELETED:
+                    self.registry.remove(result.record.name)
+                else:
+                    self.registry.install(
+                        LiveRevision(result.record.name, result.record.revision, builds.pop(result.record.name))
+                    )
+            for result in results:
+                current = stored.get(result.record.name)
+                action = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}.get(
+                    result.outcome, "update"
+                )
+                await self._record(
+                    AuditEntry(actor, action, result.record.name, "ok", _rev(current), _after(result), "apply")
+                )
+            generation = max((result.generation for result in results), default=None)
+            return replace(report, generation=generation)
+
+    async def _plan(
+        self, changes: list[Change], stored: dict[str, PipelineRecord], deletes: list[str], builds: dict[str, Build]
+    ) -> ApplyReport:
+        report = ApplyReport(deleted=list(deletes))
+        problems: list[dict[str, object]] = []
+        for change in changes:
+            current = stored.get(change.name)
+            if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
+                report.unchanged.append(change.name)
+                continue
+            try:
+                builds[change.name] = await self.build_async(change.yaml)
+            except StackyardError as error:
+                problems.append({"name": change.name, "title": error.title, "detail": error.detail, **error.extensions})
+                continue
+            (report.updated if current is not None else report.created).append(change.name)
+        if problems:
+            await self._close_all(builds)
+            names = ", ".join(str(problem["name"]) for problem in problems)
+            raise InvalidDefinition(
+                f"Nothing was applied: {len(problems)} definition(s) are not valid ({names}).", problems=problems
+            )
+        return report
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    async def _audited(
+        self,
+        action: str,
+        name: str,
+        current: PipelineRecord | None,
+        actor: str,
+        operation: Callable[[], Awaitable[WriteResult]],
+    ) -> WriteResult:
+        try:
+            result = await operation()
+        except StackyardError as error:
+            await self._record(AuditEntry(actor, action, name, "refused", _rev(current), None, error.detail))
+            raise
+        outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
+        await self._record(AuditEntry(actor, action, name, outcome, _rev(current), _after(result)))
+        log.info("%s %s", action, outcome, extra={"pipeline": name, "revision": result.record.revision})
+        return result
+
+    async def _record(self, entry: AuditEntry) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.store.record_audit, entry)
+        except Exception:
+            # The change itself is committed (or refused) already; a lost audit line must not turn it into an error.
+            log.exception("could not record an audit entry", extra={"pipeline": entry.pipeline, "action": entry.action})
+
+    async def _get(self, name: str) -> PipelineRecord | None:
+        return await anyio.to_thread.run_sync(self.store.get, name)
+
+    @asynccontextmanager
+    async def _locks(self, names: list[str]) -> AsyncIterator[None]:
+        # Sorted acquisition: two applies over overlapping sets can never wait on each other in a cycle.
+        async with AsyncExitStack() as stack:
+            for name in names:
+                await stack.enter_async_context(self.registry.lock(name))
+            yield
+
+    async def _close_all(self, builds: dict[str, Build]) -> None:
+        for build in builds.values():
+            await anyio.to_thread.run_sync(build.close)
+        builds.clear()
 
     def _is_live(self, name: str, revision: int) -> bool:
         live = self.registry.get(name)
         return live is not None and live.revision == revision
+
+
+def _rev(record: PipelineRecord | None) -> int | None:
+    return record.revision if record is not None and not record.deleted else None
+
+
+def _after(result: WriteResult) -> int | None:
+    return None if result.outcome is Outcome.DELETED else result.record.revision

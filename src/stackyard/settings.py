@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between two checks of the store for changes made by other processes.",
     )
+    keep_revisions: int | None = Field(
+        default=None, ge=1, description="Revisions kept per pipeline; the oldest go first. Unset keeps them all."
+    )
     build_timeout: float = Field(default=120.0, gt=0, description="Seconds a build and warm-up may take.")
     max_yaml_bytes: int = Field(default=1_000_000, gt=0)
     extra_allowed_modules: Annotated[list[str], NoDecode] = Field(

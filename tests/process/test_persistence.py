@@ -62,3 +62,17 @@ def test_a_broken_start_up_file_stops_the_server_with_the_reason(tmp_path: Path)
     with pytest.raises(RuntimeError, match=r"broken\.yml") as failure:
         start_server(tmp_path, str(tmp_path / "broken.yml"), "--store", f"sqlite:///{tmp_path}/yard.db")
     assert "not a mapping" in str(failure.value)
+
+
+def test_history_and_audit_survive_a_restart_and_rollback_works_after_it(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/yard.db"
+    with running(tmp_path, "--store", store) as server, server.client() as http:
+        http.put("/pipelines/greet", content=prompt_yaml("v1 {{ name }}"), headers=YAML)
+        http.put("/pipelines/greet", content=prompt_yaml("v2 {{ name }}"), headers=YAML)
+    with running(tmp_path, "--store", store) as server, server.client() as http:
+        assert http.get("/pipelines/greet/revisions").json()["total"] == 2
+        assert http.post("/pipelines/greet/rollback", json={"revision": 1}).json()["revision"] == 3
+        assert http.post("/pipelines/greet/run", json={"data": {"name": "A"}}).json()["result"] == {
+            "prompt": {"prompt": "v1 A"}
+        }
+        assert [e["action"] for e in http.get("/audit").json()["entries"]] == ["rollback", "update", "create"]

@@ -11,7 +11,7 @@ import anyio
 from fastapi import FastAPI
 
 from stackyard import __version__
-from stackyard.api import health, pipelines, runs
+from stackyard.api import audit, changes, health, pipelines, revisions, runs, validation
 from stackyard.api.problems import install_problem_handlers
 from stackyard.api.state import AppState
 from stackyard.management import Manager
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, keep_revisions=settings.keep_revisions)
         await anyio.to_thread.run_sync(store.open)
         registry = Registry()
         manager = Manager(store=store, registry=registry, settings=settings)
@@ -68,8 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(changes.router)  # before `pipelines`: PUT /pipelines (apply) next to PUT /pipelines/{name}
     app.include_router(pipelines.router)
+    app.include_router(revisions.router)
     app.include_router(runs.router)
+    app.include_router(validation.router)
+    app.include_router(audit.router)
     return app
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, Problem, WriteAnswer
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
-from stackyard.api.state import AppState, State
+from stackyard.api.state import Actor, AppState, State
 from stackyard.errors import PipelineNotFound
 from stackyard.names import NAME_PATTERN, check_name
 from stackyard.store import Outcome, PipelineRecord, WriteResult
@@ -81,7 +81,7 @@ async def get_pipeline(name: Name, request: Request, state: State) -> Response:
     return JSONResponse(detail(state, record).model_dump(mode="json"), headers=headers)
 
 
-def _write_response(state: AppState, result: WriteResult) -> JSONResponse:
+def write_response(state: AppState, result: WriteResult) -> JSONResponse:
     body = WriteAnswer(
         **detail(state, result.record).model_dump(), outcome=result.outcome.value, generation=result.generation
     )
@@ -105,11 +105,11 @@ def _write_response(state: AppState, result: WriteResult) -> JSONResponse:
     responses={201: {"model": WriteAnswer, "description": "Created"}, **PROBLEMS},
     openapi_extra=DEFINITION_REQUEST_BODY,
 )
-async def put_pipeline(name: Name, request: Request, state: State) -> JSONResponse:
+async def put_pipeline(name: Name, request: Request, state: State, actor: Actor) -> JSONResponse:
     check_name(name)
-    change = await read_definition(request, name, state.settings.max_yaml_bytes)
+    change = await read_definition(request, name, state.settings.max_yaml_bytes, actor)
     result = await state.manager.put(change, expectation(request))
-    return _write_response(state, result)
+    return write_response(state, result)
 
 
 @router.delete(
@@ -119,7 +119,7 @@ async def put_pipeline(name: Name, request: Request, state: State) -> JSONRespon
     response_class=Response,
     responses=PROBLEMS,
 )
-async def delete_pipeline(name: Name, request: Request, state: State) -> Response:
+async def delete_pipeline(name: Name, request: Request, state: State, actor: Actor) -> Response:
     check_name(name)
-    result = await state.manager.delete(name, expectation(request))
+    result = await state.manager.delete(name, expectation(request), actor)
     return Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})

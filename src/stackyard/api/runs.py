@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
 from stackyard.api.pipelines import Name
 from stackyard.api.state import RegistryDep
-from stackyard.errors import PipelineNotFound, PipelineUnavailable
+from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.runs import run_build
@@ -49,6 +49,9 @@ async def run_pipeline(name: Name, body: RunRequest, registry: RegistryDep) -> R
     live = registry.acquire(name)
     if live is None:
         raise _missing(registry, check_name(name))
+    if not registry.is_enabled(name):
+        registry.release(live)
+        raise PipelineDisabled(f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again.")
     try:
         result = await anyio.to_thread.run_sync(run_build, live.build, body.data, body.include_outputs_from)
     finally:

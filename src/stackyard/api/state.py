@@ -35,3 +35,11 @@ def _registry(request: Request) -> Registry:
 
 State = Annotated[AppState, Depends(_app_state)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
+
+
+def _actor(request: Request) -> str:
+    # Authentication, when configured, stores the caller's token name here; without it every caller is anonymous.
+    return str(getattr(request.state, "actor", "anonymous"))
+
+
+Actor = Annotated[str, Depends(_actor)]

@@ -284,12 +284,14 @@ class SQLiteStore:
 
     def audit(self, query: AuditQuery) -> list[AuditEntry]:
         clauses, params = audit_filter(query, "?")
+        # `clauses` holds fixed column names and placeholders only; every value goes in as a parameter.
+        sql = (
+            "SELECT id, at, actor, action, pipeline, outcome, from_revision, to_revision, detail FROM audit "  # noqa: S608
+            + clauses
+            + " ORDER BY id DESC LIMIT ? OFFSET ?"
+        )
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, at, actor, action, pipeline, outcome, from_revision, to_revision, detail FROM audit"
-                f" {clauses} ORDER BY id DESC LIMIT ? OFFSET ?",
-                (*params, query.limit, query.offset),
-            ).fetchall()
+            rows = conn.execute(sql, (*params, query.limit, query.offset)).fetchall()
         return [
             AuditEntry(
                 id=row[0],

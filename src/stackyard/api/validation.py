@@ -1,0 +1,109 @@
+"""`POST /validate`: the deploy path without the store or the swap, and an optional simulated run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stackyard.api.definitions import YAML_TYPES
+from stackyard.api.pipelines import PROBLEMS
+from stackyard.api.state import State
+from stackyard.errors import InvalidRequest, StackyardError, UnsupportedMediaType
+from stackyard.names import check_name
+from stackyard.validation import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
+
+router = APIRouter(tags=["changes"])
+
+
+class ValidateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    yaml: str
+    name: str | None = Field(default=None, description="Compare with the live pipeline of this name")
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    sample_input: dict[str, Any] | None = Field(default=None, description="Run the candidate once with these inputs")
+    allow_writes: bool = Field(default=False, description="Allow simulating a candidate that writes documents")
+
+
+class ValidateAnswer(BaseModel):
+    valid: bool
+    problems: list[Problem]
+    warnings: list[BreakingChange]
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    simulation: Simulation | None
+
+
+VALIDATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": ValidateBody.model_json_schema()},
+        },
+    }
+}
+
+
+async def _body(request: Request) -> ValidateBody:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    raw = await request.body()
+    if media_type in YAML_TYPES:
+        try:
+            return ValidateBody(yaml=raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidRequest("The YAML body is not UTF-8 text.") from None
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            return ValidateBody.model_validate(json.loads(raw))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InvalidRequest("The body is not valid JSON.") from None
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            raise InvalidRequest(f"The JSON body is not a validation request: {where}: {first['msg']}.") from None
+    raise UnsupportedMediaType("Send application/yaml, or application/json with a 'yaml' field.")
+
+
+@router.post(
+    "/validate",
+    summary="Check a definition (and optionally simulate one run) without storing or swapping anything",
+    response_model=ValidateAnswer,
+    responses=PROBLEMS,
+    openapi_extra=VALIDATE_BODY,
+)
+async def validate(request: Request, state: State) -> ValidateAnswer:
+    body = await _body(request)
+    if body.name is not None:
+        check_name(body.name)
+    try:
+        build = await state.manager.build_async(body.yaml)
+    except StackyardError as error:
+        if error.status == 413:
+            raise
+        return ValidateAnswer(
+            valid=False, problems=[problem_of(error)], warnings=[], inputs=None, outputs=None, simulation=None
+        )
+    try:
+        live = state.registry.get(body.name) if body.name else None
+        report: Report = report_for(build, live.build if live else None)
+        simulation = None
+        if body.sample_input is not None:
+            simulation = await anyio.to_thread.run_sync(
+                lambda: simulate(build, body.sample_input or {}, allow_writes=body.allow_writes)
+            )
+    finally:
+        await anyio.to_thread.run_sync(build.close)
+    return ValidateAnswer(
+        valid=True,
+        problems=[],
+        warnings=report.warnings,
+        inputs=report.inputs,
+        outputs=report.outputs,
+        simulation=simulation,
+    )
