@@ -62,5 +62,29 @@ def serve(
     )
 
 
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the token (shown in the audit log).")],
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: admin, read, run, or run@PATTERN to run only matching pipelines.")
+    ] = "read",
+) -> None:
+    """Print a new token (shown once) and the line that configures it in STACKYARD_TOKENS or a tokens file."""
+    from stackyard.auth import InvalidTokenLine, create_token
+
+    try:
+        token, line = create_token(name, scopes)
+    except InvalidTokenLine as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"token: {token}")
+    typer.echo(f"line:  {line}")
+    typer.echo("Give the token to its user now; the server keeps only the line.", err=True)
+
+
 def main() -> None:
     app()

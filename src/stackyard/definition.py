@@ -20,6 +20,7 @@ PIPELINE_KEYS = frozenset(
 MAPPING_KEYS = frozenset({"inputs", "outputs"})
 MAX_ALIASES = 100
 MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 200_000  # what the document would hold with every alias copied out
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,32 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
     )
 
 
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    # Aliases share one node, so PyYAML itself never expands them; anything that copies or serialises the result
+    # would. Count what full expansion would make (memoised per node, so this costs one pass over the nodes).
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value)
+    sizes[id(node)] = size
+    return size
+
+
 def _load_yaml(text: str) -> Any:
     loader = _BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise InvalidDefinition(
+                f"The YAML expands to more than {MAX_EXPANDED_NODES} nodes through aliases; it is refused unexpanded."
+            )
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -24,6 +24,7 @@ class StackyardError(Exception):
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    headers: ClassVar[dict[str, str] | None] = None  # sent with the problem, e.g. Retry-After
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)

@@ -11,6 +11,7 @@ import binascii
 import types
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any, Union, get_args, get_origin
 
 from haystack.dataclasses import ByteStream, ChatMessage, Document
@@ -18,23 +19,49 @@ from pydantic import TypeAdapter, ValidationError
 
 from stackyard.build import Build
 from stackyard.errors import InvalidRunInput, trim
+from stackyard.policy import Policy
 
 ComponentInputs = dict[str, dict[str, Any]]
 
 
-def prepare_inputs(build: Build, data: dict[str, Any]) -> ComponentInputs:
-    """Route `data` (flat, friendly or per component) to sockets, convert values, and check nothing is missing."""
+def prepare_inputs(build: Build, data: dict[str, Any], policy: Policy | None = None) -> ComponentInputs:
+    """Route `data` (flat, friendly or per component) to sockets, convert values, and check nothing is missing.
+
+    Where a socket accepts a `Path` (converters' `sources`, routers), a string is a path on this server: the
+    policy refuses it unless it lies in a readable directory, so run inputs cannot read the server's files.
+    """
+    policy = policy or Policy()
     open_sockets = build.sockets.inputs
     nested = bool(data) and all(key in open_sockets and isinstance(value, dict) for key, value in data.items())
     routed = _route_nested(data, open_sockets) if nested else _route_flat(build, data)
     _check_mandatory(build, routed)
-    return {
-        component: {
-            socket: convert(value, open_sockets[component][socket]["type"], f"{component}.{socket}")
-            for socket, value in values.items()
-        }
-        for component, values in routed.items()
-    }
+    prepared: ComponentInputs = {}
+    for component, values in routed.items():
+        prepared[component] = {}
+        for socket, value in values.items():
+            expected = open_sockets[component][socket]["type"]
+            where = f"{component}.{socket}"
+            for path in _path_strings(value, expected):
+                policy.check_path_input(path, where)
+            prepared[component][socket] = convert(value, expected, where)
+    return prepared
+
+
+def _path_strings(value: Any, expected: Any) -> list[str]:
+    """The strings in `value` that land where `expected` accepts a filesystem path."""
+    if not _accepts_path(expected):
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _accepts_path(expected: Any) -> bool:
+    if isinstance(expected, type) and issubclass(expected, PurePath):
+        return True
+    return any(_accepts_path(arg) for arg in get_args(expected))
 
 
 def _route_nested(data: dict[str, Any], open_sockets: dict[str, dict[str, Any]]) -> ComponentInputs:

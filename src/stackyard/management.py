@@ -48,10 +48,16 @@ class Manager:
 
     # -- building -----------------------------------------------------------------------------------------------
 
+    def __post_init__(self) -> None:
+        self.policy = self.settings.policy()
+
     def build(self, yaml_text: str) -> Build:
-        """Parse and build a definition. Blocking; raises `InvalidDefinition` and friends."""
+        """Parse, check against the policy, and build a definition. Blocking; raises `StackyardError`s."""
         definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
-        return build_pipeline(definition, allowed_modules=self.settings.extra_allowed_modules)
+        self.policy.check(definition)  # before Haystack imports or instantiates anything
+        return build_pipeline(
+            definition, allowed_modules=self.settings.extra_allowed_modules, pre_init=self.policy.pre_init
+        )
 
     async def build_async(self, yaml_text: str) -> Build:
         try:

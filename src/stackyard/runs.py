@@ -10,9 +10,12 @@ from stackyard.build import Build
 from stackyard.errors import InvalidRunInput, RunFailed, trim
 from stackyard.inputs import prepare_inputs
 from stackyard.jsonable import jsonable
+from stackyard.policy import Policy
 
 
-def run_build(build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None) -> dict[str, Any]:
+def run_build(
+    build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: Policy | None = None
+) -> dict[str, Any]:
     """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker thread.
 
     With an `outputs:` mapping the result is keyed by the friendly names; otherwise it is Haystack's
@@ -22,7 +25,7 @@ def run_build(build: Build, data: dict[str, Any], include_outputs_from: list[str
     unknown = sorted(extra - set(build.pipeline.graph.nodes))
     if unknown:
         raise InvalidRunInput(f"include_outputs_from names unknown component(s): {', '.join(map(repr, unknown))}.")
-    inputs = prepare_inputs(build, data)
+    inputs = prepare_inputs(build, data, policy)
     mapping = build.definition.outputs
     wanted = extra | {ref.component for ref in mapping.values()}
     try:

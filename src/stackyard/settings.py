@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from stackyard.policy import DEFAULT_DENIED_COMPONENTS, Policy
+
 DEFAULT_STORE_URL = "sqlite:///stackyard.db"
 
 
@@ -58,6 +60,80 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
+    # -- definition policy (see policy.py) --
+    secret_env_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Environment variables a definition may read as secrets."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts (glob patterns) a component holding a secret may send it to through an endpoint parameter.",
+    )
+    allowed_components: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Class paths (glob patterns) allowed despite the default denylist."
+    )
+    denied_components: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_DENIED_COMPONENTS),
+        description="Class paths (glob patterns) refused: components that reach arbitrary URLs or local files.",
+    )
+    allow_callables: bool = Field(
+        default=False, description="Allow init parameters that name Python callables or tools (streaming_callback...)."
+    )
+    max_components: int = Field(default=100, ge=1)
+    max_runs_per_component: int = Field(default=100, ge=1, description="Cap on a definition's max_runs_per_component.")
+    # -- access and limits --
+    tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Token lines from `stackyard token create` (name:scopes:sha256$salt$digest), ';' or newline "
+        "separated. None configured: open development mode.",
+    )
+    tokens_file: Path | None = Field(default=None, description="A file with one token line per line.")
+    allow_insecure: bool = Field(
+        default=False, description="Serve management routes without tokens on a non-loopback address."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS; none (the default) sends no CORS headers."
+    )
+    max_body_bytes: int = Field(default=10_000_000, gt=0, description="Largest JSON or YAML request body.")
+    max_upload_bytes: int = Field(default=100_000_000, gt=0, description="Largest multipart upload body.")
+    run_timeout: float = Field(default=60.0, gt=0, description="Seconds a run may take before the answer is 504.")
+    max_concurrent_runs: int = Field(default=32, ge=1, description="Runs of one pipeline at the same time.")
+    max_queued_runs: int = Field(
+        default=256, ge=0, description="Runs of one pipeline waiting for a slot; beyond it the answer is 429."
+    )
+    readable_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Directories whose files run inputs may name by path (default: none)."
+    )
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _split_token_lines(cls, value: object) -> object:
+        # Token lines contain commas (scopes), so they are separated by ';' or newlines instead.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [line.strip() for line in value.replace(";", "\n").splitlines() if line.strip()]
+        return value
+
+    def token_lines(self) -> list[str]:
+        """`tokens` plus the lines of `tokens_file` (blank lines and # comments skipped)."""
+        lines = list(self.tokens)
+        if self.tokens_file is not None:
+            text = self.tokens_file.read_text(encoding="utf-8")
+            lines.extend(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        return lines
+
+    def policy(self) -> Policy:
+        """The definition policy these settings describe."""
+        return Policy(
+            allowed_modules=("haystack", "haystack_integrations", *self.extra_allowed_modules),
+            denied_components=tuple(self.denied_components),
+            allowed_components=tuple(self.allowed_components),
+            secret_env_allowlist=tuple(self.secret_env_allowlist),
+            allowed_hosts=tuple(self.allowed_hosts),
+            max_components=self.max_components,
+            max_runs_per_component=self.max_runs_per_component,
+            allow_callables=self.allow_callables,
+            readable_dirs=tuple(self.readable_dirs),
+        )
+
     def start_up_files(self) -> list[Path]:
         """`pipeline_paths` plus the legacy `PIPELINE_YAML_PATH`, in that order."""
         paths = list(self.pipeline_paths)
@@ -65,7 +141,17 @@ class Settings(BaseSettings):
             paths.append(self.legacy_pipeline_yaml_path)
         return paths
 
-    @field_validator("pipeline_paths", "extra_allowed_modules", mode="before")
+    @field_validator(
+        "pipeline_paths",
+        "extra_allowed_modules",
+        "secret_env_allowlist",
+        "allowed_hosts",
+        "allowed_components",
+        "denied_components",
+        "readable_dirs",
+        "cors_origins",
+        mode="before",
+    )
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         # Environment variables carry lists as "a,b,c"; JSON lists still work.

@@ -16,6 +16,7 @@ from haystack.components.writers import DocumentWriter
 from stackyard.build import Build
 from stackyard.errors import StackyardError
 from stackyard.inputs import accepted_names
+from stackyard.policy import Policy
 from stackyard.runs import run_build
 from stackyard.schema import input_schema, output_schema
 
@@ -114,7 +115,7 @@ def _outputs(build: Build) -> set[str]:
     return {f"{component}.{socket}" for component, sockets in build.sockets.leaf_outputs.items() for socket in sockets}
 
 
-def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool) -> Simulation:
+def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool, policy: Policy) -> Simulation:
     """Run the candidate once and time each component. Blocking: call it in a worker thread."""
     writing = writers(build)
     if writing and not allow_writes:
@@ -127,7 +128,7 @@ def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool) 
     _time_components(build, timings)
     started = time.perf_counter()
     try:
-        result = run_build(build, sample_input)
+        result = run_build(build, sample_input, policy=policy)
     except StackyardError as error:
         return Simulation(None, timings, _ms(started), problem_of(error))
     return Simulation(result, timings, _ms(started))

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from stackyard import __version__
 from stackyard.api import audit, changes, health, pipelines, revisions, runs, validation
-from stackyard.api.problems import install_problem_handlers
+from stackyard.api.auth import AccessControl, is_loopback
+from stackyard.api.limits import BodyLimit, RunLimits
+from stackyard.api.problems import install_problem_handlers, problem_openapi
 from stackyard.api.state import AppState
+from stackyard.auth import parse_token_line
 from stackyard.management import Manager
 from stackyard.registry import Registry
 from stackyard.seed import seed
 from stackyard.settings import Settings
 from stackyard.store import open_store
 from stackyard.sync import Synchronizer
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Stackyard hosts many Haystack pipelines behind one API and lets you add, update, roll back and remove them
@@ -44,6 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = Manager(store=store, registry=registry, settings=settings)
         sync = Synchronizer(manager)
         app.state.stackyard = AppState(settings, store, registry, manager, sync)
+        if not tokens:
+            log.warning(
+                "open development mode: no tokens configured, every caller may manage pipelines%s",
+                "" if not open_on_network else "; management routes are refused on this non-loopback address",
+            )
         try:
             await seed(manager, settings.start_up_files(), settings.seed_mode)
             # Converge once before accepting requests, so a started server serves everything stored.
@@ -67,6 +79,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    tokens = tuple(parse_token_line(line) for line in settings.token_lines())
+    open_on_network = not tokens and not is_loopback(settings.host) and not settings.allow_insecure
+    app.state.run_limits = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
+    # Added innermost first: CORS (when configured) sees a request first, then access control, then body limits.
+    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.add_middleware(AccessControl, tokens=tokens, refuse_open_admin=open_on_network)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "X-Stackyard-Generation", "X-Stackyard-Revision"],
+        )
     app.include_router(health.router)
     app.include_router(changes.router)  # before `pipelines`: PUT /pipelines (apply) next to PUT /pipelines/{name}
     app.include_router(pipelines.router)
@@ -74,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(validation.router)
     app.include_router(audit.router)
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 

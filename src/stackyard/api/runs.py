@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Response
 
 from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
+from stackyard.api.limits import RunLimitsDep, RunTimeout
 from stackyard.api.pipelines import Name
-from stackyard.api.state import RegistryDep
+from stackyard.api.state import RegistryDep, State
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
@@ -21,10 +24,12 @@ RUN_PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "description": text}
     for status, text in {
         400: "Bad request",
+        429: "Too many runs of this pipeline at once",
         404: "No such pipeline",
         422: "The inputs do not fit the pipeline",
         500: "A component failed",
-        503: "The pipeline does not serve on this process",
+        503: "The pipeline is disabled or does not serve on this process",
+        504: "The run took longer than the run timeout",
     }.items()
 }
 
@@ -45,17 +50,36 @@ def _missing(registry: Registry, name: str) -> Exception:
     response_model=RunResponse,
     responses=RUN_PROBLEMS,
 )
-async def run_pipeline(name: Name, body: RunRequest, registry: RegistryDep) -> Response:
-    live = registry.acquire(name)
-    if live is None:
+async def run_pipeline(
+    name: Name, body: RunRequest, registry: RegistryDep, state: State, limits: RunLimitsDep
+) -> Response:
+    if registry.get(name) is None:
         raise _missing(registry, check_name(name))
     if not registry.is_enabled(name):
-        registry.release(live)
         raise PipelineDisabled(f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again.")
-    try:
-        result = await anyio.to_thread.run_sync(run_build, live.build, body.data, body.include_outputs_from)
-    finally:
-        registry.release(live)
+    settings = state.settings
+    async with limits.slot(name):
+        # Taken after the wait for a slot, so a queued run starts on the newest revision.
+        live = registry.acquire(name)
+        if live is None:
+            raise _missing(registry, name)
+        loop = asyncio.get_running_loop()
+
+        def work() -> dict[str, Any]:
+            try:
+                return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
+            finally:
+                # Released when the thread really ends, even after a timeout answered early, so the revision is
+                # never closed under a run that is still going.
+                loop.call_soon_threadsafe(registry.release, live)
+
+        try:
+            with anyio.fail_after(settings.run_timeout):
+                result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except TimeoutError:
+            raise RunTimeout(
+                f"Pipeline '{name}' did not finish within {settings.run_timeout:g} s (STACKYARD_RUN_TIMEOUT)."
+            ) from None
     # The revision reported is the one this run started on, even if a newer one went live meanwhile.
     payload = {"pipeline": name, "revision": live.revision, "result": result}
     return Response(

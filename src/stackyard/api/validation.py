@@ -95,7 +95,9 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
         simulation = None
         if body.sample_input is not None:
             simulation = await anyio.to_thread.run_sync(
-                lambda: simulate(build, body.sample_input or {}, allow_writes=body.allow_writes)
+                lambda: simulate(
+                    build, body.sample_input or {}, allow_writes=body.allow_writes, policy=state.manager.policy
+                )
             )
     finally:
         await anyio.to_thread.run_sync(build.close)

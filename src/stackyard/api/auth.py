@@ -1,0 +1,116 @@
+"""Who may call what: bearer tokens checked against one table of route -> scope, before any handler runs.
+
+One central table (rather than a dependency on each route) means a route added later is covered by the default:
+reads need `read`, runs need `run`, anything else needs `admin`. It is plain ASGI middleware so the run path pays
+for one dict lookup and one hash, not for a middleware stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from ipaddress import ip_address
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from stackyard.auth import Scope as Need
+from stackyard.auth import Token, find_token
+from stackyard.errors import PROBLEM_BASE
+
+log = logging.getLogger(__name__)
+
+PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/health"})
+_RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
+_LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
+_ADMIN_READS = frozenset({"/audit", "/export-feedback"})
+
+
+def required(method: str, path: str) -> tuple[Need | None, str | None]:
+    """The scope a request needs (None: public) and the pipeline it concerns, if any."""
+    if path in PUBLIC:
+        return None, None
+    if method in ("GET", "HEAD"):
+        return (Need.ADMIN if path in _ADMIN_READS else Need.READ), None
+    match = _RUN_ROUTE.match(path)
+    if method == "POST" and match:
+        return Need.RUN, match.group("name")
+    if method == "POST" and path in _LEGACY_RUN_ROUTES:
+        return Need.RUN, None
+    return Need.ADMIN, None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _problem(status: int, slug: str, title: str, detail: str, path: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="stackyard"'} if status == 401 else None
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": path}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+class AccessControl:
+    """ASGI middleware: 401 without a valid token, 403 without the scope; sets `request.state.actor`."""
+
+    def __init__(self, app: ASGIApp, tokens: tuple[Token, ...], refuse_open_admin: bool) -> None:
+        self.app = app
+        self.tokens = tokens
+        # Open development mode on a non-loopback address: management would be open to the network.
+        self.refuse_open_admin = refuse_open_admin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        need, pipeline = required(scope["method"], path)
+        if need is None:
+            await self.app(scope, receive, send)
+            return
+        response = self._check(scope, need, pipeline, path)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, need: Need, pipeline: str | None, path: str) -> JSONResponse | None:
+        if not self.tokens:
+            if need is Need.ADMIN and self.refuse_open_admin:
+                return _problem(
+                    403,
+                    "insecure-open-mode",
+                    "Management is closed on this address",
+                    "No tokens are configured and the server listens beyond loopback. Configure tokens "
+                    "(stackyard token create) or set STACKYARD_ALLOW_INSECURE=true.",
+                    path,
+                )
+            return None
+        presented = _bearer(scope)
+        token = find_token(self.tokens, presented) if presented else None
+        if token is None:
+            detail = "Send 'Authorization: Bearer <token>'." if not presented else "The token is not valid."
+            return _problem(401, "unauthorized", "Authentication required", detail, path)
+        if not token.allows(need, pipeline):
+            target = f" on pipeline '{pipeline}'" if pipeline else ""
+            return _problem(
+                403, "forbidden", "Missing scope", f"Token '{token.name}' lacks the '{need}' scope{target}.", path
+            )
+        scope.setdefault("state", {})["actor"] = token.name
+        return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            header: str = value.decode("latin-1")
+            scheme, _, credentials = header.partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+            return None
+    return None

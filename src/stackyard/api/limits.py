@@ -1,0 +1,128 @@
+"""Runtime limits: request body sizes, and per-pipeline run concurrency with a bounded queue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
+
+import anyio
+from fastapi import Depends, Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stackyard.errors import PROBLEM_BASE, StackyardError
+
+
+class TooManyRuns(StackyardError):
+    status = 429
+    slug = "too-many-runs"
+    title = "The pipeline is busy"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
+
+
+class RunTimeout(StackyardError):
+    status = 504
+    slug = "run-timeout"
+    title = "The run took too long"
+
+
+@dataclass
+class _Gate:
+    slots: anyio.Semaphore
+    waiting: int = 0
+
+
+@dataclass
+class RunLimits:
+    """At most `concurrent` runs of one pipeline at once, and at most `queued` more waiting; beyond that, 429."""
+
+    concurrent: int
+    queued: int
+    _gates: dict[str, _Gate] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def slot(self, pipeline: str) -> AsyncIterator[None]:
+        gate = self._gates.get(pipeline)
+        if gate is None:
+            gate = self._gates[pipeline] = _Gate(anyio.Semaphore(self.concurrent))
+        if gate.slots.value == 0 and gate.waiting >= self.queued:
+            raise TooManyRuns(
+                f"Pipeline '{pipeline}' runs {self.concurrent} requests and has {gate.waiting} waiting; retry shortly."
+            )
+        gate.waiting += 1
+        try:
+            await gate.slots.acquire()
+        finally:
+            gate.waiting -= 1
+        try:
+            yield
+        finally:
+            gate.slots.release()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over the limit (413), by Content-Length at once or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/")
+        limit = self.max_upload if is_upload else self.max_body
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _too_large(limit, scope["path"])(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(limit, scope["path"])(scope, receive, send)
+
+
+def _too_large(limit: int, path: str) -> JSONResponse:
+    body = {
+        "type": PROBLEM_BASE + "body-too-large",
+        "title": "The request body is too large",
+        "status": 413,
+        "detail": f"The body is larger than this server accepts ({limit} bytes).",
+        "instance": path,
+    }
+    return JSONResponse(body, status_code=413, media_type="application/problem+json")
+
+
+def _run_limits(request: Request) -> RunLimits:
+    limits: RunLimits = request.app.state.run_limits
+    return limits
+
+
+RunLimitsDep = Annotated[RunLimits, Depends(_run_limits)]
