@@ -6,6 +6,7 @@ transaction); only then swap (one reference). A failure at any step before the s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import anyio
 from stackyard.build import Build, build_pipeline
 from stackyard.definition import parse_definition
 from stackyard.errors import BuildTimeout
+from stackyard.metrics import Metrics
 from stackyard.registry import LiveRevision, Registry
 from stackyard.settings import Settings
 from stackyard.store import Change, DefinitionStore, Expectation, Outcome, WriteResult
@@ -28,11 +30,13 @@ class Manager:
     store: DefinitionStore
     registry: Registry
     settings: Settings
+    metrics: Metrics | None = None
 
     def build(self, yaml_text: str) -> Build:
         """Parse and build a definition. Blocking; raises `InvalidDefinition` and friends."""
-        definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
-        return build_pipeline(definition, allowed_modules=self.settings.extra_allowed_modules)
+        with self.metrics.build() if self.metrics is not None else contextlib.nullcontext():
+            definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
+            return build_pipeline(definition, allowed_modules=self.settings.extra_allowed_modules)
 
     async def build_async(self, yaml_text: str) -> Build:
         with anyio.fail_after(self.settings.build_timeout):

@@ -12,6 +12,7 @@ from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, 
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
 from stackyard.api.state import AppState, State
 from stackyard.errors import PipelineNotFound
+from stackyard.metrics import ChangeAction
 from stackyard.names import NAME_PATTERN, check_name
 from stackyard.store import Outcome, PipelineRecord, WriteResult
 
@@ -107,8 +108,11 @@ def _write_response(state: AppState, result: WriteResult) -> JSONResponse:
 )
 async def put_pipeline(name: Name, request: Request, state: State) -> JSONResponse:
     check_name(name)
-    change = await read_definition(request, name, state.settings.max_yaml_bytes)
-    result = await state.manager.put(change, expectation(request))
+    known = state.registry.get(name) is not None or state.registry.failure(name) is not None
+    with state.observability.change(ChangeAction.UPDATE if known else ChangeAction.DEPLOY) as tally:
+        change = await read_definition(request, name, state.settings.max_yaml_bytes)
+        result = await state.manager.put(change, expectation(request))
+        tally.result(result)
     return _write_response(state, result)
 
 
@@ -121,5 +125,6 @@ async def put_pipeline(name: Name, request: Request, state: State) -> JSONRespon
 )
 async def delete_pipeline(name: Name, request: Request, state: State) -> Response:
     check_name(name)
-    result = await state.manager.delete(name, expectation(request))
+    with state.observability.change(ChangeAction.DELETE):
+        result = await state.manager.delete(name, expectation(request))
     return Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
 from stackyard.api.pipelines import Name
-from stackyard.api.state import RegistryDep
+from stackyard.api.state import RegistryDep, State
 from stackyard.errors import PipelineNotFound, PipelineUnavailable
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
@@ -45,12 +45,13 @@ def _missing(registry: Registry, name: str) -> Exception:
     response_model=RunResponse,
     responses=RUN_PROBLEMS,
 )
-async def run_pipeline(name: Name, body: RunRequest, registry: RegistryDep) -> Response:
+async def run_pipeline(name: Name, body: RunRequest, registry: RegistryDep, state: State) -> Response:
     live = registry.acquire(name)
     if live is None:
         raise _missing(registry, check_name(name))
     try:
-        result = await anyio.to_thread.run_sync(run_build, live.build, body.data, body.include_outputs_from)
+        with state.observability.run(live):
+            result = await anyio.to_thread.run_sync(run_build, live.build, body.data, body.include_outputs_from)
     finally:
         registry.release(live)
     # The revision reported is the one this run started on, even if a newer one went live meanwhile.
