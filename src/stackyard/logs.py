@@ -6,7 +6,7 @@ import json
 import logging
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # The id of the request being handled, set by the request-log middleware; every line logged meanwhile carries it.
 request_id: ContextVar[str | None] = ContextVar("stackyard_request_id", default=None)
@@ -51,13 +51,19 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str, fmt: str = "text") -> None:
-    handler = logging.StreamHandler()
+def log_handler(fmt: str = "text", stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing `fmt` ('text' or 'json') lines to `stream` (standard error by default)."""
+    handler = logging.StreamHandler(stream)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    handler = log_handler(fmt)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
