@@ -37,7 +37,7 @@ def logged(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
 
 
 def server_lines(buffer: io.StringIO) -> list[str]:
-    """What the server logged since the last call; the test client's lines (httpx logs each URL) are not the server's."""
+    """What the server logged since the last call; the test client's lines (httpx logs URLs) are not the server's."""
     lines = [line for line in buffer.getvalue().splitlines() if "httpx" not in line]
     buffer.seek(0)
     buffer.truncate()

@@ -11,8 +11,8 @@ from stackyard import __version__
 from stackyard.settings import Settings
 from stackyard.store import Change
 from tests.conftest import yard
-from tests.yamls import prompt_yaml
 from tests.waiting import wait_until
+from tests.yamls import prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
 UNBUILDABLE = """components:
