@@ -30,3 +30,12 @@ class Gate:
 
     def close(self) -> None:
         CLOSED.append(f"{self.key}/{self.reply}")
+
+
+@component
+class Explode:
+    """Raises on every run: a component failure the server must count as `failed`."""
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        raise RuntimeError("the component broke")

@@ -40,3 +40,11 @@ def gate_yaml(key: str, reply: str) -> str:
     init_parameters: {{key: {key}, reply: {reply}}}
 connections: []
 """
+
+
+EXPLODE = """components:
+  boom:
+    type: tests.components.Explode
+    init_parameters: {}
+connections: []
+"""

@@ -46,10 +46,12 @@ def serve(
     if store is not None:
         os.environ["STACKYARD_STORE_URL"] = store
     from stackyard.logs import configure_logging
+    from stackyard.metrics import prepare_multiprocess_dir
     from stackyard.settings import Settings
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    prepare_multiprocess_dir(workers)  # before the workers import prometheus_client
     uvicorn.run(
         "stackyard.api.app:create_app_from_environment",
         factory=True,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+# The id of the request being handled, set by the request-log middleware; every line logged meanwhile carries it.
+request_id: ContextVar[str | None] = ContextVar("stackyard_request_id", default=None)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
@@ -19,9 +25,45 @@ class FieldsFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, then the `extra=` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to lines logged while a request is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = request_id.get()
+        if current is not None and not hasattr(record, "request_id"):
+            record.request_id = current
+        return True
+
+
+def log_handler(fmt: str = "text", stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing `fmt` ('text' or 'json') lines to `stream` (standard error by default)."""
+    handler = logging.StreamHandler(stream)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    handler = log_handler(fmt)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -7,6 +7,7 @@ Every action, accepted or refused, is written to the audit log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,6 +19,7 @@ import anyio
 from stackyard.build import Build, build_pipeline
 from stackyard.definition import parse_definition
 from stackyard.errors import BuildTimeout, InvalidDefinition, InvalidRequest, RevisionNotFound, StackyardError
+from stackyard.metrics import ChangeAction, ChangeOutcome, Metrics
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.settings import Settings
@@ -45,6 +47,7 @@ class Manager:
     store: DefinitionStore
     registry: Registry
     settings: Settings
+    metrics: Metrics | None = None
 
     # -- building -----------------------------------------------------------------------------------------------
 
@@ -53,11 +56,12 @@ class Manager:
 
     def build(self, yaml_text: str) -> Build:
         """Parse, check against the policy, and build a definition. Blocking; raises `StackyardError`s."""
-        definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
-        self.policy.check(definition)  # before Haystack imports or instantiates anything
-        return build_pipeline(
-            definition, allowed_modules=self.settings.extra_allowed_modules, pre_init=self.policy.pre_init
-        )
+        with self.metrics.build() if self.metrics is not None else contextlib.nullcontext():
+            definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
+            self.policy.check(definition)  # before Haystack imports or instantiates anything
+            return build_pipeline(
+                definition, allowed_modules=self.settings.extra_allowed_modules, pre_init=self.policy.pre_init
+            )
 
     async def build_async(self, yaml_text: str) -> Build:
         try:
@@ -161,6 +165,7 @@ class Manager:
                 results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes)
             except StackyardError as error:
                 await self._close_all(builds)
+                self._count("update", ChangeOutcome.REFUSED)
                 await self._record(AuditEntry(actor, "apply", None, "refused", detail=error.detail))
                 raise
             except BaseException:
@@ -178,6 +183,7 @@ class Manager:
                 action = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}.get(
                     result.outcome, "update"
                 )
+                self._count(action, ChangeOutcome.APPLIED)
                 await self._record(
                     AuditEntry(actor, action, result.record.name, "ok", _rev(current), _after(result), "apply")
                 )
@@ -221,12 +227,19 @@ class Manager:
         try:
             result = await operation()
         except StackyardError as error:
+            self._count(action, ChangeOutcome.REFUSED)
             await self._record(AuditEntry(actor, action, name, "refused", _rev(current), None, error.detail))
             raise
         outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
+        self._count(action, ChangeOutcome.UNCHANGED if outcome == "unchanged" else ChangeOutcome.APPLIED)
         await self._record(AuditEntry(actor, action, name, outcome, _rev(current), _after(result)))
         log.info("%s %s", action, outcome, extra={"pipeline": name, "revision": result.record.revision})
         return result
+
+    def _count(self, action: str, outcome: ChangeOutcome) -> None:
+        metric_action = _METRIC_ACTIONS.get(action)
+        if self.metrics is not None and metric_action is not None:
+            self.metrics.record_change(metric_action, outcome)
 
     async def _record(self, entry: AuditEntry) -> None:
         try:
@@ -254,6 +267,15 @@ class Manager:
     def _is_live(self, name: str, revision: int) -> bool:
         live = self.registry.get(name)
         return live is not None and live.revision == revision
+
+
+# Audit actions -> the management counter's bounded action label (enable/disable are not counted there).
+_METRIC_ACTIONS = {
+    "create": ChangeAction.DEPLOY,
+    "update": ChangeAction.UPDATE,
+    "rollback": ChangeAction.ROLLBACK,
+    "delete": ChangeAction.DELETE,
+}
 
 
 def _rev(record: PipelineRecord | None) -> int | None:

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         description="Python modules, besides Haystack's own, whose components a definition may name.",
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(default="text", description="'json' writes one JSON object a line.")
+    replica_id: str | None = Field(
+        default=None, max_length=128, description="Names this process in /status and the X-Stackyard-Replica header."
+    )
+    otel_tracing: bool = Field(
+        default=False,
+        description="Export OpenTelemetry spans through OTLP (needs stackyard[otel]; configured by OTEL_* variables).",
+    )
 
     # -- definition policy (see policy.py) --
     secret_env_allowlist: Annotated[list[str], NoDecode] = Field(

@@ -87,18 +87,24 @@ def guarded(tmp_path: Path, marker: Path) -> Iterator[TestClient]:
 
 
 def _nest(depth: int) -> str:
-    return "components:\n  p:\n    type: " + PROMPT + "\n    init_parameters:\n      template: x\n      meta: " + (
-        "[" * depth + "]" * depth
-    ) + "\n"
+    return (
+        "components:\n  p:\n    type: "
+        + PROMPT
+        + "\n    init_parameters:\n      template: x\n      meta: "
+        + ("[" * depth + "]" * depth)
+        + "\n"
+    )
 
 
 def _component(type_: str, params: str = "{}", name: str = "c") -> str:
     return f"components:\n  {name}:\n    type: {type_}\n    init_parameters: {params}\n"
 
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
-) + "components: {}\n"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    + "components: {}\n"
+)
 
 HOSTILE = {
     "foreign-module-os": (_component("os.system"), 422, "module-allowlist"),
@@ -112,73 +118,152 @@ HOSTILE = {
     "deeply-nested": (_nest(100), 422, "nested deeper"),
     "oversized": (prompt_yaml() + "#" * 1_000_001, 413, "limit"),
     "unknown-parameter-with-nested-type": (
-        _component(PROMPT, "{template: x, bogus: {type: tests.hostile.Evil, init_parameters: {}}}"), 422,
-        "module-allowlist"),
+        _component(PROMPT, "{template: x, bogus: {type: tests.hostile.Evil, init_parameters: {}}}"),
+        422,
+        "module-allowlist",
+    ),
     "nested-document-store-type-foreign": (
-        _component("haystack.components.writers.document_writer.DocumentWriter",
-                   "{document_store: {type: os.system, init_parameters: {}}}"), 422, "module-allowlist"),
+        _component(
+            "haystack.components.writers.document_writer.DocumentWriter",
+            "{document_store: {type: os.system, init_parameters: {}}}",
+        ),
+        422,
+        "module-allowlist",
+    ),
     "secret-env-off-allowlist": (
-        _component(OPENAI, "{api_key: {type: env_var, env_vars: [NOT_ALLOWLISTED_KEY], strict: true}}"), 422,
-        "secret-env-allowlist"),
+        _component(OPENAI, "{api_key: {type: env_var, env_vars: [NOT_ALLOWLISTED_KEY], strict: true}}"),
+        422,
+        "secret-env-allowlist",
+    ),
     "secret-env-list-with-one-off-allowlist": (
-        _component(OPENAI, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY, HOME], strict: false}}"), 422,
-        "secret-env-allowlist"),
+        _component(OPENAI, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY, HOME], strict: false}}"),
+        422,
+        "secret-env-allowlist",
+    ),
     "secret-with-redirected-api-base-url": (
-        _component(OPENAI, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
-                   "api_base_url: 'http://127.0.0.1:{port}/v1'}"), 422, "secret-endpoint"),
+        _component(
+            OPENAI,
+            "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
+            "api_base_url: 'http://127.0.0.1:{port}/v1'}",
+        ),
+        422,
+        "secret-endpoint",
+    ),
     "secret-with-redirected-azure-endpoint": (
-        _component(AZURE, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
-                   "azure_endpoint: 'http://127.0.0.1:{port}'}"), 422, "secret-endpoint"),
+        _component(
+            AZURE,
+            "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
+            "azure_endpoint: 'http://127.0.0.1:{port}'}",
+        ),
+        422,
+        "secret-endpoint",
+    ),
     "secret-with-lookalike-host": (
-        _component(OPENAI, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
-                   "api_base_url: 'https://api.openai.com.attacker.example/v1'}"), 422, "secret-endpoint"),
+        _component(
+            OPENAI,
+            "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
+            "api_base_url: 'https://api.openai.com.attacker.example/v1'}",
+        ),
+        422,
+        "secret-endpoint",
+    ),
     "secret-with-userinfo-trick": (
-        _component(OPENAI, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
-                   "api_base_url: 'https://api.openai.com@127.0.0.1:{port}/v1'}"), 422, "secret-endpoint"),
+        _component(
+            OPENAI,
+            "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
+            "api_base_url: 'https://api.openai.com@127.0.0.1:{port}/v1'}",
+        ),
+        422,
+        "secret-endpoint",
+    ),
     "inline-token-secret": (_component(OPENAI, "{api_key: {type: token, token: sk-inline}}"), 422, "secret-token"),
-    "url-fetcher": (_component("haystack.components.fetchers.link_content.LinkContentFetcher"), 422,
-                    "component-denylist"),
+    "url-fetcher": (
+        _component("haystack.components.fetchers.link_content.LinkContentFetcher"),
+        422,
+        "component-denylist",
+    ),
     "openapi-connector": (
-        _component("haystack.components.connectors.openapi_service.OpenAPIServiceConnector"), 422,
-        "component-denylist"),
+        _component("haystack.components.connectors.openapi_service.OpenAPIServiceConnector"),
+        422,
+        "component-denylist",
+    ),
     "local-file-reader-by-metadata": (
-        _component("haystack.components.converters.image.document_to_image.DocumentToImageContent"), 422,
-        "component-denylist"),
+        _component("haystack.components.converters.image.document_to_image.DocumentToImageContent"),
+        422,
+        "component-denylist",
+    ),
     "unsafe-output-adapter": (
-        _component(ADAPTER, "{template: '{{ x }}', output_type: str, unsafe: true}"), 422, "unsafe"),
+        _component(ADAPTER, "{template: '{{ x }}', output_type: str, unsafe: true}"),
+        422,
+        "unsafe",
+    ),
     "unsafe-conditional-router": (
-        _component(ROUTER, "{routes: [{condition: '{{ true }}', output: '{{ x }}', output_name: o, output_type: str}],"
-                   " unsafe: true}"), 422, "unsafe"),
+        _component(
+            ROUTER,
+            "{routes: [{condition: '{{ true }}', output: '{{ x }}', output_name: o, output_type: str}], unsafe: true}",
+        ),
+        422,
+        "unsafe",
+    ),
     "component-level-unsafe-flag": (
-        f"components:\n  p:\n    type: {PROMPT}\n    unsafe: true\n    init_parameters: {{template: x}}\n", 422,
-        "unsafe"),
+        f"components:\n  p:\n    type: {PROMPT}\n    unsafe: true\n    init_parameters: {{template: x}}\n",
+        422,
+        "unsafe",
+    ),
     "output-adapter-custom-filter-callable": (
-        _component(ADAPTER, "{template: '{{ x | f }}', output_type: str, custom_filters: {f: builtins.print}}"), 422,
-        "callables"),
+        _component(ADAPTER, "{template: '{{ x | f }}', output_type: str, custom_filters: {f: builtins.print}}"),
+        422,
+        "callables",
+    ),
     "streaming-callback-callable": (
-        _component(MOCK, "{streaming_callback: haystack.components.generators.utils.print_streaming_chunk}"), 422,
-        "callables"),
+        _component(MOCK, "{streaming_callback: haystack.components.generators.utils.print_streaming_chunk}"),
+        422,
+        "callables",
+    ),
     "mock-response-fn-callable": (_component(MOCK, "{response_fn: builtins.print}"), 422, "callables"),
     "tools-param": (_component(MOCK, "{tools: [{type: haystack.tools.tool.Tool, data: {}}]}"), 422, "callables"),
-    "huge-max-runs-per-component": (prompt_yaml() + "max_runs_per_component: 1000000000\n", 422,
-                                    "max_runs_per_component"),
+    "huge-max-runs-per-component": (
+        prompt_yaml() + "max_runs_per_component: 1000000000\n",
+        422,
+        "max_runs_per_component",
+    ),
     "non-integer-max-runs": (prompt_yaml() + "max_runs_per_component: lots\n", 422, "max_runs_per_component"),
     "too-many-components": (
-        "components:\n" + "".join(f"  p{i}:\n    type: {PROMPT}\n    init_parameters: {{template: x}}\n"
-                                  for i in range(101)), 422, "max-components"),
+        "components:\n"
+        + "".join(f"  p{i}:\n    type: {PROMPT}\n    init_parameters: {{template: x}}\n" for i in range(101)),
+        422,
+        "max-components",
+    ),
     "jinja-dunder-escape": (
-        _component(PROMPT, "{template: \"{{ ''.__class__.__mro__[1].__subclasses__() }}\"}"), 422, "template-sandbox"),
+        _component(PROMPT, "{template: \"{{ ''.__class__.__mro__[1].__subclasses__() }}\"}"),
+        422,
+        "template-sandbox",
+    ),
     "jinja-attr-filter-escape": (
-        _component(PROMPT, "{template: \"{{ x | attr('__globals__') }}\"}"), 422, "template-sandbox"),
+        _component(PROMPT, "{template: \"{{ x | attr('__globals__') }}\"}"),
+        422,
+        "template-sandbox",
+    ),
     "jinja-cycler-globals": (
-        _component("haystack.components.builders.chat_prompt_builder.ChatPromptBuilder",
-                   "{template: \"{{ cycler.__init__.__globals__.os.popen('id').read() }}\"}"), 422,
-        "template-sandbox"),
+        _component(
+            "haystack.components.builders.chat_prompt_builder.ChatPromptBuilder",
+            "{template: \"{{ cycler.__init__.__globals__.os.popen('id').read() }}\"}",
+        ),
+        422,
+        "template-sandbox",
+    ),
     "jinja-in-router-condition": (
-        _component(ROUTER, "{routes: [{condition: '{{ x.__class__ }}', output: '{{ x }}', output_name: o, "
-                   "output_type: str}]}"), 422, "template-sandbox"),
-    "reexport-path": (_component("haystack.components.builders.PromptBuilder", "{template: x}"), 422,
-                      "not a Haystack component"),
+        _component(
+            ROUTER, "{routes: [{condition: '{{ x.__class__ }}', output: '{{ x }}', output_name: o, output_type: str}]}"
+        ),
+        422,
+        "template-sandbox",
+    ),
+    "reexport-path": (
+        _component("haystack.components.builders.PromptBuilder", "{template: x}"),
+        422,
+        "not a Haystack component",
+    ),
 }
 
 
@@ -213,8 +298,11 @@ def test_the_suite_holds_at_least_thirty_cases() -> None:
 
 
 def test_an_allowlisted_secret_to_an_allowed_host_is_accepted(guarded: TestClient) -> None:
-    text = _component(OPENAI, "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
-                      "api_base_url: 'https://api.openai.com/v1'}")
+    text = _component(
+        OPENAI,
+        "{api_key: {type: env_var, env_vars: [STACKYARD_TEST_KEY], strict: true}, "
+        "api_base_url: 'https://api.openai.com/v1'}",
+    )
     assert guarded.put("/pipelines/llm", content=text, headers=YAML).status_code == 201
 
 

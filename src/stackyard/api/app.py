@@ -7,24 +7,30 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from stackyard import __version__
-from stackyard.api import audit, changes, health, pipelines, revisions, runs, validation
+from stackyard.api import audit, changes, health, observability, pipelines, revisions, runs, validation
+from stackyard.api.access import RequestLogMiddleware
 from stackyard.api.auth import AccessControl, is_loopback
 from stackyard.api.limits import BodyLimit, RunLimits
 from stackyard.api.problems import install_problem_handlers, problem_openapi
 from stackyard.api.state import AppState
 from stackyard.auth import parse_token_line
 from stackyard.management import Manager
+from stackyard.observability import Observability
 from stackyard.registry import Registry
 from stackyard.seed import seed
 from stackyard.settings import Settings
 from stackyard.store import open_store
 from stackyard.sync import Synchronizer
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +41,10 @@ on the revision they started on. Errors are RFC 9457 problem+json.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None) -> FastAPI:
     """Build the application. Nothing is opened until the lifespan starts.
+
+    `tracer_provider` (an OpenTelemetry SDK provider) turns tracing on with spans going there, whatever the settings.
 
     Example:
         >>> app = create_app(Settings(store_url="sqlite:///yard.db"))
@@ -48,29 +56,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = open_store(settings.store_url, keep_revisions=settings.keep_revisions)
         await anyio.to_thread.run_sync(store.open)
         registry = Registry()
-        manager = Manager(store=store, registry=registry, settings=settings)
+        watch = Observability.start(settings, tracer_provider)
+        manager = Manager(store=store, registry=registry, settings=settings, metrics=watch.metrics)
         sync = Synchronizer(manager)
-        app.state.stackyard = AppState(settings, store, registry, manager, sync)
-        if not tokens:
-            log.warning(
-                "open development mode: no tokens configured, every caller may manage pipelines%s",
-                "" if not open_on_network else "; management routes are refused on this non-loopback address",
-            )
+        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch)
         try:
             await seed(manager, settings.start_up_files(), settings.seed_mode)
             # Converge once before accepting requests, so a started server serves everything stored.
             await sync.converge()
             # A plain task, not a task group: the lifespan may be entered and exited from different tasks.
             poller = asyncio.create_task(sync.run_forever(settings.sync_interval), name="stackyard-sync")
+            gauges = asyncio.create_task(watch.publish_forever(registry, sync, settings.sync_interval))
             try:
                 yield
             finally:
                 poller.cancel()
+                gauges.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gauges
         finally:
             await registry.aclose()
             await anyio.to_thread.run_sync(store.close)
+            watch.close()
 
     app = FastAPI(
         title="Stackyard",
@@ -79,29 +88,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_middleware(app, settings)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
+    return app
+
+
+# `changes` comes before `pipelines`: PUT /pipelines (apply) is declared next to PUT /pipelines/{name}.
+ROUTERS = (
+    health.router,
+    observability.router,
+    changes.router,
+    pipelines.router,
+    revisions.router,
+    runs.router,
+    validation.router,
+    audit.router,
+)
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Access control, limits, request log and CORS, in the order a request meets them (outermost last)."""
     tokens = tuple(parse_token_line(line) for line in settings.token_lines())
     open_on_network = not tokens and not is_loopback(settings.host) and not settings.allow_insecure
+    if not tokens:
+        log.warning(
+            "open development mode: no tokens configured, every caller may manage pipelines%s",
+            "" if not open_on_network else "; management routes are refused on this non-loopback address",
+        )
     app.state.run_limits = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
-    # Added innermost first: CORS (when configured) sees a request first, then access control, then body limits.
+    # A request meets CORS (when configured), then the request log (so refusals are logged with their request id
+    # too), then access control, then body limits.
     app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     app.add_middleware(AccessControl, tokens=tokens, refuse_open_admin=open_on_network)
+    app.add_middleware(RequestLogMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "X-Stackyard-Generation", "X-Stackyard-Revision"],
+            expose_headers=["ETag", "X-Stackyard-Generation", "X-Stackyard-Revision", "X-Request-ID"],
         )
-    app.include_router(health.router)
-    app.include_router(changes.router)  # before `pipelines`: PUT /pipelines (apply) next to PUT /pipelines/{name}
-    app.include_router(pipelines.router)
-    app.include_router(revisions.router)
-    app.include_router(runs.router)
-    app.include_router(validation.router)
-    app.include_router(audit.router)
-    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
-    return app
 
 
 def create_app_from_environment() -> FastAPI:
@@ -109,5 +138,5 @@ def create_app_from_environment() -> FastAPI:
     from stackyard.logs import configure_logging
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

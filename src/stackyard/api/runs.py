@@ -53,33 +53,37 @@ def _missing(registry: Registry, name: str) -> Exception:
 async def run_pipeline(
     name: Name, body: RunRequest, registry: RegistryDep, state: State, limits: RunLimitsDep
 ) -> Response:
-    if registry.get(name) is None:
+    current = registry.get(name)
+    if current is None:
         raise _missing(registry, check_name(name))
-    if not registry.is_enabled(name):
-        raise PipelineDisabled(f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again.")
     settings = state.settings
-    async with limits.slot(name):
-        # Taken after the wait for a slot, so a queued run starts on the newest revision.
-        live = registry.acquire(name)
-        if live is None:
-            raise _missing(registry, name)
-        loop = asyncio.get_running_loop()
+    with state.observability.run(current):
+        if not registry.is_enabled(name):
+            raise PipelineDisabled(
+                f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
+            )
+        async with limits.slot(name):
+            # Taken after the wait for a slot, so a queued run starts on the newest revision.
+            live = registry.acquire(name)
+            if live is None:
+                raise _missing(registry, name)
+            loop = asyncio.get_running_loop()
 
-        def work() -> dict[str, Any]:
+            def work() -> dict[str, Any]:
+                try:
+                    return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
+                finally:
+                    # Released when the thread really ends, even after a timeout answered early, so the revision
+                    # is never closed under a run that is still going.
+                    loop.call_soon_threadsafe(registry.release, live)
+
             try:
-                return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
-            finally:
-                # Released when the thread really ends, even after a timeout answered early, so the revision is
-                # never closed under a run that is still going.
-                loop.call_soon_threadsafe(registry.release, live)
-
-        try:
-            with anyio.fail_after(settings.run_timeout):
-                result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-        except TimeoutError:
-            raise RunTimeout(
-                f"Pipeline '{name}' did not finish within {settings.run_timeout:g} s (STACKYARD_RUN_TIMEOUT)."
-            ) from None
+                with anyio.fail_after(settings.run_timeout):
+                    result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            except TimeoutError:
+                raise RunTimeout(
+                    f"Pipeline '{name}' did not finish within {settings.run_timeout:g} s (STACKYARD_RUN_TIMEOUT)."
+                ) from None
     # The revision reported is the one this run started on, even if a newer one went live meanwhile.
     payload = {"pipeline": name, "revision": live.revision, "result": result}
     return Response(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from stackyard.management import Manager
+from stackyard.observability import Observability
 from stackyard.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore
@@ -21,6 +22,7 @@ class AppState:
     registry: Registry
     manager: Manager
     sync: Synchronizer
+    observability: Observability
 
 
 def _app_state(request: Request) -> AppState:

@@ -1,0 +1,220 @@
+"""Prometheus metrics: runs, components, management and convergence, per pipeline and revision.
+
+Each app owns its metric objects in its own `CollectorRegistry`, so two apps in one process (tests) count apart.
+With several worker processes, `PROMETHEUS_MULTIPROC_DIR` names a folder where every worker writes its values and
+one scrape, answered by any worker, sums them (`MultiProcessCollector`). The only labels that come from users are
+pipeline and component names; every other label takes one of the fixed values below.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from stackyard.errors import StackyardError
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+EXPOSITION_TYPE = CONTENT_TYPE_LATEST
+RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+COMPONENT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BUILD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class RunOutcome(StrEnum):
+    OK = "ok"
+    CLIENT_ERROR = "client_error"  # the inputs did not fit (4xx)
+    FAILED = "failed"  # a component raised (`RunFailed`) or something unexpected happened
+    TIMEOUT = "timeout"  # the run took longer than it was allowed to
+    REJECTED = "rejected"  # refused before it started (concurrency limit, overload)
+
+
+class ChangeAction(StrEnum):
+    DEPLOY = "deploy"
+    UPDATE = "update"
+    ROLLBACK = "rollback"
+    DELETE = "delete"
+
+
+class ChangeOutcome(StrEnum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"  # identical to the live revision: nothing was built or stored
+    REFUSED = "refused"  # a 4xx: invalid definition, stale revision, missing pipeline...
+
+
+def run_outcome(error: BaseException | None) -> RunOutcome:
+    """The outcome label of a run that ended with `error` (None: it succeeded).
+
+    An error class may name its outcome with a `run_outcome` class attribute; otherwise its HTTP status decides:
+    408/504 are timeouts, 429/503 rejections, other 4xx client errors, anything else a failure.
+    """
+    if error is None:
+        return RunOutcome.OK
+    named = getattr(error, "run_outcome", None)
+    if isinstance(named, RunOutcome):
+        return named
+    status = error.status if isinstance(error, StackyardError) else 500
+    if status in (408, 504):
+        return RunOutcome.TIMEOUT
+    if status in (429, 503):
+        return RunOutcome.REJECTED
+    if 400 <= status < 500:
+        return RunOutcome.CLIENT_ERROR
+    return RunOutcome.FAILED
+
+
+class Metrics:
+    """The metric objects of one app. Record through the methods; read with `exposition()`."""
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = CollectorRegistry()
+        if multiprocess_dir is None:
+            # Per-process collectors make no sense summed over workers; the multiprocess scrape leaves them out.
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                self.registry.register(collector)
+        r = self.registry
+        self.runs = Counter(
+            "stackyard_runs", "Pipeline runs, by outcome.", ["pipeline", "revision", "outcome"], registry=r
+        )
+        self.run_seconds = Histogram(
+            "stackyard_run_duration_seconds",
+            "Time from the start of a run to its answer, whatever the outcome.",
+            ["pipeline", "revision"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "stackyard_runs_in_flight",
+            "Runs started and not finished.",
+            ["pipeline"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.component_seconds = Histogram(
+            "stackyard_component_duration_seconds",
+            "Time spent in one component's run, from Haystack's tracing hooks.",
+            ["pipeline", "component"],
+            buckets=COMPONENT_BUCKETS,
+            registry=r,
+        )
+        self.component_failures = Counter(
+            "stackyard_component_failures", "Component runs that raised.", ["pipeline", "component"], registry=r
+        )
+        self.changes = Counter(
+            "stackyard_changes", "Management operations, by action and outcome.", ["action", "outcome"], registry=r
+        )
+        self.build_seconds = Histogram(
+            "stackyard_build_duration_seconds",
+            "Time to parse, build and warm up a definition (API changes and sync alike).",
+            ["outcome"],
+            buckets=BUILD_BUCKETS,
+            registry=r,
+        )
+        # Lowest over live workers: a worker that lags behind shows as a lower value.
+        self.live_revision = Gauge(
+            "stackyard_pipeline_live_revision",
+            "The revision this process serves (0: none).",
+            ["pipeline"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.generation = Gauge(
+            "stackyard_store_generation_applied",
+            "The store generation this process has converged to.",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self._published: set[str] = set()
+
+    @contextmanager
+    def run(self, pipeline: str, revision: int) -> Iterator[None]:
+        """Count one run: in flight while inside, then its outcome and duration."""
+        in_flight = self.in_flight.labels(pipeline)
+        in_flight.inc()
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            in_flight.dec()
+            self.runs.labels(pipeline, str(revision), run_outcome(error).value).inc()
+            self.run_seconds.labels(pipeline, str(revision)).observe(elapsed)
+
+    def record_change(self, action: ChangeAction, outcome: ChangeOutcome) -> None:
+        """Count one management operation. The rollback code calls `record_change(ChangeAction.ROLLBACK, ...)`."""
+        self.changes.labels(action.value, outcome.value).inc()
+
+    @contextmanager
+    def build(self) -> Iterator[None]:
+        """Time one build and warm-up."""
+        started = time.perf_counter()
+        outcome = "refused"
+        try:
+            yield
+            outcome = "ok"
+        finally:
+            self.build_seconds.labels(outcome).observe(time.perf_counter() - started)
+
+    def publish_state(self, live: dict[str, int], generation: int) -> None:
+        """Set the live-revision and generation gauges to what this process serves now."""
+        for name, revision in live.items():
+            self.live_revision.labels(name).set(revision)
+        for gone in self._published - live.keys():
+            if self.multiprocess_dir is None:
+                self.live_revision.remove(gone)
+            else:
+                # Series cannot be removed from the shared files; 0 says "not served here".
+                self.live_revision.labels(gone).set(0)
+        self._published = set(live)
+        self.generation.set(generation)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this process, or of every worker in multiprocess mode."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """On shutdown of a worker: drop its live gauges so the scrape stops counting it."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+
+def prepare_multiprocess_dir(workers: int) -> str | None:
+    """Before uvicorn starts N > 1 workers: a fresh, empty metrics folder for them, removed at exit.
+
+    Must run before any worker imports `prometheus_client`, which reads `PROMETHEUS_MULTIPROC_DIR` at import. A
+    folder set by the operator is used as it is (and left alone).
+    """
+    existing = os.environ.get(MULTIPROC_ENV)
+    if existing or workers <= 1:
+        return existing or None
+    path = tempfile.mkdtemp(prefix="stackyard-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    atexit.register(shutil.rmtree, path, True)
+    return path

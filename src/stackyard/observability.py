@@ -1,0 +1,129 @@
+"""What one process knows about itself for operators: its replica id, its metrics, its optional tracing.
+
+Made in the lifespan (`Observability.start`) and reached by handlers through `AppState`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+
+from stackyard.errors import StackyardError
+from stackyard.metrics import MULTIPROC_ENV, ChangeAction, ChangeOutcome, Metrics
+from stackyard.registry import LiveRevision, Registry
+from stackyard.settings import Settings
+from stackyard.store import Outcome, WriteResult
+from stackyard.tracer import RunScope, install_tracer, run_scope
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from stackyard.otel import Otel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """This process: an id for status pages and response headers, and when it started."""
+
+    id: str
+    pid: int = field(default_factory=os.getpid)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def make(cls, configured: str | None) -> Replica:
+        return cls(configured or uuid.uuid4().hex[:12])
+
+    def uptime(self) -> float:
+        return time.monotonic() - self._started
+
+
+@dataclass
+class ChangeTally:
+    """Filled in by a management handler: what its change turned out to be."""
+
+    action: ChangeAction
+    outcome: ChangeOutcome = ChangeOutcome.APPLIED
+
+    def result(self, result: WriteResult) -> None:
+        if result.outcome is Outcome.UNCHANGED:
+            self.outcome = ChangeOutcome.UNCHANGED
+        elif result.outcome is Outcome.UPDATED and self.action is ChangeAction.DEPLOY:
+            self.action = ChangeAction.UPDATE  # another process created it meanwhile
+        elif result.outcome is Outcome.CREATED:
+            self.action = ChangeAction.DEPLOY
+
+
+@dataclass
+class Observability:
+    replica: Replica
+    metrics: Metrics
+    otel: Otel | None = None
+
+    @classmethod
+    def start(cls, settings: Settings, tracer_provider: TracerProvider | None = None) -> Observability:
+        """Make the metrics, install Haystack's tracer, and start OpenTelemetry when enabled or given a provider."""
+        otel = None
+        if tracer_provider is not None or settings.otel_tracing:
+            from stackyard.otel import Otel, provider_from_environment
+
+            owned = tracer_provider is None
+            otel = Otel(tracer_provider or provider_from_environment(), owned=owned)
+        install_tracer()
+        return cls(Replica.make(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
+
+    @contextlib.contextmanager
+    def run(self, live: LiveRevision) -> Iterator[None]:
+        """Around one run: count it, and attribute Haystack's component spans to its pipeline."""
+        spans = self.otel.haystack if self.otel is not None else None
+        with (
+            self.metrics.run(live.name, live.revision),
+            run_scope(RunScope(live.name, live.revision, self.metrics, spans)),
+        ):
+            yield
+
+    @contextlib.contextmanager
+    def change(self, action: ChangeAction) -> Iterator[ChangeTally]:
+        """Around one management operation: a `StackyardError` counts as refused, anything else as the tally says."""
+        tally = ChangeTally(action)
+        try:
+            yield tally
+        except StackyardError:
+            self.metrics.record_change(tally.action, ChangeOutcome.REFUSED)
+            raise
+        self.metrics.record_change(tally.action, tally.outcome)
+
+    def publish_state(self, registry: Registry, generation: int) -> None:
+        live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}
+        self.metrics.publish_state(live, generation)
+
+    async def publish_forever(self, registry: Registry, generation: GenerationSource, interval: float) -> None:
+        """Keep the per-process gauges current, so a scrape answered by another worker sees this one's state."""
+        while True:
+            try:
+                self.publish_state(registry, generation.applied_generation)
+            except Exception:
+                log.exception("publishing the state gauges failed")
+            await anyio.sleep(interval)
+
+    def close(self) -> None:
+        self.metrics.close()
+        if self.otel is not None:
+            self.otel.close()
+
+
+class GenerationSource(Protocol):
+    """Anything that knows the store generation this process converged to (the `Synchronizer`)."""
+
+    applied_generation: int
