@@ -14,6 +14,7 @@ from stackyard.store.records import (
     Change,
     Expectation,
     PipelineRecord,
+    ReplicaRecord,
     RevisionRecord,
     WriteResult,
 )
@@ -75,3 +76,12 @@ class DefinitionStore(Protocol):
 
     def audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Audit entries matching `query`, newest first."""
+
+    def beat(self, replica: ReplicaRecord) -> None:
+        """Record `replica`'s heartbeat (insert or replace; the store sets `seen_at`). Forgets long-gone replicas."""
+
+    def replicas(self, max_age: float) -> list[ReplicaRecord]:
+        """Replicas whose last heartbeat is at most `max_age` seconds old, ordered by id."""
+
+    def leave(self, replica_id: str) -> None:
+        """Forget a replica that shuts down cleanly."""
