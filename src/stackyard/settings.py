@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -42,10 +43,19 @@ class Settings(BaseSettings):
             "made through the API is never reverted by a restart; 'replace' makes the file's content live."
         ),
     )
-    sync_interval: float = Field(
-        default=0.5,
+    sync_interval: float | None = Field(
+        default=None,
         gt=0,
-        description="Seconds between two checks of the store for changes made by other processes.",
+        description="Seconds between two checks of the store for changes made by other processes "
+        "(default: 2 on PostgreSQL, where NOTIFY pushes changes at once; 0.5 on SQLite).",
+    )
+    replica_id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex[:12],
+        description="This process's name in GET /replicas; made once per process unless set.",
+    )
+    heartbeat_interval: float = Field(default=1.0, gt=0, description="Seconds between two replica heartbeats.")
+    replica_timeout: float = Field(
+        default=10.0, gt=0, description="A replica silent for this many seconds is no longer listed nor waited for."
     )
     build_timeout: float = Field(default=120.0, gt=0, description="Seconds a build and warm-up may take.")
     max_yaml_bytes: int = Field(default=1_000_000, gt=0)

@@ -11,15 +11,16 @@ import anyio
 from fastapi import FastAPI
 
 from stackyard import __version__
-from stackyard.api import health, pipelines, runs
+from stackyard.api import health, pipelines, replicas, runs
 from stackyard.api.problems import install_problem_handlers
 from stackyard.api.state import AppState
 from stackyard.management import Manager
 from stackyard.registry import Registry
+from stackyard.replicas import Replica
 from stackyard.seed import seed
 from stackyard.settings import Settings
-from stackyard.store import open_store
-from stackyard.sync import Synchronizer
+from stackyard.store import ChangeNotifier, open_store
+from stackyard.sync import Synchronizer, poll_interval
 
 DESCRIPTION = """
 Stackyard hosts many Haystack pipelines behind one API and lets you add, update, roll back and remove them
@@ -43,16 +44,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry = Registry()
         manager = Manager(store=store, registry=registry, settings=settings)
         sync = Synchronizer(manager)
+        replica = Replica(settings, store, registry, sync)
         app.state.stackyard = AppState(settings, store, registry, manager, sync)
         try:
+            await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
             await seed(manager, settings.start_up_files(), settings.seed_mode)
             # Converge once before accepting requests, so a started server serves everything stored.
             await sync.converge()
             # A plain task, not a task group: the lifespan may be entered and exited from different tasks.
-            poller = asyncio.create_task(sync.run_forever(settings.sync_interval), name="stackyard-sync")
+            interval = poll_interval(settings.sync_interval, store.kind)
+            poller = asyncio.create_task(sync.run_forever(interval), name="stackyard-sync")
+            if isinstance(store, ChangeNotifier):  # pushed changes wake the sync; the poll catches what was missed
+                store.watch(sync.wake_from_thread(asyncio.get_running_loop()))
+            replica.start()
             try:
                 yield
             finally:
+                await replica.stop()
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(pipelines.router)
     app.include_router(runs.router)
+    app.include_router(replicas.router)
     return app
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackyard.store.protocol import DefinitionStore
+from stackyard.store.protocol import ChangeNotifier, DefinitionStore
 from stackyard.store.records import (
     AuditEntry,
     AuditQuery,
@@ -38,6 +38,7 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "Change",
+    "ChangeNotifier",
     "DefinitionStore",
     "Expectation",
     "LoadedPipeline",

@@ -170,6 +170,11 @@ class PostgresStore:
         self._watchers: list[Callable[[], None]] = []
 
     def open(self) -> None:
+        try:  # fail fast, with libpq's reason, rather than wait for the pool to give up
+            psycopg.connect(self.conninfo).close()
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().splitlines()[-1]
+            raise StoreUnavailable(f"PostgreSQL cannot be reached ({reason}); check STACKYARD_STORE_URL.") from None
         pool: ConnectionPool[Connection] = ConnectionPool(
             self.conninfo,
             min_size=1,

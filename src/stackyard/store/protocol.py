@@ -6,7 +6,8 @@ thread-safe; the server calls them from worker threads, never on the event loop.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from stackyard.store.records import (
     AuditEntry,
@@ -85,3 +86,11 @@ class DefinitionStore(Protocol):
 
     def leave(self, replica_id: str) -> None:
         """Forget a replica that shuts down cleanly."""
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """A store that can push changes (PostgreSQL LISTEN/NOTIFY); stores without it are only polled."""
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """Call `wake()`, from another thread, after any process commits a change; stopped by `close()`."""
