@@ -107,21 +107,3 @@ def test_writes_answer_store_unavailable_during_an_outage_and_work_again_after_i
             assert store.put(Change("a", "yaml: 2")).record.revision == 2
         finally:
             store.close()
-
-
-@pytest.mark.parametrize(
-    ("url", "schema"),
-    [
-        ("postgresql://u@h/db?schema=yard", "yard"),
-        ("postgresql://u@h/db?sslmode=disable&schema=yard_2", "yard_2"),
-        ("postgresql://u@h/db", None),
-    ],
-)
-def test_the_schema_parameter_is_taken_out_of_the_libpq_url(url: str, schema: str | None) -> None:
-    libpq, found = split_url(url)
-    assert (found, "schema" in libpq) == (schema, False)
-
-
-def test_an_unsafe_schema_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="schema"):
-        split_url("postgresql://u@h/db?schema=x;drop")
