@@ -77,6 +77,10 @@ class Registry:
     def failure(self, name: str) -> BuildFailure | None:
         return self._failures.get(name)
 
+    def failed_names(self) -> list[str]:
+        """Pipelines with a revision that failed to build on this process."""
+        return sorted(self._failures)
+
     def acquire(self, name: str) -> LiveRevision | None:
         """Take the live revision of `name` for one run; pair with `release`."""
         live = self._live.get(name)

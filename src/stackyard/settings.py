@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -44,10 +45,21 @@ class Settings(BaseSettings):
             "made through the API is never reverted by a restart; 'replace' makes the file's content live."
         ),
     )
-    sync_interval: float = Field(
-        default=0.5,
+    sync_interval: float | None = Field(
+        default=None,
         gt=0,
-        description="Seconds between two checks of the store for changes made by other processes.",
+        description="Seconds between two checks of the store for changes made by other processes "
+        "(default: 2 on PostgreSQL, where NOTIFY pushes changes at once; 0.5 on SQLite).",
+    )
+    replica_id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex[:12],
+        max_length=128,
+        description="This process's name in GET /replicas, /status and the X-Stackyard-Replica header; made once "
+        "per process unless set.",
+    )
+    heartbeat_interval: float = Field(default=1.0, gt=0, description="Seconds between two replica heartbeats.")
+    replica_timeout: float = Field(
+        default=10.0, gt=0, description="A replica silent for this many seconds is no longer listed nor waited for."
     )
     keep_revisions: int | None = Field(
         default=None, ge=1, description="Revisions kept per pipeline; the oldest go first. Unset keeps them all."
@@ -60,9 +72,6 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(default="text", description="'json' writes one JSON object a line.")
-    replica_id: str | None = Field(
-        default=None, max_length=128, description="Names this process in /status and the X-Stackyard-Replica header."
-    )
     otel_tracing: bool = Field(
         default=False,
         description="Export OpenTelemetry spans through OTLP (needs stackyard[otel]; configured by OTEL_* variables).",

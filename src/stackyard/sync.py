@@ -6,7 +6,10 @@ that fails to build here is recorded as a failure and the previous revision keep
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -24,6 +27,10 @@ class Synchronizer:
     manager: Manager
     applied_generation: int = 0
     ready: anyio.Event = field(default_factory=anyio.Event)
+    # Set (from any thread, through the loop) when the store says something changed: converge now, not at the tick.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set whenever `applied_generation` moves, so the heartbeat reports it at once.
+    converged: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def converge(self) -> None:
         """Apply every change committed since the last call."""
@@ -34,6 +41,7 @@ class Synchronizer:
         for record in await anyio.to_thread.run_sync(store.changes_since, self.applied_generation):
             await self._apply(record)
         self.applied_generation = generation
+        self.converged.set()
 
     async def run_forever(self, interval: float) -> None:
         """Converge now, mark ready, then poll the store every `interval` seconds."""
@@ -44,7 +52,18 @@ class Synchronizer:
                 # A store hiccup must not stop serving: keep what is live and try again at the next tick.
                 log.exception("sync with the store failed; serving what is live")
             self.ready.set()
-            await anyio.sleep(interval)
+            with anyio.move_on_after(interval):
+                await self.wake.wait()
+            self.wake.clear()
+
+    def wake_from_thread(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """A callback that a store's listener thread calls to wake this loop."""
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed first: the server is shutting down
+                loop.call_soon_threadsafe(self.wake.set)
+
+        return wake
 
     async def _apply(self, record: PipelineRecord) -> None:
         registry = self.manager.registry
@@ -70,3 +89,10 @@ class Synchronizer:
                 )
                 return
             registry.install(LiveRevision(record.name, record.revision, build))
+
+
+def poll_interval(sync_interval: float | None, store_kind: str) -> float:
+    """The configured interval, or the default of the store: PostgreSQL pushes changes, so its poll is a safety net."""
+    if sync_interval is not None:
+        return sync_interval
+    return 2.0 if store_kind == "postgresql" else 0.5

@@ -9,7 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stackyard.errors import PipelineNotFound, RevisionConflict
-from stackyard.store import AuditEntry, AuditQuery, Change, DefinitionStore, Expectation, Outcome
+from stackyard.store import (
+    AuditEntry,
+    AuditQuery,
+    Change,
+    DefinitionStore,
+    Expectation,
+    LoadedPipeline,
+    Outcome,
+    ReplicaRecord,
+)
 
 MakeStore = Callable[..., DefinitionStore]  # (keep_revisions: int | None = None) -> an opened store
 
@@ -198,3 +207,24 @@ class StoreContract:
         assert [e.pipeline for e in store.audit(AuditQuery(pipeline="a", actor="alice"))] == ["a"]
         assert store.audit(AuditQuery(since=datetime.now(UTC) + timedelta(hours=1))) == []
         assert len(store.audit(AuditQuery(until=datetime.now(UTC) + timedelta(hours=1), limit=2))) == 2
+
+    def test_replica_heartbeats_are_listed_and_replaced(self, store: DefinitionStore) -> None:
+        started = datetime.now(UTC)
+        store.beat(ReplicaRecord("r1", "host-a", 11, started, 3, {"a": LoadedPipeline(2, 3, "missing env var")}))
+        store.beat(ReplicaRecord("r2", "host-b", 12, started, 1, {}))
+        store.beat(ReplicaRecord("r2", "host-b", 12, started, 4, {"a": LoadedPipeline(4)}))
+        listed = store.replicas(max_age=3600)
+        assert [(r.id, r.host, r.pid, r.generation, r.pipelines) for r in listed] == [
+            ("r1", "host-a", 11, 3, {"a": LoadedPipeline(2, 3, "missing env var")}),
+            ("r2", "host-b", 12, 4, {"a": LoadedPipeline(4)}),
+        ]
+        assert listed[0].seen_at is not None
+        assert listed[0].started_at == started
+
+    def test_a_replica_that_left_or_went_silent_is_not_listed(self, store: DefinitionStore) -> None:
+        store.beat(ReplicaRecord("r1", "h", 1, datetime.now(UTC), 0, {}))
+        store.beat(ReplicaRecord("r2", "h", 2, datetime.now(UTC), 0, {}))
+        store.leave("r1")
+        assert [r.id for r in store.replicas(max_age=3600)] == ["r2"]
+        # A negative age puts the cut-off in the future: every heartbeat is older than that.
+        assert store.replicas(max_age=-60) == []

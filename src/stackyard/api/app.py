@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from stackyard import __version__
-from stackyard.api import audit, changes, health, observability, pipelines, revisions, runs, validation
+from stackyard.api import audit, changes, health, observability, pipelines, replicas, revisions, runs, validation
 from stackyard.api.access import RequestLogMiddleware
 from stackyard.api.auth import AccessControl, is_loopback
 from stackyard.api.limits import BodyLimit, RunLimits
@@ -24,10 +24,11 @@ from stackyard.auth import parse_token_line
 from stackyard.management import Manager
 from stackyard.observability import Observability
 from stackyard.registry import Registry
+from stackyard.replicas import Replica
 from stackyard.seed import seed
 from stackyard.settings import Settings
-from stackyard.store import open_store
-from stackyard.sync import Synchronizer
+from stackyard.store import ChangeNotifier, open_store
+from stackyard.sync import Synchronizer, poll_interval
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -59,17 +60,24 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         watch = Observability.start(settings, tracer_provider)
         manager = Manager(store=store, registry=registry, settings=settings, metrics=watch.metrics)
         sync = Synchronizer(manager)
+        replica = Replica(settings, store, registry, sync)
         app.state.stackyard = AppState(settings, store, registry, manager, sync, watch)
         try:
+            await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
             await seed(manager, settings.start_up_files(), settings.seed_mode)
             # Converge once before accepting requests, so a started server serves everything stored.
             await sync.converge()
             # A plain task, not a task group: the lifespan may be entered and exited from different tasks.
-            poller = asyncio.create_task(sync.run_forever(settings.sync_interval), name="stackyard-sync")
-            gauges = asyncio.create_task(watch.publish_forever(registry, sync, settings.sync_interval))
+            interval = poll_interval(settings.sync_interval, store.kind)
+            poller = asyncio.create_task(sync.run_forever(interval), name="stackyard-sync")
+            gauges = asyncio.create_task(watch.publish_forever(registry, sync, interval))
+            if isinstance(store, ChangeNotifier):  # pushed changes wake the sync; the poll catches what was missed
+                store.watch(sync.wake_from_thread(asyncio.get_running_loop()))
+            replica.start()
             try:
                 yield
             finally:
+                await replica.stop()
                 poller.cancel()
                 gauges.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -105,6 +113,7 @@ ROUTERS = (
     runs.router,
     validation.router,
     audit.router,
+    replicas.router,
 )
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, Problem, WriteAnswer
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
+from stackyard.api.replicas import wait_for_rollout, wait_requested
 from stackyard.api.state import Actor, AppState, State
 from stackyard.errors import PipelineNotFound
 from stackyard.names import NAME_PATTERN, check_name
@@ -107,9 +108,11 @@ def write_response(state: AppState, result: WriteResult) -> JSONResponse:
 )
 async def put_pipeline(name: Name, request: Request, state: State, actor: Actor) -> JSONResponse:
     check_name(name)
+    wait = wait_requested(request)
     change = await read_definition(request, name, state.settings.max_yaml_bytes, actor)
     result = await state.manager.put(change, expectation(request))
-    return write_response(state, result)
+    pending = await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
+    return pending or write_response(state, result)
 
 
 @router.delete(
@@ -121,5 +124,7 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
 )
 async def delete_pipeline(name: Name, request: Request, state: State, actor: Actor) -> Response:
     check_name(name)
+    wait = wait_requested(request)
     result = await state.manager.delete(name, expectation(request), actor)
-    return Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})
+    pending = await wait_for_rollout(state, name, None, result.generation, wait)
+    return pending or Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from stackyard.store.protocol import DefinitionStore
+from stackyard.store.protocol import ChangeNotifier, DefinitionStore
 from stackyard.store.records import (
     AuditEntry,
     AuditQuery,
     Change,
     Expectation,
+    LoadedPipeline,
     Outcome,
     PipelineRecord,
+    ReplicaRecord,
     RevisionRecord,
     WriteResult,
 )
@@ -36,10 +38,13 @@ __all__ = [
     "AuditEntry",
     "AuditQuery",
     "Change",
+    "ChangeNotifier",
     "DefinitionStore",
     "Expectation",
+    "LoadedPipeline",
     "Outcome",
     "PipelineRecord",
+    "ReplicaRecord",
     "RevisionRecord",
     "WriteResult",
     "open_store",

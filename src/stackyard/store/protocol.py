@@ -6,7 +6,8 @@ thread-safe; the server calls them from worker threads, never on the event loop.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from stackyard.store.records import (
     AuditEntry,
@@ -14,6 +15,7 @@ from stackyard.store.records import (
     Change,
     Expectation,
     PipelineRecord,
+    ReplicaRecord,
     RevisionRecord,
     WriteResult,
 )
@@ -75,3 +77,20 @@ class DefinitionStore(Protocol):
 
     def audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Audit entries matching `query`, newest first."""
+
+    def beat(self, replica: ReplicaRecord) -> None:
+        """Record `replica`'s heartbeat (insert or replace; the store sets `seen_at`). Forgets long-gone replicas."""
+
+    def replicas(self, max_age: float) -> list[ReplicaRecord]:
+        """Replicas whose last heartbeat is at most `max_age` seconds old, ordered by id."""
+
+    def leave(self, replica_id: str) -> None:
+        """Forget a replica that shuts down cleanly."""
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """A store that can push changes (PostgreSQL LISTEN/NOTIFY); stores without it are only polled."""
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        """Call `wake()`, from another thread, after any process commits a change; stopped by `close()`."""

@@ -122,3 +122,39 @@ def as_json_labels(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(key): str(item) for key, item in value.items()}
+
+
+@dataclass(frozen=True)
+class LoadedPipeline:
+    """What one replica has of one pipeline: the revision it serves and the newest one that failed to build there."""
+
+    live: int | None
+    failed: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    """One server process as it last reported itself (its heartbeat)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    generation: int  # the store generation this process has applied
+    pipelines: dict[str, LoadedPipeline]
+    seen_at: datetime | None = None  # set by the store at each heartbeat
+
+
+def pipelines_to_json(pipelines: dict[str, LoadedPipeline]) -> dict[str, dict[str, Any]]:
+    return {name: {"live": item.live, "failed": item.failed, "error": item.error} for name, item in pipelines.items()}
+
+
+def pipelines_from_json(value: Any) -> dict[str, LoadedPipeline]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(name): LoadedPipeline(item.get("live"), item.get("failed"), item.get("error"))
+        for name, item in value.items()
+        if isinstance(item, dict)
+    }

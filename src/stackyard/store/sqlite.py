@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,10 +24,14 @@ from stackyard.store.records import (
     Expectation,
     Outcome,
     PipelineRecord,
+    ReplicaRecord,
     RevisionRecord,
     WriteResult,
     as_json_labels,
+    pipelines_from_json,
+    pipelines_to_json,
 )
+from stackyard.store.sql import FORGET_REPLICAS_AFTER, SchemaTooNew, audit_filter
 
 # Each entry migrates the schema from version i to i+1; `PRAGMA user_version` records how far a file has come.
 MIGRATIONS: tuple[str, ...] = (
@@ -69,6 +74,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_pipeline ON audit (pipeline, id);
     """,
+    """
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        generation INTEGER NOT NULL,
+        pipelines TEXT NOT NULL
+    );
+    """,
 )
 
 _SELECT = """
@@ -79,23 +95,6 @@ _SELECT = """
 
 
 _SELECT_REVISION = "SELECT name, number, yaml, description, labels, author, message, created_at FROM revisions"
-
-
-def audit_filter(query: AuditQuery, mark: str) -> tuple[str, list[object]]:
-    """The WHERE clause and parameters of an audit query, with `mark` as the placeholder (`?` or `%s`)."""
-    clauses: list[str] = []
-    params: list[object] = []
-    for column, value in (("pipeline", query.pipeline), ("actor", query.actor)):
-        if value is not None:
-            clauses.append(f"{column} = {mark}")
-            params.append(value)
-    if query.since is not None:
-        clauses.append(f"at >= {mark}")
-        params.append(query.since.astimezone(UTC).isoformat())
-    if query.until is not None:
-        clauses.append(f"at <= {mark}")
-        params.append(query.until.astimezone(UTC).isoformat())
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _revision(row: sqlite3.Row) -> RevisionRecord:
@@ -109,10 +108,6 @@ def _revision(row: sqlite3.Row) -> RevisionRecord:
         message=row[6],
         created_at=datetime.fromisoformat(row[7]),
     )
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was migrated by a newer Stackyard; this one must not write to it."""
 
 
 def _now() -> str:
@@ -306,6 +301,48 @@ class SQLiteStore:
             )
             for row in rows
         ]
+
+    def beat(self, replica: ReplicaRecord) -> None:
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO replicas (id, host, pid, started_at, seen_at, generation, pipelines)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    replica.id,
+                    replica.host,
+                    replica.pid,
+                    replica.started_at.isoformat(),
+                    now,
+                    replica.generation,
+                    json.dumps(pipelines_to_json(replica.pipelines)),
+                ),
+            )
+            conn.execute("DELETE FROM replicas WHERE seen_at < ?", (now - FORGET_REPLICAS_AFTER,))
+
+    def replicas(self, max_age: float) -> list[ReplicaRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, host, pid, started_at, seen_at, generation, pipelines FROM replicas"
+                " WHERE seen_at >= ? ORDER BY id",
+                (time.time() - max_age,),
+            ).fetchall()
+        return [
+            ReplicaRecord(
+                id=row[0],
+                host=row[1],
+                pid=row[2],
+                started_at=datetime.fromisoformat(row[3]),
+                seen_at=datetime.fromtimestamp(row[4], UTC),
+                generation=row[5],
+                pipelines=pipelines_from_json(json.loads(row[6])),
+            )
+            for row in rows
+        ]
+
+    def leave(self, replica_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM replicas WHERE id = ?", (replica_id,))
 
     def _current(self, conn: sqlite3.Connection, name: str) -> PipelineRecord | None:
         row = conn.execute(_SELECT + " WHERE p.name = ?", (name,)).fetchone()

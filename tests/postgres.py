@@ -1,0 +1,67 @@
+"""The PostgreSQL the tests use: named by STACKYARD_TEST_POSTGRES_URL; each test gets its own schema or database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+POSTGRES_URL = os.environ.get("STACKYARD_TEST_POSTGRES_URL", "")
+SKIP_REASON = (
+    "PostgreSQL tests are off: set STACKYARD_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test "
+    "(.ci/run starts PostgreSQL and sets it)"
+)
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason=SKIP_REASON)
+
+
+def admin() -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(POSTGRES_URL, autocommit=True)
+
+
+def with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A store URL on a schema of its own (created by the store), dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        yield with_schema(POSTGRES_URL, schema)
+    finally:
+        with admin() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def fresh_database() -> Iterator[tuple[str, str]]:
+    """A database of its own (for tests that cut it off), as (name, url); dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name, urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+    finally:
+        with admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def set_connections_allowed(database: str, allowed: bool) -> None:
+    """Cut a database off (refuse new connections, end open ones) or let it back: an outage of that database only."""
+    with admin() as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(database), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )

@@ -1,0 +1,109 @@
+"""The PostgreSQL store passes the store contract; it migrates once, refuses a newer schema, wakes other replicas
+at commit and answers "store unavailable" while the database cannot be reached, then recovers by itself."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from psycopg import sql
+
+from stackyard.errors import StoreUnavailable
+from stackyard.store import Change, DefinitionStore, open_store
+from stackyard.store.postgres import MIGRATIONS, PostgresStore, split_url
+from stackyard.store.sql import SchemaTooNew
+from tests.postgres import admin, fresh_database, fresh_schema, needs_postgres, set_connections_allowed
+from tests.store.contract import MakeStore, StoreContract
+
+pytestmark = [pytest.mark.postgres, needs_postgres]
+
+
+@pytest.fixture
+def schema_url() -> Iterator[str]:
+    with fresh_schema() as url:
+        yield url
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def make_store(self, schema_url: str) -> MakeStore:
+        def make(keep_revisions: int | None = None) -> DefinitionStore:
+            store = open_store(schema_url, keep_revisions=keep_revisions)
+            store.open()
+            return store
+
+        return make
+
+
+def test_a_schema_from_a_newer_version_is_refused_untouched(schema_url: str) -> None:
+    schema = split_url(schema_url)[1]
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE TABLE {}.stackyard_schema (version integer)").format(sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL("INSERT INTO {}.stackyard_schema VALUES (%s)").format(sql.Identifier(schema)),
+            (len(MIGRATIONS) + 1,),
+        )
+    with pytest.raises(SchemaTooNew, match="Upgrade Stackyard"):
+        PostgresStore(schema_url).open()
+    with admin() as conn:
+        tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,))
+        assert [row[0] for row in tables] == ["stackyard_schema"]
+
+
+def test_replicas_starting_together_migrate_once(schema_url: str) -> None:
+    stores = [PostgresStore(schema_url) for _ in range(4)]
+    threads = [threading.Thread(target=store.open) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        stores[0].put(Change("a", "yaml: 1"))
+        assert [store.generation() for store in stores] == [1, 1, 1, 1]
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_commit_on_one_replica_wakes_the_others(schema_url: str) -> None:
+    writer, reader = PostgresStore(schema_url), PostgresStore(schema_url)
+    writer.open()
+    reader.open()
+    woken = threading.Event()
+    try:
+        reader.watch(woken.set)
+        # LISTEN starts in the listener's thread; keep committing until one commit is seen (or the deadline passes).
+        for n in range(200):
+            writer.put(Change("a", f"yaml: {n}"))
+            if woken.wait(timeout=0.1):
+                break
+        assert woken.is_set()
+        assert reader.get("a") == writer.get("a")
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_an_unreachable_server_is_reported_as_store_unavailable() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test")
+    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+        store.open()
+
+
+def test_writes_answer_store_unavailable_during_an_outage_and_work_again_after_it() -> None:
+    with fresh_database() as (database, url):
+        store = PostgresStore(url)
+        store.open()
+        try:
+            store.put(Change("a", "yaml: 1"))
+            set_connections_allowed(database, False)
+            try:
+                with pytest.raises(StoreUnavailable, match="cannot be reached"):
+                    store.put(Change("a", "yaml: 2"))
+            finally:
+                set_connections_allowed(database, True)
+            assert store.put(Change("a", "yaml: 2")).record.revision == 2
+        finally:
+            store.close()
