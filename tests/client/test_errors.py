@@ -41,9 +41,10 @@ def test_an_unknown_slug_falls_back_to_the_status(status: int, expected: type[er
     assert type(errors.error_for(status, {"type": BASE + "something-new", "title": "t"})) is expected
 
 
-def test_importing_the_client_imports_neither_fastapi_nor_haystack() -> None:
+@pytest.mark.parametrize("module", ["stackyard.client", "stackyard.cli"])
+def test_importing_the_client_or_the_command_imports_neither_fastapi_nor_haystack(module: str) -> None:
     code = (
-        "import sys, stackyard.client; "
+        f"import sys, {module}; "
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'starlette', 'haystack', 'uvicorn'}); "
         "print(','.join(heavy))"
     )
