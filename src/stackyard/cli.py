@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from stackyard.commands import register
+
 app = typer.Typer(
     help="Stackyard: many Haystack pipelines behind one REST API, changed while it runs.", no_args_is_help=True
 )
@@ -62,6 +64,9 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+
+
+register(app)  # the client commands, after `serve` so it stays first in --help
 
 
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)

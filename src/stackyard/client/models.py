@@ -1,0 +1,217 @@
+"""Typed results of the API, as pydantic models.
+
+They mirror the server's response bodies but are declared here, so the client imports neither FastAPI nor Haystack.
+Every model ignores fields it does not know (`extra="allow"` keeps them reachable through `model_extra`), so a newer
+server that adds a field never breaks an older client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ApplyItem",
+    "ApplyResult",
+    "AuditEntry",
+    "BreakingChange",
+    "Diff",
+    "Health",
+    "Pipeline",
+    "PipelineReadiness",
+    "PipelineSchema",
+    "PipelineStatus",
+    "PipelineSummary",
+    "Revision",
+    "RevisionDetail",
+    "RevisionPage",
+    "RunResult",
+    "Simulation",
+    "Status",
+    "StoreStatus",
+    "ValidationProblem",
+    "ValidationReport",
+    "WriteResult",
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PipelineSummary(Model):
+    """One pipeline as `GET /pipelines` lists it."""
+
+    name: str
+    revision: int
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    state: str
+    live_revision: int | None = None
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Pipeline(PipelineSummary):
+    """One pipeline with its YAML, as `GET /pipelines/{name}` answers."""
+
+    yaml: str
+
+
+class WriteResult(Pipeline):
+    """The answer to a write (put, patch, rollback): the pipeline now, and what the write did."""
+
+    outcome: str = Field(description="created, updated or unchanged")
+    generation: int
+
+
+class ApplyItem(Model):
+    """One member of a declarative apply."""
+
+    name: str
+    yaml: str
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    message: str = ""
+
+
+class ApplyResult(Model):
+    created: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+    dry_run: bool = False
+    generation: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+class RunResult(Model):
+    pipeline: str
+    revision: int
+    result: dict[str, Any]
+
+
+class PipelineSchema(Model):
+    pipeline: str
+    revision: int
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+class Revision(Model):
+    number: int
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    author: str = ""
+    message: str = ""
+    created_at: datetime
+
+
+class RevisionDetail(Revision):
+    yaml: str
+
+
+class RevisionPage(Model):
+    pipeline: str
+    revisions: list[Revision]
+    total: int
+    limit: int
+    offset: int
+
+
+class Diff(Model):
+    pipeline: str
+    from_revision: int
+    to_revision: int
+    diff: str
+
+
+class ValidationProblem(Model):
+    message: str
+    title: str
+    component: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+class BreakingChange(Model):
+    kind: str
+    name: str
+    message: str
+
+
+class Simulation(Model):
+    result: dict[str, Any] | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    total_ms: float = 0.0
+    error: ValidationProblem | None = None
+
+
+class ValidationReport(Model):
+    valid: bool
+    problems: list[ValidationProblem] = Field(default_factory=list)
+    warnings: list[BreakingChange] = Field(default_factory=list)
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    simulation: Simulation | None = None
+
+
+class AuditEntry(Model):
+    id: int | None = None
+    at: datetime | None = None
+    actor: str
+    action: str
+    pipeline: str | None = None
+    outcome: str
+    from_revision: int | None = None
+    to_revision: int | None = None
+    detail: str = ""
+
+
+class Health(Model):
+    """`/healthz` or `/readyz`; `ready` is false when readiness answered 503."""
+
+    status: str
+    ready: bool = True
+    generation: int | None = None
+
+
+class StoreStatus(Model):
+    kind: str
+    generation: int | None = None
+    applied_generation: int | None = None
+    error: str | None = None
+
+
+class PipelineStatus(Model):
+    name: str
+    revision: int | None = None
+    live_revision: int | None = None
+    state: str
+    error: str | None = None
+
+
+class Status(Model):
+    """`GET /status`: one server process, its store and each pipeline's state there."""
+
+    version: str
+    replica: str
+    pid: int | None = None
+    started_at: datetime | None = None
+    uptime_seconds: float | None = None
+    ready: bool = True
+    store: StoreStatus | None = None
+    pipelines: list[PipelineStatus] = Field(default_factory=list)
+
+
+class PipelineReadiness(Model):
+    pipeline: str
+    revision: int
+    state: str

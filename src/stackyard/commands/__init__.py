@@ -1,0 +1,27 @@
+"""The client commands of `stackyard`: they talk to a running server over HTTP through `stackyard.client`.
+
+Like the client, they import neither FastAPI nor Haystack, so `stackyard list` starts fast; only `serve` needs them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from stackyard.commands import apply, operations, pipelines, runs
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the `stackyard` command."""
+    app.command("apply")(apply.apply)
+    app.command("list")(pipelines.list_pipelines)
+    app.command("get")(pipelines.get)
+    app.command("delete")(pipelines.delete)
+    app.command("history")(pipelines.history)
+    app.command("diff")(pipelines.diff)
+    app.command("rollback")(pipelines.rollback)
+    app.command("run")(runs.run)
+    app.command("validate")(runs.validate)
+    app.command("status")(operations.status)
+    app.command("replicas")(operations.replicas)
