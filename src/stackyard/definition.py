@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from stackyard.errors import DefinitionTooLarge, InvalidDefinition
+from stackyard.errors import DefinitionTooLarge, InvalidDefinition, trim
 
 # The keys Haystack's `Pipeline.from_dict` reads, plus the two sections Hayhooks users already have in their files.
 PIPELINE_KEYS = frozenset(
@@ -120,7 +120,10 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
 
 
 def _load_yaml(text: str) -> Any:
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # the reader already refuses unprintable characters here
+    except yaml.YAMLError as error:
+        raise InvalidDefinition(f"The YAML cannot be read: {trim(str(error), 200)}.") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -189,3 +189,9 @@ def test_haystack_messages_are_trimmed(live: TestClient) -> None:
     answer = live.put("/pipelines/target", content=text, headers=YAML)
     assert answer.status_code == 422
     assert len(answer.text) < 1200
+
+
+def test_unprintable_characters_in_yaml_are_a_422(live: TestClient) -> None:
+    answer = live.put("/pipelines/target", json={"yaml": 'z"\u00f4\u0087\u00d9'})
+    assert answer.status_code == 422
+    assert "cannot be read" in answer.json()["detail"]

@@ -62,10 +62,6 @@ class RunLimits:
             gate.slots.release()
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: refuse bodies over the limit (413), by Content-Length at once or while streaming."""
 
@@ -86,27 +82,33 @@ class BodyLimit:
             await _too_large(limit, scope["path"])(scope, receive, send)
             return
         seen = 0
+        too_large = False
+        replaced = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge
+                if seen > limit and not started:
+                    # Stop reading and end the body here; whatever the app answers to the truncated body is replaced.
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
+        async def replacing_send(message: Message) -> None:
+            nonlocal replaced, started
+            if not too_large:
+                started = True
+                await send(message)
+            elif not replaced:
+                replaced = True
                 await _too_large(limit, scope["path"])(scope, receive, send)
+
+        await self.app(scope, counting_receive, replacing_send)
 
 
 def _too_large(limit: int, path: str) -> JSONResponse:
