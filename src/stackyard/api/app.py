@@ -14,7 +14,18 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from stackyard import __version__
-from stackyard.api import audit, changes, health, observability, pipelines, replicas, revisions, runs, validation
+from stackyard.api import (
+    audit,
+    changes,
+    console,
+    health,
+    observability,
+    pipelines,
+    replicas,
+    revisions,
+    runs,
+    validation,
+)
 from stackyard.api.access import RequestLogMiddleware
 from stackyard.api.auth import AccessControl, is_loopback
 from stackyard.api.limits import BodyLimit, RunLimits
@@ -99,6 +110,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     install_middleware(app, settings)
     for router in ROUTERS:
         app.include_router(router)
+    console.mount_console(app)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
@@ -114,6 +126,7 @@ ROUTERS = (
     validation.router,
     audit.router,
     replicas.router,
+    console.router,
 )
 
 

@@ -28,8 +28,8 @@ _ADMIN_READS = frozenset({"/audit", "/export-feedback"})
 
 def required(method: str, path: str) -> tuple[Need | None, str | None]:
     """The scope a request needs (None: public) and the pipeline it concerns, if any."""
-    if path in PUBLIC:
-        return None, None
+    if path in PUBLIC or (method == "GET" and (path == "/" or path.startswith("/ui/") or path == "/ui")):
+        return None, None  # the console's static files hold no data; its API calls carry the user's token
     if method in ("GET", "HEAD"):
         return (Need.ADMIN if path in _ADMIN_READS else Need.READ), None
     match = _RUN_ROUTE.match(path)
