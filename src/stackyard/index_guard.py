@@ -52,7 +52,8 @@ class ReadWriteLock:
         self._held = threading.local()
 
     def _depth(self) -> int:
-        return getattr(self._held, "depth", 0)  # type: ignore[no-any-return]
+        depth: int = getattr(self._held, "depth", 0)
+        return depth
 
     @contextmanager
     def reading(self) -> Iterator[None]:

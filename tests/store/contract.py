@@ -239,11 +239,12 @@ class StoreContract:
         )
         second = store.add_feedback(Feedback("query", 2, "what?", False, actor="bob"))
         store.add_feedback(Feedback("other", 1, "why?", True))
-        assert first.id is not None and first.created_at is not None
+        assert first.id is not None
+        assert first.created_at is not None
         assert (first.answer, first.document_id, first.comment, first.meta) == ("Ada", "d1", "good", {"k": [1]})
         listed = store.feedback("query", limit=10, offset=0)
         assert [item.id for item in listed] == [second.id, first.id]
-        assert listed[0] == second and listed[1] == first
+        assert listed == [second, first]
         assert len(store.feedback(None, limit=10, offset=0)) == 3
         assert [item.id for item in store.feedback("query", limit=1, offset=1)] == [first.id]
 

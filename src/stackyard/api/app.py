@@ -14,7 +14,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from stackyard import __version__
-from stackyard.api import audit, changes, health, observability, pipelines, replicas, revisions, runs, validation
+from stackyard.api import (
+    audit,
+    changes,
+    documents,
+    feedback,
+    files,
+    health,
+    legacy,
+    observability,
+    pipelines,
+    replicas,
+    revisions,
+    runs,
+    validation,
+)
 from stackyard.api.access import RequestLogMiddleware
 from stackyard.api.auth import AccessControl, is_loopback
 from stackyard.api.limits import BodyLimit, RunLimits
@@ -114,6 +128,10 @@ ROUTERS = (
     validation.router,
     audit.router,
     replicas.router,
+    files.router,
+    documents.router,
+    feedback.router,
+    legacy.router,
 )
 
 

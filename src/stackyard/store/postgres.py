@@ -426,7 +426,7 @@ class PostgresStore:
     def add_feedback(self, feedback: Feedback) -> Feedback:
         with self._transaction() as conn:
             row = conn.execute(
-                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"
+                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"  # noqa: S608 (fixed columns)
                 " actor, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())"
                 " RETURNING " + FEEDBACK_COLUMNS,
                 (

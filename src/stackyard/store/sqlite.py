@@ -378,7 +378,7 @@ class SQLiteStore:
     def add_feedback(self, feedback: Feedback) -> Feedback:
         with self._write() as conn:
             row = conn.execute(
-                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"
+                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"  # noqa: S608 (fixed columns)
                 " actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING " + FEEDBACK_COLUMNS,
                 (
                     feedback.pipeline,
