@@ -41,5 +41,3 @@ def pdf_with_text(text: str) -> bytes:
 def words(count: int, seed: str) -> str:
     """`count` words of filler around `seed`, so documents are long enough for BM25 to iterate over."""
     return " ".join(f"{seed}{n % 97}" if n % 5 else "hay" for n in range(count))
-
-
