@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.conftest import REPO
 
 INDEXING = (REPO / "examples/pipelines/indexing.yml").read_text()

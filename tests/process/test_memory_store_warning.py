@@ -1,4 +1,4 @@
-"""`--workers 2` over an in-memory store: deploy, validate, /status and uploads all warn that documents stay per process."""
+"""`--workers 2` over an in-memory store: deploy, validate, /status and uploads warn that documents stay per process."""
 
 from __future__ import annotations
 
