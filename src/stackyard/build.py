@@ -18,6 +18,7 @@ from haystack.core.serialization import DeserializationCallbacks
 
 from stackyard.definition import Definition, SocketRef, component_line
 from stackyard.errors import InvalidDefinition, trim
+from stackyard.index_guard import guard_pipeline_stores
 
 # `component_pre_init(name, cls, init_params)`: a policy may refuse a class or rewrite parameters before `__init__`.
 PreInitHook = Callable[[str, type, dict[str, Any]], None]
@@ -81,6 +82,7 @@ def build_pipeline(
         leaf_outputs=_plain(pipeline.outputs()),
     )
     _check_mapping(definition, pipeline, sockets)
+    guard_pipeline_stores(pipeline.walk())  # before any run can write or query
     if warm_up:
         try:
             pipeline.warm_up()

@@ -47,6 +47,7 @@ def serve(
         os.environ["STACKYARD_PORT"] = str(port)
     if store is not None:
         os.environ["STACKYARD_STORE_URL"] = store
+    os.environ["STACKYARD_WORKERS"] = str(workers)  # so each worker knows it has siblings
     from stackyard.logs import configure_logging
     from stackyard.metrics import prepare_multiprocess_dir
     from stackyard.settings import Settings

@@ -107,6 +107,14 @@ class InvalidRunInput(StackyardError):
     title = "The run inputs do not fit the pipeline"
 
 
+class InputRejected(StackyardError):
+    """A component raised ValueError or TypeError on the values it was given."""
+
+    status = 422
+    slug = "input-rejected"
+    title = "A component refused the run inputs"
+
+
 class PipelineUnavailable(StackyardError):
     """The pipeline is stored but this process has no working build of it (its build failed here)."""
 

@@ -95,6 +95,20 @@ def _route_flat(build: Build, data: dict[str, Any]) -> ComponentInputs:
     return routed
 
 
+def mixed_inputs(build: Build, data: dict[str, Any]) -> ComponentInputs:
+    """`data` with per-component entries (`{"retriever": {"top_k": 3}}`) and flat ones side by side, all per component.
+
+    For callers that add a flat input (uploaded files, a 1.x query) to parameters given per component.
+    """
+    open_sockets = build.sockets.inputs
+    nested = {key: value for key, value in data.items() if key in open_sockets and isinstance(value, dict)}
+    flat = {key: value for key, value in data.items() if key not in nested}
+    routed = _route_nested(nested, open_sockets)
+    for component, values in _route_flat(build, flat).items():
+        routed.setdefault(component, {}).update(values)
+    return routed
+
+
 def accepted_names(build: Build) -> list[str]:
     """The flat input names a caller may use: friendly names first, then open socket names."""
     names = list(build.definition.inputs)
@@ -130,6 +144,11 @@ def convert(value: Any, expected: Any, where: str) -> Any:
 def _convert(value: Any, expected: Any) -> Any:
     if expected is Any or value is None:
         return value
+    if isinstance(value, ByteStream | Document | ChatMessage) and isinstance(expected, type):
+        # Made on the server (uploaded files): already what the socket takes, or not convertible at all.
+        if isinstance(value, expected):
+            return value
+        raise TypeError(f"{type(value).__name__} is not {_type_name(expected)}")
     origin = get_origin(expected)
     if origin in (Union, types.UnionType):
         options = [arg for arg in get_args(expected) if arg is not type(None)]

@@ -7,7 +7,7 @@ from typing import Any
 from haystack.core.errors import PipelineError, PipelineRuntimeError
 
 from stackyard.build import Build
-from stackyard.errors import InvalidRunInput, RunFailed, trim
+from stackyard.errors import InputRejected, InvalidRunInput, RunFailed, trim
 from stackyard.inputs import prepare_inputs
 from stackyard.jsonable import jsonable
 from stackyard.policy import Policy
@@ -33,6 +33,13 @@ def run_build(
     except PipelineRuntimeError as error:
         component = getattr(error, "component_name", None)
         cause = error.__cause__ if error.__cause__ is not None else error
+        if isinstance(cause, ValueError | TypeError):
+            # Components raise these when the values they were given do not fit (an empty query, a wrong shape):
+            # the caller can fix that, so it is a 4xx, not a failure of the pipeline.
+            raise InputRejected(
+                f"Component '{component}' refused its inputs: {type(cause).__name__}: {trim(str(cause), 300)}",
+                component=component,
+            ) from None
         raise RunFailed(
             f"Component '{component}' failed: {type(cause).__name__}: {trim(str(cause), 300)}",
             component=component,

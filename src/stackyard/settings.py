@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     readable_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Directories whose files run inputs may name by path (default: none)."
     )
+    # -- indexing, documents and the Haystack 1.x routes --
+    max_file_bytes: int = Field(default=50_000_000, gt=0, description="Largest single file in an upload.")
+    max_files: int = Field(default=100, ge=1, description="Most files in one upload request.")
+    query_pipeline: str = Field(default="query", description="The pipeline the 1.x route POST /query runs.")
+    indexing_pipeline: str = Field(
+        default="indexing", description="The pipeline the 1.x route POST /file-upload feeds."
+    )
+    workers: int = Field(
+        default=1, ge=1, description="Worker processes of this server (set by `stackyard serve --workers N`)."
+    )
 
     @field_validator("tokens", mode="before")
     @classmethod

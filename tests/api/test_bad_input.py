@@ -195,3 +195,12 @@ def test_unprintable_characters_in_yaml_are_a_422(live: TestClient) -> None:
     answer = live.put("/pipelines/target", json={"yaml": 'z"\u00f4\u0087\u00d9'})
     assert answer.status_code == 422
     assert "cannot be read" in answer.json()["detail"]
+
+
+def test_a_component_refusing_its_inputs_is_a_422_not_a_failure(live: TestClient) -> None:
+    live.put("/pipelines/search", content=BM25, headers=YAML)
+    answer = live.post("/pipelines/search/run", json={"data": {"query": ""}})
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert (problem["type"].endswith("/input-rejected"), problem["component"]) == (True, "retriever")
+    assert "non-empty" in problem["detail"]

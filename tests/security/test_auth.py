@@ -47,6 +47,26 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/audit"): "admin",
     ("GET", "/replicas"): "read",
     ("GET", "/pipelines/{name}/rollout"): "read",
+    ("POST", "/pipelines/{name}/files"): "run",
+    ("POST", "/pipelines/{name}/documents/search"): "run",
+    ("POST", "/pipelines/{name}/documents/count"): "run",
+    ("POST", "/pipelines/{name}/documents/delete"): "admin",
+    ("POST", "/pipelines/{name}/feedback"): "run",
+    ("GET", "/pipelines/{name}/feedback"): "read",
+    ("DELETE", "/pipelines/{name}/feedback"): "admin",
+    ("GET", "/pipelines/{name}/feedback/summary"): "read",
+    ("DELETE", "/pipelines/{name}/feedback/{feedback_id}"): "admin",
+    ("GET", "/initialized"): "read",
+    ("GET", "/hs_version"): "read",
+    ("GET", "/health"): None,
+    ("POST", "/query"): "run",
+    ("POST", "/file-upload"): "run",
+    ("POST", "/documents/get_by_filters"): "run",
+    ("POST", "/documents/delete_by_filters"): "admin",
+    ("GET", "/feedback"): "read",
+    ("POST", "/feedback"): "run",
+    ("DELETE", "/feedback"): "admin",
+    ("GET", "/export-feedback"): "admin",
     ("GET", "/openapi.json"): "read",
     ("GET", "/docs"): "read",
 }
@@ -78,7 +98,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def call(client: TestClient, method: str, template: str, token: str | None) -> int:
-    path = template.replace("{name}", "greet").replace("{number}", "1")
+    path = template.replace("{name}", "greet").replace("{number}", "1").replace("{feedback_id}", "1")
     extra = dict(BODIES.get((method, template), {}))
     headers = {**extra.pop("headers", {}), **(bearer(token) if token else {})}  # type: ignore[dict-item]
     return client.request(method, path, headers=headers, **extra).status_code  # type: ignore[arg-type]

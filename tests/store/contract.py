@@ -15,6 +15,8 @@ from stackyard.store import (
     Change,
     DefinitionStore,
     Expectation,
+    Feedback,
+    FeedbackCount,
     LoadedPipeline,
     Outcome,
     ReplicaRecord,
@@ -228,3 +230,41 @@ class StoreContract:
         assert [r.id for r in store.replicas(max_age=3600)] == ["r2"]
         # A negative age puts the cut-off in the future: every heartbeat is older than that.
         assert store.replicas(max_age=-60) == []
+
+    # -- feedback -----------------------------------------------------------------------------------------------
+
+    def test_feedback_is_stored_with_an_id_and_listed_newest_first(self, store: DefinitionStore) -> None:
+        first = store.add_feedback(
+            Feedback("query", 1, "who?", True, answer="Ada", document_id="d1", comment="good", meta={"k": [1]})
+        )
+        second = store.add_feedback(Feedback("query", 2, "what?", False, actor="bob"))
+        store.add_feedback(Feedback("other", 1, "why?", True))
+        assert first.id is not None
+        assert first.created_at is not None
+        assert (first.answer, first.document_id, first.comment, first.meta) == ("Ada", "d1", "good", {"k": [1]})
+        listed = store.feedback("query", limit=10, offset=0)
+        assert [item.id for item in listed] == [second.id, first.id]
+        assert listed == [second, first]
+        assert len(store.feedback(None, limit=10, offset=0)) == 3
+        assert [item.id for item in store.feedback("query", limit=1, offset=1)] == [first.id]
+
+    def test_feedback_is_deleted_one_by_id_or_all_of_a_pipeline(self, store: DefinitionStore) -> None:
+        kept = store.add_feedback(Feedback("other", 1, "q", True))
+        one = store.add_feedback(Feedback("query", 1, "q", True))
+        store.add_feedback(Feedback("query", 1, "q", False))
+        assert store.delete_feedback("query", one.id) == 1
+        assert store.delete_feedback("query", one.id) == 0
+        assert store.delete_feedback("query") == 1
+        assert store.feedback(None, limit=10, offset=0) == [kept]
+        assert store.delete_feedback(None) == 1
+
+    def test_feedback_summary_counts_verdicts_per_revision(self, store: DefinitionStore) -> None:
+        for revision, correct in [(1, True), (1, False), (1, False), (2, True), (2, True), (None, True)]:
+            store.add_feedback(Feedback("query", revision, "q", correct))
+        store.add_feedback(Feedback("other", 1, "q", True))
+        assert store.feedback_summary("query") == [
+            FeedbackCount(1, 3, 1, 2),
+            FeedbackCount(2, 2, 2, 0),
+            FeedbackCount(None, 1, 1, 0),
+        ]
+        assert store.feedback_summary("nothing") == []

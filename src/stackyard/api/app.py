@@ -18,7 +18,11 @@ from stackyard.api import (
     audit,
     changes,
     console,
+    documents,
+    feedback,
+    files,
     health,
+    legacy,
     observability,
     pipelines,
     replicas,
@@ -126,6 +130,10 @@ ROUTERS = (
     validation.router,
     audit.router,
     replicas.router,
+    files.router,
+    documents.router,
+    feedback.router,
+    legacy.router,
     console.router,
 )
 

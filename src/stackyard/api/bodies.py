@@ -45,6 +45,7 @@ class PipelineList(BaseModel):
 class WriteAnswer(PipelineDetail):
     outcome: str = Field(description="created, updated or unchanged")
     generation: int
+    warnings: list[str] = Field(default_factory=list, description="Risks of this deployment, e.g. per-process stores.")
 
 
 class RunRequest(BaseModel):

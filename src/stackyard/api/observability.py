@@ -13,10 +13,12 @@ from stackyard import __version__
 from stackyard.api.bodies import Problem
 from stackyard.api.pipelines import Name, summary
 from stackyard.api.state import AppState, State
+from stackyard.build import Build
 from stackyard.errors import PipelineNotFound, PipelineUnavailable
 from stackyard.metrics import EXPOSITION_TYPE
 from stackyard.names import check_name
 from stackyard.registry import State as PipelineState
+from stackyard.sharing import warnings_for
 from stackyard.store import PipelineRecord
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class Status(BaseModel):
     ready: bool
     store: StoreStatus
     pipelines: list[PipelineStatus]
+    warnings: list[str] = Field(default_factory=list, description="e.g. in-memory document stores in many processes")
 
 
 class PipelineReadiness(BaseModel):
@@ -93,7 +96,12 @@ async def status(state: State) -> Status:
         ready=state.sync.ready.is_set(),
         store=store,
         pipelines=pipelines,
+        warnings=await warnings_for(state.settings, state.store, _live_builds(state)),
     )
+
+
+def _live_builds(state: AppState) -> list[Build]:
+    return [live.build for name in state.registry.names() if (live := state.registry.get(name)) is not None]
 
 
 def _from_record(state: AppState, record: PipelineRecord) -> PipelineStatus:

@@ -14,6 +14,7 @@ from stackyard.api.replicas import wait_for_rollout, wait_requested
 from stackyard.api.state import Actor, AppState, State
 from stackyard.errors import PipelineNotFound
 from stackyard.names import NAME_PATTERN, check_name
+from stackyard.sharing import warnings_for
 from stackyard.store import Outcome, PipelineRecord, WriteResult
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
@@ -82,9 +83,12 @@ async def get_pipeline(name: Name, request: Request, state: State) -> Response:
     return JSONResponse(detail(state, record).model_dump(mode="json"), headers=headers)
 
 
-def write_response(state: AppState, result: WriteResult) -> JSONResponse:
+def write_response(state: AppState, result: WriteResult, warnings: list[str] | None = None) -> JSONResponse:
     body = WriteAnswer(
-        **detail(state, result.record).model_dump(), outcome=result.outcome.value, generation=result.generation
+        **detail(state, result.record).model_dump(),
+        outcome=result.outcome.value,
+        generation=result.generation,
+        warnings=warnings or [],
     )
     return JSONResponse(
         body.model_dump(mode="json"),
@@ -112,7 +116,9 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
     change = await read_definition(request, name, state.settings.max_yaml_bytes, actor)
     result = await state.manager.put(change, expectation(request))
     pending = await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
-    return pending or write_response(state, result)
+    live = state.registry.get(name)
+    warnings = await warnings_for(state.settings, state.store, [live.build] if live else [])
+    return pending or write_response(state, result, warnings)
 
 
 @router.delete(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Response
 
 from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
-from stackyard.api.limits import RunLimitsDep, RunTimeout
+from stackyard.api.limits import RunLimitsDep
 from stackyard.api.pipelines import Name
+from stackyard.api.running import missing as _missing
+from stackyard.api.running import run_on_live
 from stackyard.api.state import RegistryDep, State
-from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.runs import run_build
@@ -34,16 +33,6 @@ RUN_PROBLEMS: dict[int | str, dict[str, object]] = {
 }
 
 
-def _missing(registry: Registry, name: str) -> Exception:
-    failure = registry.failure(name)
-    if failure is not None:
-        return PipelineUnavailable(
-            f"Pipeline '{name}' is stored, but revision {failure.revision} failed to build here: {failure.error}",
-            revision=failure.revision,
-        )
-    return PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
-
-
 @router.post(
     "/{name}/run",
     summary="Run a pipeline",
@@ -53,37 +42,10 @@ def _missing(registry: Registry, name: str) -> Exception:
 async def run_pipeline(
     name: Name, body: RunRequest, registry: RegistryDep, state: State, limits: RunLimitsDep
 ) -> Response:
-    current = registry.get(name)
-    if current is None:
-        raise _missing(registry, check_name(name))
-    settings = state.settings
-    with state.observability.run(current):
-        if not registry.is_enabled(name):
-            raise PipelineDisabled(
-                f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
-            )
-        async with limits.slot(name):
-            # Taken after the wait for a slot, so a queued run starts on the newest revision.
-            live = registry.acquire(name)
-            if live is None:
-                raise _missing(registry, name)
-            loop = asyncio.get_running_loop()
+    def work(live: LiveRevision) -> dict[str, Any]:
+        return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
 
-            def work() -> dict[str, Any]:
-                try:
-                    return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
-                finally:
-                    # Released when the thread really ends, even after a timeout answered early, so the revision
-                    # is never closed under a run that is still going.
-                    loop.call_soon_threadsafe(registry.release, live)
-
-            try:
-                with anyio.fail_after(settings.run_timeout):
-                    result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-            except TimeoutError:
-                raise RunTimeout(
-                    f"Pipeline '{name}' did not finish within {settings.run_timeout:g} s (STACKYARD_RUN_TIMEOUT)."
-                ) from None
+    live, result = await run_on_live(state, limits, name, work)
     # The revision reported is the one this run started on, even if a newer one went live meanwhile.
     payload = {"pipeline": name, "revision": live.revision, "result": result}
     return Response(

@@ -14,6 +14,7 @@ from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
 from stackyard.errors import InvalidRequest, StackyardError, UnsupportedMediaType
 from stackyard.names import check_name
+from stackyard.sharing import warnings_for
 from stackyard.validation import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
 
 router = APIRouter(tags=["changes"])
@@ -92,6 +93,8 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
     try:
         live = state.registry.get(body.name) if body.name else None
         report: Report = report_for(build, live.build if live else None)
+        shared = await warnings_for(state.settings, state.store, [build])
+        report.warnings.extend(BreakingChange("in-memory-store-per-process", "document_store", text) for text in shared)
         simulation = None
         if body.sample_input is not None:
             simulation = await anyio.to_thread.run_sync(

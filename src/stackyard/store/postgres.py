@@ -35,6 +35,8 @@ from stackyard.store.records import (
     AuditQuery,
     Change,
     Expectation,
+    Feedback,
+    FeedbackCount,
     Outcome,
     PipelineRecord,
     ReplicaRecord,
@@ -44,7 +46,14 @@ from stackyard.store.records import (
     pipelines_from_json,
     pipelines_to_json,
 )
-from stackyard.store.sql import FORGET_REPLICAS_AFTER, SchemaTooNew, audit_filter
+from stackyard.store.sql import (
+    FEEDBACK_COLUMNS,
+    FORGET_REPLICAS_AFTER,
+    SchemaTooNew,
+    audit_filter,
+    feedback_from_row,
+    feedback_summary_sql,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +110,22 @@ MIGRATIONS: tuple[str, ...] = (
         generation bigint NOT NULL,
         pipelines jsonb NOT NULL
     );
+    """,
+    """
+    CREATE TABLE feedback (
+        id bigserial PRIMARY KEY,
+        pipeline text NOT NULL,
+        revision integer,
+        query text NOT NULL,
+        answer text,
+        document_id text,
+        is_correct boolean NOT NULL,
+        comment text NOT NULL,
+        meta jsonb NOT NULL,
+        actor text NOT NULL,
+        created_at timestamptz NOT NULL
+    );
+    CREATE INDEX feedback_pipeline ON feedback (pipeline, id);
     """,
 )
 
@@ -397,6 +422,51 @@ class PostgresStore:
     def leave(self, replica_id: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM replicas WHERE id = %s", (replica_id,))
+
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        with self._transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"  # noqa: S608 (fixed columns)
+                " actor, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())"
+                " RETURNING " + FEEDBACK_COLUMNS,
+                (
+                    feedback.pipeline,
+                    feedback.revision,
+                    feedback.query,
+                    feedback.answer,
+                    feedback.document_id,
+                    feedback.is_correct,
+                    feedback.comment,
+                    Jsonb(feedback.meta),
+                    feedback.actor,
+                ),
+            ).fetchone()
+        assert row is not None
+        return feedback_from_row(row)
+
+    def feedback(self, pipeline: str | None, limit: int, offset: int) -> list[Feedback]:
+        where, params = ("WHERE pipeline = %s", [pipeline]) if pipeline is not None else ("", [])
+        with self._transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {FEEDBACK_COLUMNS} FROM feedback {where} ORDER BY id DESC LIMIT %s OFFSET %s",  # noqa: S608 (fixed text)
+                (*params, limit, offset),
+            ).fetchall()
+        return [feedback_from_row(row) for row in rows]
+
+    def delete_feedback(self, pipeline: str | None, feedback_id: int | None = None) -> int:
+        clauses, params = [], []
+        for column, value in (("pipeline", pipeline), ("id", feedback_id)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._transaction() as conn:
+            return conn.execute(f"DELETE FROM feedback {where}", params).rowcount  # noqa: S608 (placeholders only)
+
+    def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
+        with self._transaction() as conn:
+            rows = conn.execute(feedback_summary_sql("%s"), (pipeline,)).fetchall()
+        return [FeedbackCount(row[0], int(row[1]), int(row[2]), int(row[3])) for row in rows]
 
     def _current(self, conn: Connection, name: str) -> PipelineRecord | None:
         row = conn.execute(_SELECT + " WHERE p.name = %s", (name,)).fetchone()

@@ -14,6 +14,8 @@ from stackyard.store.records import (
     AuditQuery,
     Change,
     Expectation,
+    Feedback,
+    FeedbackCount,
     PipelineRecord,
     ReplicaRecord,
     RevisionRecord,
@@ -86,6 +88,18 @@ class DefinitionStore(Protocol):
 
     def leave(self, replica_id: str) -> None:
         """Forget a replica that shuts down cleanly."""
+
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        """Store a verdict; answers it with the `id` and `created_at` the store gave it."""
+
+    def feedback(self, pipeline: str | None, limit: int, offset: int) -> list[Feedback]:
+        """A page of the verdicts on `pipeline` (None: on every pipeline), newest first."""
+
+    def delete_feedback(self, pipeline: str | None, feedback_id: int | None = None) -> int:
+        """Delete one verdict (`feedback_id`) or all of `pipeline`'s (None: everyone's); answers how many went."""
+
+    def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
+        """Counts of verdicts on `pipeline` per revision, oldest revision first (unknown revision last)."""
 
 
 @runtime_checkable

@@ -158,3 +158,30 @@ def pipelines_from_json(value: Any) -> dict[str, LoadedPipeline]:
         for name, item in value.items()
         if isinstance(item, dict)
     }
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A user's verdict on an answer or a document that a pipeline revision produced."""
+
+    pipeline: str
+    revision: int | None  # the revision that produced the answer; None when unknown
+    query: str
+    is_correct: bool
+    answer: str | None = None
+    document_id: str | None = None
+    comment: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    actor: str = "anonymous"
+    id: int | None = None  # set by the store when recorded
+    created_at: datetime | None = None  # set by the store when recorded
+
+
+@dataclass(frozen=True)
+class FeedbackCount:
+    """Verdicts on one revision of a pipeline."""
+
+    revision: int | None
+    total: int
+    correct: int
+    incorrect: int

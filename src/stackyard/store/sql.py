@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
-from stackyard.store.records import AuditQuery
+from stackyard.store.records import AuditQuery, Feedback
 
 # A replica silent for this long (seconds) is removed at the next heartbeat of any other: it crashed or was scaled away.
 FORGET_REPLICAS_AFTER = 24 * 3600.0
@@ -29,3 +30,32 @@ def audit_filter(query: AuditQuery, mark: str) -> tuple[str, list[object]]:
         clauses.append(f"at <= {mark}")
         params.append(query.until.astimezone(UTC).isoformat())
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+FEEDBACK_COLUMNS = "id, pipeline, revision, query, answer, document_id, is_correct, comment, meta, actor, created_at"
+
+
+def feedback_from_row(row: tuple[Any, ...]) -> Feedback:
+    """A row selected as `FEEDBACK_COLUMNS` (booleans, JSON and times already decoded) as a record."""
+    return Feedback(
+        id=row[0],
+        pipeline=row[1],
+        revision=row[2],
+        query=row[3],
+        answer=row[4],
+        document_id=row[5],
+        is_correct=bool(row[6]),
+        comment=row[7],
+        meta=dict(row[8]) if isinstance(row[8], dict) else {},
+        actor=row[9],
+        created_at=row[10],
+    )
+
+
+def feedback_summary_sql(mark: str) -> str:
+    """Counts per revision of one pipeline's feedback, with `mark` as the placeholder."""
+    correct = "CASE WHEN is_correct THEN 1 ELSE 0 END"
+    return (
+        f"SELECT revision, count(*), SUM({correct}), count(*) - SUM({correct}) FROM feedback"  # noqa: S608 (fixed text)
+        f" WHERE pipeline = {mark} GROUP BY revision ORDER BY revision IS NULL, revision"
+    )

@@ -22,6 +22,8 @@ from stackyard.store.records import (
     AuditQuery,
     Change,
     Expectation,
+    Feedback,
+    FeedbackCount,
     Outcome,
     PipelineRecord,
     ReplicaRecord,
@@ -31,7 +33,14 @@ from stackyard.store.records import (
     pipelines_from_json,
     pipelines_to_json,
 )
-from stackyard.store.sql import FORGET_REPLICAS_AFTER, SchemaTooNew, audit_filter
+from stackyard.store.sql import (
+    FEEDBACK_COLUMNS,
+    FORGET_REPLICAS_AFTER,
+    SchemaTooNew,
+    audit_filter,
+    feedback_from_row,
+    feedback_summary_sql,
+)
 
 # Each entry migrates the schema from version i to i+1; `PRAGMA user_version` records how far a file has come.
 MIGRATIONS: tuple[str, ...] = (
@@ -85,6 +94,22 @@ MIGRATIONS: tuple[str, ...] = (
         pipelines TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pipeline TEXT NOT NULL,
+        revision INTEGER,
+        query TEXT NOT NULL,
+        answer TEXT,
+        document_id TEXT,
+        is_correct INTEGER NOT NULL,
+        comment TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_pipeline ON feedback (pipeline, id);
+    """,
 )
 
 _SELECT = """
@@ -107,6 +132,12 @@ def _revision(row: sqlite3.Row) -> RevisionRecord:
         author=row[5],
         message=row[6],
         created_at=datetime.fromisoformat(row[7]),
+    )
+
+
+def _feedback(row: sqlite3.Row) -> Feedback:
+    return feedback_from_row(
+        (*row[:6], bool(row[6]), row[7], json.loads(row[8]), row[9], datetime.fromisoformat(row[10]))
     )
 
 
@@ -343,6 +374,50 @@ class SQLiteStore:
     def leave(self, replica_id: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM replicas WHERE id = ?", (replica_id,))
+
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"  # noqa: S608 (fixed columns)
+                " actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING " + FEEDBACK_COLUMNS,
+                (
+                    feedback.pipeline,
+                    feedback.revision,
+                    feedback.query,
+                    feedback.answer,
+                    feedback.document_id,
+                    int(feedback.is_correct),
+                    feedback.comment,
+                    json.dumps(feedback.meta),
+                    feedback.actor,
+                    _now(),
+                ),
+            ).fetchone()
+        return _feedback(row)
+
+    def feedback(self, pipeline: str | None, limit: int, offset: int) -> list[Feedback]:
+        where, params = ("WHERE pipeline = ?", [pipeline]) if pipeline is not None else ("", [])
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {FEEDBACK_COLUMNS} FROM feedback {where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608 (fixed text)
+                (*params, limit, offset),
+            ).fetchall()
+        return [_feedback(row) for row in rows]
+
+    def delete_feedback(self, pipeline: str | None, feedback_id: int | None = None) -> int:
+        clauses, params = [], []
+        for column, value in (("pipeline", pipeline), ("id", feedback_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._write() as conn:
+            return conn.execute(f"DELETE FROM feedback {where}", params).rowcount  # noqa: S608 (placeholders only)
+
+    def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
+        with self._read() as conn:
+            rows = conn.execute(feedback_summary_sql("?"), (pipeline,)).fetchall()
+        return [FeedbackCount(row[0], row[1], row[2], row[3]) for row in rows]
 
     def _current(self, conn: sqlite3.Connection, name: str) -> PipelineRecord | None:
         row = conn.execute(_SELECT + " WHERE p.name = ?", (name,)).fetchone()

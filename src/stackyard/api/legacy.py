@@ -1,0 +1,162 @@
+"""The Haystack 1.x REST API routes, for users who migrate: same paths, same request and response shapes.
+
+`POST /query` runs `STACKYARD_QUERY_PIPELINE` (default `query`), `POST /file-upload` feeds
+`STACKYARD_INDEXING_PIPELINE` (default `indexing`); the document routes use the query pipeline's document store,
+as 1.x did; feedback is kept as the query pipeline's feedback. See `docs/migrating-from-haystack-1.md`.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import version
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from stackyard import __version__, docstores
+from stackyard.api.documents import plain_documents
+from stackyard.api.feedback import save
+from stackyard.api.files import index_uploads, json_field, read_form, uploads_from
+from stackyard.api.limits import RunLimitsDep
+from stackyard.api.running import run_on_live, use_live
+from stackyard.api.state import Actor, State
+from stackyard.errors import InvalidRunInput
+from stackyard.inputs import mixed_inputs
+from stackyard.legacy import document_1x, feedback_from_label, filters_from_1x, label_of, query_answer_1x, squad_export
+from stackyard.registry import LiveRevision
+from stackyard.runs import run_build
+
+router = APIRouter(tags=["haystack-1.x"])
+HAYSTACK_VERSION = version("haystack-ai")
+FEEDBACK_PAGE = 10_000  # 1.x returned every label at once
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="Per component ({component: {input: value}}) or flat ({input: value}), with Haystack 3 names.",
+    )
+    debug: bool | None = Field(default=False, description="Adds `_debug`: every component's outputs.")
+
+
+class FilterRequest(BaseModel):
+    filters: dict[str, Any] | None = None
+
+
+@router.get("/initialized", summary="1.x: whether the server is ready")
+async def initialized(state: State) -> bool:
+    return state.sync.ready.is_set()
+
+
+@router.get("/hs_version", summary="1.x: the Haystack version")
+async def hs_version() -> dict[str, str]:
+    return {"hs_version": HAYSTACK_VERSION, "stackyard_version": __version__}
+
+
+@router.get("/health", summary="1.x: health (no GPU or usage figures are collected)")
+async def health() -> dict[str, Any]:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return {"version": HAYSTACK_VERSION, "cpu": {"used": round(load, 2)}, "memory": {"used": None}, "gpus": []}
+
+
+@router.post("/query", summary="1.x: run the query pipeline")
+async def query(body: QueryRequest, state: State, limits: RunLimitsDep) -> JSONResponse:
+    name = state.settings.query_pipeline
+
+    def work(live: LiveRevision) -> dict[str, Any]:
+        build = live.build
+        data = mixed_inputs(build, {**(body.params or {}), "query": body.query})
+        debug = sorted(build.pipeline.graph.nodes) if body.debug else None
+        return run_build(build, data, debug, state.manager.policy)
+
+    live, result = await run_on_live(state, limits, name, work)
+    answer = query_answer_1x(body.query, result)
+    if body.debug:
+        answer["_debug"] = {key: value for key, value in result.items() if key in live.build.pipeline.graph.nodes}
+    return JSONResponse(answer, headers={"X-Stackyard-Revision": str(live.revision)})
+
+
+@router.post("/file-upload", summary="1.x: index files with the indexing pipeline")
+async def file_upload(request: Request, state: State, limits: RunLimitsDep) -> JSONResponse:
+    form = await read_form(request, state)
+    try:
+        # 1.x `fileconverter_params` and `preprocessor_params` configured 1.x nodes; they have no meaning for a
+        # Haystack 3 pipeline and are ignored (set converter and splitter options in the pipeline's YAML).
+        uploads = await uploads_from(form, state, json_field(form, "meta"))
+    finally:
+        await form.close()
+    answer = await index_uploads(state, limits, state.settings.indexing_pipeline, uploads, {})
+    headers = {"X-Stackyard-Revision": str(answer.revision)}
+    if answer.warnings:
+        headers["X-Stackyard-Warning"] = answer.warnings[0]
+    return JSONResponse(None, headers=headers)  # 1.x answered null
+
+
+async def _store_call(state: State, component: str | None, call: Any) -> Any:
+    name = state.settings.query_pipeline
+
+    def work(live: LiveRevision) -> Any:
+        _component, store = docstores.pick_store(live.build, name, component)
+        return call(store)
+
+    return (await use_live(state.registry, name, work))[1]
+
+
+@router.post("/documents/get_by_filters", summary="1.x: documents of the query pipeline's store, by filters")
+async def get_documents(
+    body: FilterRequest, state: State, component: str | None = Query(default=None)
+) -> list[dict[str, Any]]:
+    filters = filters_from_1x(body.filters)
+    documents = await _store_call(state, component, lambda store: docstores.search(store, filters, 0, 2**31)[1])
+    return [document_1x(item) for item in plain_documents(documents, with_embedding=False)]
+
+
+@router.post("/documents/delete_by_filters", summary="1.x: delete documents of the query pipeline's store")
+async def delete_documents(body: FilterRequest, state: State, component: str | None = Query(default=None)) -> bool:
+    filters = filters_from_1x(body.filters)  # no filters deletes every document, as in 1.x
+    await _store_call(state, component, lambda store: docstores.delete(store, filters))
+    return True
+
+
+@router.post("/feedback", summary="1.x: record a label on the query pipeline")
+async def post_feedback(request: Request, state: State, actor: Actor) -> None:
+    try:
+        label = await request.json()
+    except ValueError:
+        raise InvalidRunInput("The body is not valid JSON.") from None
+    if not isinstance(label, dict) or not isinstance(label.get("query"), str):
+        raise InvalidRunInput(
+            "Send a 1.x label: a JSON object with 'query', 'document', 'answer' and 'is_correct_answer'."
+        )
+    name = state.settings.query_pipeline
+    live = state.registry.get(name)
+    await save(state, feedback_from_label(label, name, live.revision if live else None, actor))
+
+
+@router.get("/feedback", summary="1.x: every label recorded on the query pipeline")
+async def get_feedback(state: State) -> list[dict[str, Any]]:
+    records = await anyio.to_thread.run_sync(state.store.feedback, state.settings.query_pipeline, FEEDBACK_PAGE, 0)
+    return [label_of(record) for record in records]
+
+
+@router.delete("/feedback", summary="1.x: delete every label recorded on the query pipeline")
+async def delete_feedback(state: State) -> Response:
+    await anyio.to_thread.run_sync(state.store.delete_feedback, state.settings.query_pipeline)
+    return JSONResponse(None)
+
+
+@router.get("/export-feedback", summary="1.x: labels as SQuAD JSON")
+async def export_feedback(
+    state: State,
+    context_size: int = Query(default=100_000, ge=0),
+    full_document_context: bool = Query(default=True),
+    only_positive_labels: bool = Query(default=False),
+) -> dict[str, Any]:
+    records = await anyio.to_thread.run_sync(state.store.feedback, state.settings.query_pipeline, FEEDBACK_PAGE, 0)
+    return squad_export(list(reversed(records)), context_size, full_document_context, only_positive_labels)

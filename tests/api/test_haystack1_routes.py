@@ -1,0 +1,127 @@
+"""The Haystack 1.x REST API routes answer 1.x requests with 1.x shapes, on Haystack 3 pipelines."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.documents import INDEXING, QUERY, on_index
+
+YAML = {"Content-Type": "application/yaml"}
+DOCUMENT_KEYS = {"content", "content_type", "id", "meta", "score", "embedding", "id_hash_keys"}
+ANSWER_KEYS = {
+    "answer",
+    "type",
+    "score",
+    "context",
+    "offsets_in_document",
+    "offsets_in_context",
+    "document_ids",
+    "meta",
+}
+
+
+@pytest.fixture
+def yard(client: TestClient, request: pytest.FixtureRequest) -> TestClient:
+    for name, yaml in (("indexing", INDEXING), ("query", QUERY)):
+        assert client.put(f"/pipelines/{name}", content=on_index(yaml, request.node.name), headers=YAML).is_success
+    files = [
+        ("files", ("farm.txt", b"The farmer stacks hay in the stackyard.", "text/plain")),
+        ("files", ("sea.txt", b"Boats sail on the sea.", "text/plain")),
+    ]
+    uploaded = client.post("/file-upload", files=files, data={"meta": '{"source": "1.x"}'})
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json() is None
+    return client
+
+
+def test_status_routes_answer_as_1x_did(yard: TestClient) -> None:
+    assert yard.get("/initialized").json() is True
+    assert set(yard.get("/hs_version").json()) >= {"hs_version"}
+    health = yard.get("/health").json()
+    assert set(health) == {"version", "cpu", "memory", "gpus"}
+
+
+def test_query_answers_with_query_answers_and_documents(yard: TestClient) -> None:
+    answer = yard.post("/query", json={"query": "who stacks hay", "params": {"retriever": {"top_k": 1}}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"query", "answers", "documents"}
+    assert body["query"] == "who stacks hay"
+    assert [d["meta"]["file_name"] for d in body["documents"]] == ["farm.txt"]
+    assert set(body["documents"][0]) == DOCUMENT_KEYS
+    assert body["documents"][0]["meta"]["source"] == "1.x"
+    (generated,) = body["answers"]
+    assert set(generated) == ANSWER_KEYS
+    assert generated["type"] == "generative"
+    assert generated["document_ids"] == [body["documents"][0]["id"]]
+    debug = yard.post("/query", json={"query": "hay", "debug": True}).json()
+    assert set(debug["_debug"]) == {"retriever", "prompt", "llm", "answer"}
+
+
+def test_query_params_with_unknown_names_are_refused_with_the_names_it_takes(yard: TestClient) -> None:
+    answer = yard.post("/query", json={"query": "hay", "params": {"Retriever": {"top_k": 1}}})
+    assert answer.status_code == 422
+    assert "Retriever" in answer.json()["detail"]
+
+
+def test_documents_by_1x_filters_are_listed_and_deleted(yard: TestClient) -> None:
+    farm = yard.post("/documents/get_by_filters", json={"filters": {"file_name": ["farm.txt"]}}).json()
+    assert [d["meta"]["file_name"] for d in farm] == ["farm.txt"]
+    assert set(farm[0]) == DOCUMENT_KEYS
+    everything = yard.post("/documents/get_by_filters", json={"filters": {"source": {"$eq": "1.x"}}}).json()
+    assert len(everything) == 2
+    assert yard.post("/documents/delete_by_filters", json={"filters": {"file_name": "sea.txt"}}).json() is True
+    assert len(yard.post("/documents/get_by_filters", json={}).json()) == 1
+    assert yard.post("/documents/delete_by_filters", json={}).json() is True  # no filters: everything, as in 1.x
+    assert yard.post("/documents/get_by_filters", json={}).json() == []
+
+
+def test_feedback_labels_round_trip_and_export_as_squad(yard: TestClient) -> None:
+    (farm,) = yard.post("/documents/get_by_filters", json={"filters": {"file_name": ["farm.txt"]}}).json()
+    label = {
+        "id": "label-1",
+        "query": "Who stacks hay?",
+        "document": farm,
+        "is_correct_answer": True,
+        "is_correct_document": True,
+        "origin": "user-feedback",
+        "answer": {"answer": "The farmer", "type": "extractive", "offsets_in_document": [{"start": 0, "end": 10}]},
+        "no_answer": False,
+    }
+    assert yard.post("/feedback", json=label).json() is None
+    listed = yard.get("/feedback").json()
+    assert len(listed) == 1
+    assert {key: listed[0][key] for key in label} == label
+    # It is the query pipeline's feedback on revision 1, so it shows in the per-revision summary too.
+    assert yard.get("/pipelines/query/feedback/summary").json()["revisions"][0]["total"] == 1
+    squad = yard.get("/export-feedback").json()
+    assert squad == {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": farm["content"],
+                        "id": farm["id"],
+                        "qas": [
+                            {
+                                "question": "Who stacks hay?",
+                                "id": "label-1",
+                                "is_impossible": False,
+                                "answers": [{"text": "The farmer", "answer_start": 0}],
+                            }
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
+    short = yard.get("/export-feedback", params={"full_document_context": False, "context_size": 20}).json()
+    assert short["data"][0]["paragraphs"][0]["context"] == farm["content"][:15]
+    assert yard.delete("/feedback").json() is None
+    assert yard.get("/feedback").json() == []
+
+
+def test_file_upload_of_an_unconverted_type_is_refused(yard: TestClient) -> None:
+    answer = yard.post("/file-upload", files=[("files", ("x.png", b"\x89PNG", "image/png"))])
+    assert answer.status_code == 415
