@@ -90,3 +90,20 @@ def test_the_installed_command_reads_the_server_from_the_environment(server: Ser
         [sys.executable, "-m", "stackyard", "list", "-o", "json"], capture_output=True, text=True, env=env, check=True
     )
     assert [p["name"] for p in json.loads(done.stdout)] == ["greet"]
+
+
+def test_run_with_files_uploads_them_into_an_indexing_pipeline(
+    stackyard: Stackyard, yard: Client, tmp_path: Path
+) -> None:
+    yard.put_pipeline("indexing", (REPO / "examples/pipelines/indexing.yml").read_text())
+    first = tmp_path / "hay.txt"
+    first.write_text("Hay is dried grass kept in a stackyard.")
+    second = tmp_path / "notes.md"
+    second.write_text("# Notes\n\nStraw is not hay.")
+    answer = stackyard("run", "indexing", "--file", first, "--file", second)
+    assert answer.exit_code == 0, answer.stderr
+    sent = json.loads(answer.stdout)
+    assert [(f["file_name"], f["documents_written"]) for f in sent["files"]] == [("hay.txt", 1), ("notes.md", 1)]
+    assert sent["input"] == "files"
+    pretty = stackyard("run", "indexing", "--file", first, "-o", "pretty")
+    assert "hay.txt: 1 document(s) written" in pretty.stdout

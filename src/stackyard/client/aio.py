@@ -34,6 +34,7 @@ from stackyard.client.models import (
     RevisionPage,
     RunResult,
     Status,
+    UploadResult,
     ValidationReport,
     WriteResult,
 )
@@ -164,11 +165,11 @@ class AsyncClient:
         """Run a pipeline with inputs, flat or per component."""
         return await self.send(calls.run(name, data, include_outputs_from))
 
-    async def run_files(
-        self, name: str, files: Sequence[UploadFile], data: Mapping[str, Any] | None = None
-    ) -> RunResult:
-        """Run a pipeline on uploaded files `(file name, bytes, media type)`."""
-        return await self.send(calls.run_files(name, files, data))
+    async def upload_files(
+        self, name: str, files: Sequence[UploadFile], params: Mapping[str, Any] | None = None, meta: Any = None
+    ) -> UploadResult:
+        """Send files `(name, bytes, media type)` into an indexing pipeline; `meta`: one object, or one per file."""
+        return await self.send(calls.upload_files(name, files, params, meta))
 
     async def schema(self, name: str) -> PipelineSchema:
         """JSON Schema of a pipeline's inputs and outputs."""

@@ -30,6 +30,7 @@ from stackyard.client.models import (
     RevisionPage,
     RunResult,
     Status,
+    UploadResult,
     ValidationReport,
     WriteResult,
 )
@@ -224,11 +225,17 @@ def run(
     return Call("POST", _path(name) + "/run", _model(RunResult), json=body)
 
 
-def run_files(name: str, files: Sequence[UploadFile], data: Mapping[str, Any] | None = None) -> Call[RunResult]:
+def upload_files(
+    name: str, files: Sequence[UploadFile], params: Mapping[str, Any] | None = None, meta: Any = None
+) -> Call[UploadResult]:
     import json
 
-    form = {"data": json.dumps(dict(data or {}))}
-    return Call("POST", _path(name) + "/files", _model(RunResult), files=[("files", file) for file in files], data=form)
+    form = {"params": json.dumps(dict(params or {}))}
+    if meta is not None:
+        form["meta"] = json.dumps(meta)
+    return Call(
+        "POST", _path(name) + "/files", _model(UploadResult), files=[("files", file) for file in files], data=form
+    )
 
 
 def schema(name: str) -> Call[PipelineSchema]:

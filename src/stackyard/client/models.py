@@ -98,6 +98,22 @@ class RunResult(Model):
     result: dict[str, Any]
 
 
+class FileResult(Model):
+    file_name: str
+    content_type: str
+    bytes: int
+    documents_written: int | None
+
+
+class UploadResult(Model):
+    pipeline: str
+    revision: int
+    input: str
+    files: list[FileResult]
+    documents_written: int | None
+    warnings: list[str]
+
+
 class PipelineSchema(Model):
     pipeline: str
     revision: int

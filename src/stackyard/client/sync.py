@@ -34,6 +34,7 @@ from stackyard.client.models import (
     RevisionPage,
     RunResult,
     Status,
+    UploadResult,
     ValidationReport,
     WriteResult,
 )
@@ -164,9 +165,11 @@ class Client:
         """Run a pipeline with inputs, flat or per component."""
         return self.send(calls.run(name, data, include_outputs_from))
 
-    def run_files(self, name: str, files: Sequence[UploadFile], data: Mapping[str, Any] | None = None) -> RunResult:
-        """Run a pipeline on uploaded files `(file name, bytes, media type)`."""
-        return self.send(calls.run_files(name, files, data))
+    def upload_files(
+        self, name: str, files: Sequence[UploadFile], params: Mapping[str, Any] | None = None, meta: Any = None
+    ) -> UploadResult:
+        """Send files `(name, bytes, media type)` into an indexing pipeline; `meta`: one object, or one per file."""
+        return self.send(calls.upload_files(name, files, params, meta))
 
     def schema(self, name: str) -> PipelineSchema:
         """JSON Schema of a pipeline's inputs and outputs."""

@@ -66,7 +66,19 @@ def run(
     inputs = parse_data(data)
     with reporting(), connect(server, token) as yard:
         uploads = [upload(path) for path in files or []]
-        answer = yard.run_files(name, uploads, inputs) if uploads else yard.run(name, inputs)
+        if uploads:
+            sent = yard.upload_files(name, uploads, inputs)
+        else:
+            answer = yard.run(name, inputs)
+    if uploads:
+        if output is RunOutput.pretty:
+            for file in sent.files:
+                typer.echo(f"{file.file_name}: {file.documents_written} document(s) written ({file.bytes} bytes)")
+            for warning in sent.warnings:
+                err_console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+        else:
+            print_json(sent)
+        return
     if output is RunOutput.pretty:
         print_run(f"{answer.pipeline} (revision {answer.revision})", answer.result)
     else:
