@@ -4,6 +4,7 @@ The SQLite and PostgreSQL stores keep the same tables and answer the same contra
 heartbeat does is here. A dialect supplies its connections and transactions (how it serializes writers), its
 clock (a bound timestamp, or the database's own), how it stores JSON and times, and what else a commit does (PostgreSQL
 notifies the other replicas). Queries use `%s` placeholders; a dialect with another style translates them.
+Booleans are bound as Python bools and written `TRUE`/`FALSE`/`NOT x`, which SQLite (3.23+) reads as 1 and 0.
 """
 
 from __future__ import annotations
