@@ -10,6 +10,9 @@ warrant Alembic and SQLAlchemy. Each runs in one transaction (PostgreSQL DDL is 
 lock, so replicas starting together migrate once and a failed migration leaves the previous schema intact. A
 database migrated by a newer Stackyard is refused, never written.
 
+The store's logic is `RelationalStore`'s; this file holds the pool, the migrations, the write lock, the
+notification and how PostgreSQL stores times and JSON (`timestamptz` from the server's clock, `jsonb`).
+
 `postgresql://...?schema=name` keeps every table in schema `name` (created when missing), so several
 deployments or test runs can share one database.
 """
@@ -18,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -28,32 +32,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from stackyard.errors import PipelineNotFound, StoreUnavailable
+from stackyard.errors import StoreUnavailable
 from stackyard.store.postgres_feed import CHANNEL, listen
-from stackyard.store.records import (
-    AuditEntry,
-    AuditQuery,
-    Change,
-    Expectation,
-    Feedback,
-    FeedbackCount,
-    Outcome,
-    PipelineRecord,
-    ReplicaRecord,
-    RevisionRecord,
-    WriteResult,
-    as_json_labels,
-    pipelines_from_json,
-    pipelines_to_json,
-)
-from stackyard.store.sql import (
-    FEEDBACK_COLUMNS,
-    FORGET_REPLICAS_AFTER,
-    SchemaTooNew,
-    audit_filter,
-    feedback_from_row,
-    feedback_summary_sql,
-)
+from stackyard.store.relational import RelationalStore, Stamp
+from stackyard.store.sql import refuse_newer_schema
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +111,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_SELECT = """
-    SELECT p.name, p.live_revision, r.yaml, r.description, r.labels, p.enabled, p.deleted,
-           p.created_at, p.updated_at, p.generation
-    FROM pipelines p JOIN revisions r ON r.name = p.name AND r.number = p.live_revision
-"""
-_SELECT_REVISION = "SELECT name, number, yaml, description, labels, author, message, created_at FROM revisions"
-
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -151,35 +126,7 @@ def split_url(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=urlencode(rest))), schema
 
 
-def _record(row: tuple[Any, ...]) -> PipelineRecord:
-    return PipelineRecord(
-        name=row[0],
-        revision=row[1],
-        yaml=row[2],
-        description=row[3],
-        labels=as_json_labels(row[4]),
-        enabled=row[5],
-        deleted=row[6],
-        created_at=row[7],
-        updated_at=row[8],
-        generation=row[9],
-    )
-
-
-def _revision(row: tuple[Any, ...]) -> RevisionRecord:
-    return RevisionRecord(
-        name=row[0],
-        number=row[1],
-        yaml=row[2],
-        description=row[3],
-        labels=as_json_labels(row[4]),
-        author=row[5],
-        message=row[6],
-        created_at=row[7],
-    )
-
-
-class PostgresStore:
+class PostgresStore(RelationalStore[Connection]):
     """`DefinitionStore` on PostgreSQL, safe for any number of replicas on any number of hosts."""
 
     kind = "postgresql"
@@ -248,6 +195,10 @@ class PostgresStore:
                 "Retry the change when it is back."
             ) from None
 
+    def _read(self) -> AbstractContextManager[Connection]:
+        # Reads take no lock: PostgreSQL shows each statement a consistent snapshot while writers go on.
+        return self._transaction()
+
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A transaction that holds the store-wide write lock: the generation counter row."""
@@ -265,281 +216,44 @@ class PostgresStore:
             if row is None:
                 conn.execute("INSERT INTO stackyard_schema (version) VALUES (0)")
             version = row[0] if row else 0
-            if version > len(MIGRATIONS):
-                raise SchemaTooNew(
-                    f"The PostgreSQL schema has version {version}, but this Stackyard knows only up to "
-                    f"{len(MIGRATIONS)}. Upgrade Stackyard; it will not write to a newer database."
-                )
+            refuse_newer_schema(version, len(MIGRATIONS), "The PostgreSQL store")
             for number in range(version, len(MIGRATIONS)):
                 conn.execute(MIGRATIONS[number].encode())  # several statements: no parameters, simple protocol
                 conn.execute("UPDATE stackyard_schema SET version = %s", (number + 1,))
 
-    def get(self, name: str) -> PipelineRecord | None:
-        with self._transaction() as conn:
-            row = conn.execute(_SELECT + " WHERE p.name = %s AND NOT p.deleted", (name,)).fetchone()
-        return _record(row) if row else None
+    def _execute(self, conn: Connection, query: str, params: Sequence[object] = ()) -> psycopg.Cursor[tuple[Any, ...]]:
+        return conn.execute(query, params)
 
-    def pipelines(self) -> list[PipelineRecord]:
-        with self._transaction() as conn:
-            rows = conn.execute(_SELECT + " WHERE NOT p.deleted ORDER BY p.name").fetchall()
-        return [_record(row) for row in rows]
-
-    def generation(self) -> int:
-        with self._transaction() as conn:
-            return self._generation(conn)
-
-    def changes_since(self, generation: int) -> list[PipelineRecord]:
-        with self._transaction() as conn:
-            rows = conn.execute(_SELECT + " WHERE p.generation > %s ORDER BY p.generation", (generation,)).fetchall()
-        return [_record(row) for row in rows]
-
-    def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
-        with self._write() as conn:
-            return self._put(conn, change, expect)
-
-    def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
-        with self._write() as conn:
-            return self._delete(conn, name, expect)
-
-    def apply(self, changes: list[Change], deletes: list[str]) -> list[WriteResult]:
-        with self._write() as conn:
-            results = [self._put(conn, change, None) for change in changes]
-            results.extend(self._delete(conn, name, None) for name in deletes)
-            return results
-
-    def set_enabled(self, name: str, enabled: bool, expect: Expectation | None = None) -> WriteResult:
-        with self._write() as conn:
-            current = self._current(conn, name)
-            if current is None or current.deleted:
-                raise PipelineNotFound(f"There is no pipeline named '{name}'.")
-            if expect is not None:
-                expect.check(current, name)
-            if current.enabled == enabled:
-                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
-            generation = self._bump(conn)
-            conn.execute(
-                "UPDATE pipelines SET enabled = %s, updated_at = now(), generation = %s WHERE name = %s",
-                (enabled, generation, name),
-            )
-            record = self._current(conn, name)
-            assert record is not None
-            return WriteResult(record, Outcome.UPDATED, generation)
-
-    def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
-        with self._transaction() as conn:
-            count = conn.execute("SELECT count(*) FROM revisions WHERE name = %s", (name,)).fetchone()
-            rows = conn.execute(
-                _SELECT_REVISION + " WHERE name = %s ORDER BY number DESC LIMIT %s OFFSET %s", (name, limit, offset)
-            ).fetchall()
-        return [_revision(row) for row in rows], int(count[0]) if count else 0
-
-    def revision(self, name: str, number: int) -> RevisionRecord | None:
-        with self._transaction() as conn:
-            row = conn.execute(_SELECT_REVISION + " WHERE name = %s AND number = %s", (name, number)).fetchone()
-        return _revision(row) if row else None
-
-    def record_audit(self, entry: AuditEntry) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO audit (at, actor, action, pipeline, outcome, from_revision, to_revision, detail)"
-                " VALUES (clock_timestamp(), %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    entry.actor,
-                    entry.action,
-                    entry.pipeline,
-                    entry.outcome,
-                    entry.from_revision,
-                    entry.to_revision,
-                    entry.detail,
-                ),
-            )
-
-    def audit(self, query: AuditQuery) -> list[AuditEntry]:
-        clauses, params = audit_filter(query, "%s")
-        with self._transaction() as conn:
-            rows = conn.execute(
-                "SELECT id, at, actor, action, pipeline, outcome, from_revision, to_revision, detail FROM audit"  # noqa: S608 (the filter holds placeholders only)
-                f" {clauses} ORDER BY id DESC LIMIT %s OFFSET %s",
-                (*params, query.limit, query.offset),
-            ).fetchall()
-        return [
-            AuditEntry(
-                id=row[0],
-                at=row[1],
-                actor=row[2],
-                action=row[3],
-                pipeline=row[4],
-                outcome=row[5],
-                from_revision=row[6],
-                to_revision=row[7],
-                detail=row[8],
-            )
-            for row in rows
-        ]
-
-    def beat(self, replica: ReplicaRecord) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO replicas (id, host, pid, started_at, seen_at, generation, pipelines)"
-                " VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s)"
-                " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
-                " started_at = excluded.started_at, seen_at = excluded.seen_at,"
-                " generation = excluded.generation, pipelines = excluded.pipelines",
-                (
-                    replica.id,
-                    replica.host,
-                    replica.pid,
-                    replica.started_at,
-                    replica.generation,
-                    Jsonb(pipelines_to_json(replica.pipelines)),
-                ),
-            )
-            conn.execute(
-                "DELETE FROM replicas WHERE seen_at < clock_timestamp() - make_interval(secs => %s)",
-                (FORGET_REPLICAS_AFTER,),
-            )
-
-    def replicas(self, max_age: float) -> list[ReplicaRecord]:
-        with self._transaction() as conn:
-            rows = conn.execute(
-                "SELECT id, host, pid, started_at, seen_at, generation, pipelines FROM replicas"
-                " WHERE seen_at >= clock_timestamp() - make_interval(secs => %s) ORDER BY id",
-                (max_age,),
-            ).fetchall()
-        return [
-            ReplicaRecord(
-                id=row[0],
-                host=row[1],
-                pid=row[2],
-                started_at=row[3],
-                seen_at=row[4],
-                generation=row[5],
-                pipelines=pipelines_from_json(row[6]),
-            )
-            for row in rows
-        ]
-
-    def leave(self, replica_id: str) -> None:
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM replicas WHERE id = %s", (replica_id,))
-
-    def add_feedback(self, feedback: Feedback) -> Feedback:
-        with self._transaction() as conn:
-            row = conn.execute(
-                "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"  # noqa: S608 (fixed columns)
-                " actor, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp())"
-                " RETURNING " + FEEDBACK_COLUMNS,
-                (
-                    feedback.pipeline,
-                    feedback.revision,
-                    feedback.query,
-                    feedback.answer,
-                    feedback.document_id,
-                    feedback.is_correct,
-                    feedback.comment,
-                    Jsonb(feedback.meta),
-                    feedback.actor,
-                ),
-            ).fetchone()
-        assert row is not None
-        return feedback_from_row(row)
-
-    def feedback(self, pipeline: str | None, limit: int, offset: int) -> list[Feedback]:
-        where, params = ("WHERE pipeline = %s", [pipeline]) if pipeline is not None else ("", [])
-        with self._transaction() as conn:
-            rows = conn.execute(
-                f"SELECT {FEEDBACK_COLUMNS} FROM feedback {where} ORDER BY id DESC LIMIT %s OFFSET %s",  # noqa: S608 (fixed text)
-                (*params, limit, offset),
-            ).fetchall()
-        return [feedback_from_row(row) for row in rows]
-
-    def delete_feedback(self, pipeline: str | None, feedback_id: int | None = None) -> int:
-        clauses, params = [], []
-        for column, value in (("pipeline", pipeline), ("id", feedback_id)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        with self._transaction() as conn:
-            return conn.execute(f"DELETE FROM feedback {where}", params).rowcount  # noqa: S608 (placeholders only)
-
-    def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
-        with self._transaction() as conn:
-            rows = conn.execute(feedback_summary_sql("%s"), (pipeline,)).fetchall()
-        return [FeedbackCount(row[0], int(row[1]), int(row[2]), int(row[3])) for row in rows]
-
-    def _current(self, conn: Connection, name: str) -> PipelineRecord | None:
-        row = conn.execute(_SELECT + " WHERE p.name = %s", (name,)).fetchone()
-        return _record(row) if row else None
-
-    def _put(self, conn: Connection, change: Change, expect: Expectation | None) -> WriteResult:
-        current = self._current(conn, change.name)
-        if expect is not None:
-            expect.check(current, change.name)
-        if current is not None and not current.deleted and change.same_content(current):
-            return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
-        generation = self._bump(conn)
-        top = conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = %s", (change.name,))
-        number = int(top.fetchone()[0])  # type: ignore[index]  # an aggregate always answers exactly one row
-        if current is not None:  # numbering continues even if the cap pruned the newest rows' predecessors
-            number = max(number, current.revision + 1)
-        conn.execute(
-            "INSERT INTO revisions (name, number, yaml, description, labels, author, message, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, now())",
-            (
-                change.name,
-                number,
-                change.yaml,
-                change.description,
-                Jsonb(change.labels),
-                change.author,
-                change.message,
-            ),
-        )
-        conn.execute(
-            "INSERT INTO pipelines (name, live_revision, enabled, deleted, created_at, updated_at, generation)"
-            " VALUES (%s, %s, true, false, now(), now(), %s)"
-            " ON CONFLICT (name) DO UPDATE SET live_revision = excluded.live_revision, deleted = false,"
-            " enabled = pipelines.enabled OR pipelines.deleted,"
-            " created_at = CASE WHEN pipelines.deleted THEN excluded.created_at ELSE pipelines.created_at END,"
-            " updated_at = excluded.updated_at, generation = excluded.generation",
-            (change.name, number, generation),
-        )
-        if self.keep_revisions is not None:
-            conn.execute(
-                "DELETE FROM revisions WHERE name = %s AND number <= %s AND number <> %s",
-                (change.name, number - self.keep_revisions, number),
-            )
-        record = self._current(conn, change.name)
-        assert record is not None
-        outcome = Outcome.CREATED if current is None or current.deleted else Outcome.UPDATED
-        return WriteResult(record, outcome, generation)
-
-    def _delete(self, conn: Connection, name: str, expect: Expectation | None) -> WriteResult:
-        current = self._current(conn, name)
-        if current is None or current.deleted:
-            raise PipelineNotFound(f"There is no pipeline named '{name}'.")
-        if expect is not None:
-            expect.check(current, name)
-        generation = self._bump(conn)
-        conn.execute(
-            "UPDATE pipelines SET deleted = true, updated_at = now(), generation = %s WHERE name = %s",
-            (generation, name),
-        )
-        record = self._current(conn, name)
-        assert record is not None
-        return WriteResult(record, Outcome.DELETED, generation)
-
-    @staticmethod
-    def _generation(conn: Connection) -> int:
-        row = conn.execute("SELECT value FROM counters WHERE name = 'generation'").fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def _bump(self, conn: Connection) -> int:
-        row = conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'generation' RETURNING value").fetchone()
-        assert row is not None
-        generation = int(row[0])
+    def _changed(self, conn: Connection, generation: int) -> None:
         # Delivered at commit, to every replica listening on this database; nothing is sent if we roll back.
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.schema or ''} {generation}"))
-        return generation
+
+    # Times come from the server's clock, so replicas on hosts with skewed clocks still agree. A change is
+    # stamped with its transaction's start (`now()`): every row one transaction writes carries the same time.
+    # Audit entries, verdicts and heartbeats take the very instant (`clock_timestamp()`).
+
+    def _change_time(self) -> Stamp:
+        return Stamp("now()")
+
+    def _clock_time(self) -> Stamp:
+        return Stamp("clock_timestamp()")
+
+    def _seen_time(self, ago: float = 0.0) -> Stamp:
+        if ago == 0.0:
+            return Stamp("clock_timestamp()")
+        return Stamp("clock_timestamp() - make_interval(secs => %s)", (ago,))
+
+    def _encode_json(self, value: object) -> object:
+        return Jsonb(value)
+
+    def _decode_json(self, value: Any) -> Any:
+        return value  # psycopg decodes jsonb
+
+    def _encode_time(self, value: datetime) -> object:
+        return value
+
+    def _decode_time(self, value: datetime) -> datetime:
+        return value  # psycopg answers timestamptz as an aware datetime
+
+    def _decode_seen(self, value: datetime) -> datetime:
+        return value

@@ -1,4 +1,4 @@
-"""What the SQL stores share: the audit query filter and the refusal of a schema written by a newer Stackyard."""
+"""SQL pieces the stores share: the audit and feedback queries and the refusal of a schema from a newer Stackyard."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ FORGET_REPLICAS_AFTER = 24 * 3600.0
 
 class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer Stackyard; this one must not write to it."""
+
+
+def refuse_newer_schema(version: int, known: int, where: str) -> None:
+    """Raise `SchemaTooNew` when `where` (the database, for the message) is at a schema `version` above `known`."""
+    if version > known:
+        raise SchemaTooNew(
+            f"{where} has schema version {version}, but this Stackyard knows only up to {known}. "
+            "Upgrade Stackyard; it will not write to a newer database."
+        )
 
 
 def audit_filter(query: AuditQuery, mark: str) -> tuple[str, list[object]]:
