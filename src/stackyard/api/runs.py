@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
-from stackyard.api.limits import RunLimitsDep
+from stackyard.api.limits import RunLimits
 from stackyard.api.pipelines import Name
 from stackyard.api.running import missing as _missing
 from stackyard.api.running import run_on_live
-from stackyard.api.state import RegistryDep, State
+from stackyard.api.state import AppState, RegistryDep
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.runs import run_build
@@ -38,10 +40,20 @@ RUN_PROBLEMS: dict[int | str, dict[str, object]] = {
     summary="Run a pipeline",
     response_model=RunResponse,
     responses=RUN_PROBLEMS,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": RunRequest.model_json_schema()}}}
+    },
 )
-async def run_pipeline(
-    name: Name, body: RunRequest, registry: RegistryDep, state: State, limits: RunLimitsDep
-) -> Response:
+async def run_pipeline(name: Name, request: Request) -> Response:
+    # The hot path: no dependency injection and no FastAPI body handling. State comes straight from the app, and
+    # pydantic validates the raw bytes in one pass; errors go to the same handler as FastAPI's own (400/422).
+    state: AppState = request.app.state.stackyard
+    limits: RunLimits = request.app.state.run_limits
+    try:
+        body = RunRequest.model_validate_json(await request.body() or b"{}")
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False)) from None
+
     def work(live: LiveRevision) -> dict[str, Any]:
         return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
 
