@@ -1,0 +1,6 @@
+"""stub"""
+from bench.report import Section
+
+
+def run(plan: object) -> Section:
+    raise NotImplementedError
