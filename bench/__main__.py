@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         report.save(plan, section)
         print(f"   done in {time.perf_counter() - began:.0f} s", flush=True)
-    command = "python -m bench" + (" --smoke" if plan.smoke else "") + (
-        f" --parts {args.parts}" if args.parts != ",".join(PARTS) else ""
+    command = (
+        "python -m bench"
+        + (" --smoke" if plan.smoke else "")
+        + (f" --parts {args.parts}" if args.parts != ",".join(PARTS) else "")
     )
     out = report.render(plan, command)
     print(f"report: {out}", flush=True)

@@ -13,7 +13,7 @@ import random
 from haystack import Document, component
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-WORDS = (
+WORDS = (  # noqa: SIM905 - a sentence reads better than 54 quoted words
     "hay stack yard pipeline barn field harvest straw bale farmer tractor meadow grain wheat oat barley rye clover "
     "silo fence gate river hill valley morning evening rain sun wind storm season summer autumn winter spring "
     "market village road cart horse cow sheep goat dog cat mouse owl hawk crow sparrow oak pine birch willow"
@@ -22,7 +22,7 @@ WORDS = (
 
 def synthetic_documents(count: int, seed: int = 9) -> list[Document]:
     """`count` short documents of 30 words drawn from a fixed vocabulary, the same for every seed value."""
-    rng = random.Random(seed)  # noqa: S311 - not for security, for a corpus that is the same in every process
+    rng = random.Random(seed)
     return [Document(id=f"doc-{i}", content=" ".join(rng.choices(WORDS, k=30))) for i in range(count)]
 
 

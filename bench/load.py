@@ -201,12 +201,17 @@ def median(values: list[float]) -> float:
 
 
 def interleaved(
-    targets: dict[str, tuple[str, dict[str, object] | None]], *, rounds: int, seconds: float, connections: int, use_wrk: bool
+    targets: dict[str, tuple[str, dict[str, object] | None]],
+    *,
+    rounds: int,
+    seconds: float,
+    connections: int,
+    use_wrk: bool,
 ) -> dict[str, list[LoadResult]]:
     """Measure every target once per round, rounds interleaved, so a neighbour's burst on the shared machine
     hits all systems alike. A short warm-up run per target comes first and is not counted."""
     for url, body in targets.values():
-        Load(url, body, connections=connections, seconds=min(1, seconds), use_wrk=use_wrk).run()
+        Load(url, body, connections=connections, seconds=min(1, seconds / 2), use_wrk=use_wrk).run()
     results: dict[str, list[LoadResult]] = {label: [] for label in targets}
     for _ in range(rounds):
         for label, (url, body) in targets.items():

@@ -1,6 +1,104 @@
-"""stub"""
-from bench.report import Section
+"""Part 5, many pipelines: start-up time, resident memory, `GET /pipelines` latency and run overhead with 1, 100
+and 1,000 pipelines served by one process."""
+
+from __future__ import annotations
+
+from bench import processes, workloads
+from bench.load import Summary, interleaved
+from bench.plan import Plan
+from bench.report import Plot, Section, Table, ms, num
 
 
-def run(plan: object) -> Section:
-    raise NotImplementedError
+def run(plan: Plan) -> Section:
+    rows = []
+    runs: dict[int, Summary] = {}
+    for count in plan.pipeline_counts:
+        folder = plan.work / f"many-{count}"
+        pipelines = workloads.write(
+            folder / "pipelines",
+            {f"p{i:04d}": workloads.retagged(workloads.TRIVIAL, i) for i in range(count)},
+        )
+        store = f"sqlite:///{folder / 'yard.db'}"
+        (folder / "yard.db").unlink(missing_ok=True)
+        # First start: every file is parsed, built, warmed up and stored.
+        first = processes.stackyard(folder, [pipelines], store=store)
+        server = first
+        if not plan.smoke:  # a smoke run skips the restart to stay fast
+            first.stop()
+            # Restart: everything comes from the store.
+            server = processes.stackyard(folder, [], store=store)
+        restart = f"{server.started_in:.1f}" if server is not first else "-"
+        with server:
+            targets: dict[str, tuple[str, dict[str, object] | None]] = {
+                "list": (f"{server.url}/pipelines", None),
+                "run": (f"{server.url}/pipelines/p0000/run", {"data": workloads.TRIVIAL_INPUT}),
+            }
+            # One connection for the list: its latency, not the server's saturation, is the question.
+            listing = Summary.of(
+                interleaved(
+                    {"list": targets["list"]},
+                    rounds=plan.rounds,
+                    seconds=plan.seconds,
+                    connections=1,
+                    use_wrk=plan.use_wrk,
+                )["list"]
+            )
+            running = Summary.of(
+                interleaved(
+                    {"run": targets["run"]},
+                    rounds=plan.rounds,
+                    seconds=plan.seconds,
+                    connections=plan.connections,
+                    use_wrk=plan.use_wrk,
+                )["run"]
+            )
+            rss = server.rss_mib()
+        runs[count] = running
+        rows.append(
+            [
+                f"{count:,}",
+                f"{first.started_in:.1f}",
+                restart,
+                f"{rss:.0f}",
+                ms(listing.p50_ms),
+                ms(listing.p99_ms),
+                num(running.rps),
+                ms(running.p99_ms),
+            ]
+        )
+    first_count, last_count = plan.pipeline_counts[0], plan.pipeline_counts[-1]
+    ratio = runs[last_count].rps / runs[first_count].rps if runs[first_count].rps else 0.0
+    return Section(
+        part="5-many",
+        title="5. Many pipelines in one process",
+        text=(
+            "PromptBuilder pipelines, each with its own template, given as files to a first start (parse, build, "
+            "warm up, store each) and then served after a restart from the store. `GET /pipelines` is timed over one "
+            f"connection; runs of one of them over {plan.connections}. Target: run throughput at "
+            f"{last_count:,} pipelines within 10% of at {first_count}."
+        ),
+        tables=[
+            Table(
+                [
+                    "pipelines",
+                    "first start s",
+                    "restart s",
+                    "RSS MiB",
+                    "GET /pipelines p50 ms",
+                    "GET /pipelines p99 ms",
+                    "run req/s",
+                    "run p99 ms",
+                ],
+                rows,
+            )
+        ],
+        plots=[
+            Plot(
+                "many-run-throughput.png",
+                "Run throughput by number of pipelines",
+                "requests/s",
+                {"Stackyard": {f"{c:,}": s.rps for c, s in runs.items()}},
+            )
+        ],
+        headline={f"Run throughput at {last_count:,} pipelines / at {first_count}": f"{ratio:.2f}"},
+    )

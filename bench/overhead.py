@@ -10,7 +10,10 @@ from bench.load import Summary, interleaved
 from bench.plan import Plan
 from bench.report import Plot, Section, Table, ms, num
 
-PIPELINES = {"PromptBuilder only": ("trivial", workloads.TRIVIAL_INPUT), "BM25 + PromptBuilder": ("bm25", workloads.BM25_INPUT)}
+PIPELINES = {
+    "PromptBuilder only": ("trivial", workloads.TRIVIAL_INPUT),
+    "BM25 + PromptBuilder": ("bm25", workloads.BM25_INPUT),
+}
 
 
 def run(plan: Plan) -> Section:
@@ -40,7 +43,11 @@ def run(plan: Plan) -> Section:
             results[title] = {
                 system: Summary.of(rounds)
                 for system, rounds in interleaved(
-                    targets, rounds=plan.rounds, seconds=plan.seconds, connections=plan.connections, use_wrk=plan.use_wrk
+                    targets,
+                    rounds=plan.rounds,
+                    seconds=plan.seconds,
+                    connections=plan.connections,
+                    use_wrk=plan.use_wrk,
                 ).items()
             }
     rows = []
@@ -50,8 +57,15 @@ def run(plan: Plan) -> Section:
         for system, summary in by_system.items():
             ratio = summary.rps / floor if floor else 0.0
             rows.append(
-                [title, system, num(summary.rps), f"{ratio:.2f}", ms(summary.p50_ms), ms(summary.p99_ms),
-                 str(summary.non2xx + summary.errors)]
+                [
+                    title,
+                    system,
+                    num(summary.rps),
+                    f"{ratio:.2f}",
+                    ms(summary.p50_ms),
+                    ms(summary.p99_ms),
+                    str(summary.non2xx + summary.errors),
+                ]
             )
             if system != "floor":
                 headline[f"{system} throughput / floor, {title}"] = f"{ratio:.2f}"
@@ -59,17 +73,26 @@ def run(plan: Plan) -> Section:
         part="1-overhead",
         title="1. Serving overhead (one worker)",
         text=(
-            f"{plan.connections} connections ({'wrk -t1' if plan.use_wrk else 'Python loop'}) against each server's run endpoint; the floor is a bare Starlette "
-            "route calling the same `Pipeline` in the threadpool (`bench/floor.py`). BM25 searches "
+            f"{plan.connections} connections ({'wrk -t1' if plan.use_wrk else 'Python loop'}) against each "
+            "server's run endpoint; the floor is a bare Starlette route calling the same `Pipeline` in the "
+            "threadpool (`bench/floor.py`). BM25 searches "
             f"{plan.documents:,} synthetic documents (`bench/corpus.py`). Target: Stackyard at least 0.8 of the "
             "floor on the PromptBuilder-only pipeline."
         ),
         tables=[Table(["pipeline", "server", "req/s", "of floor", "p50 ms", "p99 ms", "failed"], rows)],
         plots=[
-            Plot("overhead-throughput.png", "Throughput, one worker", "requests/s",
-                 {s: {t: results[t][s].rps for t in results} for s in servers}),
-            Plot("overhead-latency.png", "p99 latency, one worker", "ms",
-                 {s: {t: results[t][s].p99_ms for t in results} for s in servers}),
+            Plot(
+                "overhead-throughput.png",
+                "Throughput, one worker",
+                "requests/s",
+                {s: {t: results[t][s].rps for t in results} for s in servers},
+            ),
+            Plot(
+                "overhead-latency.png",
+                "p99 latency, one worker",
+                "ms",
+                {s: {t: results[t][s].p99_ms for t in results} for s in servers},
+            ),
         ],
         notes=notes,
         headline=headline,

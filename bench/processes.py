@@ -160,6 +160,15 @@ def floor(cwd: Path, yaml_files: list[Path], *, env: dict[str, str] | None = Non
 def hayhooks(cwd: Path, executable: Path, pipelines_dir: Path) -> Server:
     """`hayhooks run` from its own virtual environment, deploying every YAML in `pipelines_dir` at start-up."""
     port = free_port()
-    command = [str(executable), "run", "--host", "127.0.0.1", "--port", str(port), "--pipelines-dir", str(pipelines_dir)]
+    command = [
+        str(executable),
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--pipelines-dir",
+        str(pipelines_dir),
+    ]
     env = {"HAYHOOKS_SHOW_TRACEBACKS": "false", "LOG": "WARNING", "HAYHOOKS_DISABLE_SSL": "false"}
     return start("hayhooks", command, port=port, ready_path="/status", cwd=cwd, env=env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -94,16 +95,18 @@ def machine(plan: Plan) -> list[str]:
     hayhooks = "not measured"
     if plan.hayhooks is not None:
         hayhooks = subprocess.run(
-            [str(plan.hayhooks.parent / "python"), "-c", "import importlib.metadata as m; print(m.version('hayhooks'))"],
+            [
+                str(plan.hayhooks.parent / "python"),
+                "-c",
+                "import importlib.metadata as m; print(m.version('hayhooks'))",
+            ],
             capture_output=True,
             text=True,
             check=False,
         ).stdout.strip()
     memory = "unknown"
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         memory = f"{int(Path('/proc/meminfo').read_text().split()[1]) / 1024 / 1024:.1f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
     return [
         f"- Machine: {platform.node()}, {cpu}, {len(__import__('os').sched_getaffinity(0))} cores, {memory} RAM, "
         f"{platform.system()} {platform.release()}",
