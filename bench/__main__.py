@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="override the rounds per measurement")
     parser.add_argument("--seconds", type=float, default=None, help="override the length of one load round")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default bench/.work)")
+    parser.add_argument("--render-only", action="store_true", help="re-write the report from the saved results")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "false")
 
     failed = []
-    for part in parts:
+    for part in [] if args.render_only else parts:
         began = time.perf_counter()
         print(f"== {part}", flush=True)
         try:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         + (" --smoke" if plan.smoke else "")
         + (f" --parts {args.parts}" if args.parts != ",".join(PARTS) else "")
     )
-    out = report.render(plan, command)
+    out = report.render(plan, None if args.render_only else command)
     print(f"report: {out}", flush=True)
     if failed:
         print(f"failed parts: {', '.join(failed)}", file=sys.stderr)

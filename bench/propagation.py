@@ -130,7 +130,7 @@ def _replicas_case(plan: Plan) -> tuple[list[float], str]:
             deadline = acknowledged + UPDATE_TIMEOUT
             while pending and time.perf_counter() < deadline:
                 for index in list(pending):
-                    if clients[index].get("/pipelines/probe").json().get("live_revision", 0) >= revision:
+                    if (clients[index].get("/pipelines/probe").json().get("live_revision") or 0) >= revision:
                         pending.discard(index)
             if pending:
                 return times, f"update {tag}: replicas {sorted(pending)} did not serve revision {revision} in time"

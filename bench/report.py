@@ -116,8 +116,21 @@ def machine(plan: Plan) -> list[str]:
     ]
 
 
-def render(plan: Plan, command: str) -> Path:
-    """Write the report (and plots) from every part's saved result; returns the Markdown file."""
+NOTES = Path(__file__).with_name("notes.md")
+
+
+def render(plan: Plan, command: str | None) -> Path:
+    """Write the report (and plots) from every part's saved result; returns the Markdown file.
+
+    `command` is the command that produced the results; None keeps the one recorded by the last run.
+    """
+    results = plan.work / ("results-smoke" if plan.smoke else "results")
+    results.mkdir(parents=True, exist_ok=True)
+    if command is None:
+        recorded = results / "command.txt"
+        command = recorded.read_text().strip() if recorded.exists() else "python -m bench"
+    else:
+        (results / "command.txt").write_text(command)
     sections = load_sections(plan)
     plots_dir = plan.docs / "bench"
     have_plots = _plots(sections, plots_dir)
@@ -160,6 +173,8 @@ def render(plan: Plan, command: str) -> Path:
             lines.append("")
     if not have_plots:
         lines += ["(Plots need matplotlib: `pip install -e '.[bench]'`.)", ""]
+    if NOTES.exists() and not plan.smoke:
+        lines += [NOTES.read_text().strip(), ""]
     out = plan.docs / "benchmarks.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
