@@ -46,7 +46,7 @@ def run(plan: Plan) -> Section:
                     targets,
                     rounds=plan.rounds,
                     seconds=plan.seconds,
-                    connections=plan.connections,
+                    connections=plan.connections if name == "trivial" else plan.bm25_connections,
                     use_wrk=plan.use_wrk,
                 ).items()
             }
@@ -73,7 +73,8 @@ def run(plan: Plan) -> Section:
         part="1-overhead",
         title="1. Serving overhead (one worker)",
         text=(
-            f"{plan.connections} connections ({'wrk -t1' if plan.use_wrk else 'Python loop'}) against each "
+            f"{plan.connections} connections on the PromptBuilder pipeline and {plan.bm25_connections} on BM25 "
+            f"({'wrk -t1' if plan.use_wrk else 'Python loop'}) against each "
             "server's run endpoint; the floor is a bare Starlette route calling the same `Pipeline` in the "
             "threadpool (`bench/floor.py`). BM25 searches "
             f"{plan.documents:,} synthetic documents (`bench/corpus.py`). Target: Stackyard at least 0.8 of the "

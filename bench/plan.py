@@ -16,6 +16,7 @@ class Plan:
     rounds: int  # rounds of each load measurement; tables show their median
     seconds: float  # length of one load round
     connections: int  # concurrent connections for throughput runs
+    bm25_connections: int  # fewer for BM25: its runs take tens of ms, more connections would only queue
     update_connections: int  # connections that run a pipeline while it is replaced
     documents: int  # BM25 corpus size
     updates: int  # replacements under load, and updates for propagation
@@ -35,6 +36,7 @@ FULL = Plan(
     rounds=3,
     seconds=6,
     connections=16,
+    bm25_connections=4,
     update_connections=32,
     documents=10_000,
     updates=100,
@@ -48,6 +50,7 @@ SMOKE = Plan(
     rounds=1,
     seconds=0.3,
     connections=2,
+    bm25_connections=2,
     update_connections=2,
     documents=50,
     updates=3,
