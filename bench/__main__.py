@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {part}", flush=True)
         try:
             section = PARTS[part](plan)
+            # Neighbours on a shared machine show in the load average; it is reported beside the figures.
+            section.notes.append(f"Load average (1, 5, 15 min) when this part ended: {_load_average()}.")
         except Exception:  # one broken part must not lose the others' results
             traceback.print_exc()
             failed.append(part)
@@ -84,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed parts: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _load_average() -> str:
+    try:
+        return ", ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

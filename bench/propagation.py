@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
@@ -59,12 +60,13 @@ def _one_client_per_worker(url: str, workers: int, stack: ExitStack) -> dict[int
     return by_pid
 
 
-def _workers_case(plan: Plan) -> tuple[list[float], str]:
+def _workers_case(plan: Plan, interval: float | None = None) -> tuple[list[float], str]:
     folder = plan.work / "propagation-sqlite"
+    env = {"STACKYARD_SYNC_INTERVAL": str(interval)} if interval else None
     pipelines = workloads.write(folder / "pipelines", {"probe": workloads.probe(0)})
     times: list[float] = []
     with ExitStack() as stack:
-        server = stack.enter_context(processes.stackyard(folder, [pipelines], workers=2))
+        server = stack.enter_context(processes.stackyard(folder, [pipelines], workers=2, env=env))
         client = stack.enter_context(httpx.Client(base_url=server.url, timeout=30))
         workers = _one_client_per_worker(server.url, 2, stack)
         if len(workers) < 2:
@@ -143,9 +145,10 @@ def run(plan: Plan) -> Section:
     notes = []
     headline = {}
     plot: dict[str, dict[str, float]] = {"p50": {}, "p99": {}}
-    cases = {
+    cases: dict[str, Callable[[Plan], tuple[list[float], str]]] = {
         "3 replicas, PostgreSQL": _replicas_case,
         "1 server --workers 2, SQLite": _workers_case,
+        "1 server --workers 2, SQLite, STACKYARD_SYNC_INTERVAL=0.05": lambda p: _workers_case(p, 0.05),
     }
     for label, case in cases.items():
         times, problem = case(plan)

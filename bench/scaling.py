@@ -26,7 +26,11 @@ def run(plan: Plan) -> Section:
         results = {
             label: Summary.of(rounds)
             for label, rounds in interleaved(
-                targets, rounds=plan.rounds, seconds=plan.seconds, connections=plan.bm25_connections, use_wrk=plan.use_wrk
+                targets,
+                rounds=plan.rounds,
+                seconds=plan.seconds,
+                connections=plan.bm25_connections,
+                use_wrk=plan.use_wrk,
             ).items()
         }
     one = results["--workers 1"].rps
@@ -39,9 +43,9 @@ def run(plan: Plan) -> Section:
         part="2-scaling",
         title="2. Scaling with workers (BM25 + PromptBuilder)",
         text=(
-            f"{plan.bm25_connections} connections on the BM25 pipeline ({plan.documents:,} documents). The machine has two "
-            "cores and the load generator needs one of them, so two workers cannot reach 2x here: read the ratio as "
-            "a lower bound of what a second core gives."
+            f"{plan.bm25_connections} connections on the BM25 pipeline ({plan.documents:,} documents). The machine "
+            "has two cores and the load generator needs one of them, so two workers cannot reach 2x here: read "
+            "the ratio as a lower bound of what a second core gives."
         ),
         tables=[Table(["server", "req/s", "of 1 worker", "p50 ms", "p99 ms", "failed"], rows)],
         plots=[

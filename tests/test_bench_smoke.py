@@ -49,5 +49,5 @@ def test_smoke_run_of_every_part_writes_the_report_and_loses_no_run_during_updat
     # Replacing a pipeline under load must not fail a single run: a property of the server, not a speed.
     assert results["3-updates"]["headline"]["Stackyard: failed runs during 3 updates"] == "0"
     # The SQLite --workers 2 case measured every update (the PostgreSQL case depends on the build).
-    workers_row = next(r for r in results["4-propagation"]["tables"][0]["rows"] if "--workers 2" in r[0])
-    assert workers_row[1] == "3"
+    workers_rows = [r for r in results["4-propagation"]["tables"][0]["rows"] if "--workers 2" in r[0]]
+    assert [row[1] for row in workers_rows] == ["3", "3"]
