@@ -84,9 +84,9 @@ def run(plan: Plan) -> Section:
         plots=[
             Plot(
                 "overhead-throughput.png",
-                "Throughput, one worker",
-                "requests/s",
-                {s: {t: results[t][s].rps for t in results} for s in servers},
+                "Throughput relative to the floor, one worker",
+                "share of the floor's requests/s",
+                {s: {t: results[t][s].rps / results[t]["floor"].rps for t in results} for s in servers},
             ),
             Plot(
                 "overhead-latency.png",

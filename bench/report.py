@@ -126,11 +126,13 @@ def render(plan: Plan, command: str | None) -> Path:
     """
     results = plan.work / ("results-smoke" if plan.smoke else "results")
     results.mkdir(parents=True, exist_ok=True)
-    if command is None:
-        recorded = results / "command.txt"
-        command = recorded.read_text().strip() if recorded.exists() else "python -m bench"
-    else:
-        (results / "command.txt").write_text(command)
+    # The commands since the last run of every part, so a page mixing runs says which parts came from which.
+    recorded = results / "command.txt"
+    history = recorded.read_text().splitlines() if recorded.exists() else []
+    if command is not None:
+        history = [command] if "--parts" not in command else [*history, command]
+        recorded.write_text("\n".join(history))
+    command = "`, then `".join(history) or "python -m bench"
     sections = load_sections(plan)
     plots_dir = plan.docs / "bench"
     have_plots = _plots(sections, plots_dir)
@@ -153,7 +155,7 @@ def render(plan: Plan, command: str | None) -> Path:
         f"is the median of {plan.rounds} rounds of {plan.seconds:g} s.",
         "- Servers run pinned to core 0 (`taskset -c 0`); `wrk -t1` and the orchestrating script run on core 1, "
         "except in the scaling part, where two workers need both cores.",
-        f"- Command: `{command}`",
+        f"- Commands: `{command}`",
         "",
     ]
     headline = {k: v for s in sections for k, v in s.headline.items()}
