@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import statistics
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -61,7 +63,7 @@ def ensure_wrk() -> bool:
     """Install wrk with apt when it is missing and we may (root on Debian); say how otherwise."""
     if wrk_available():
         return True
-    if shutil.which("apt-get") and hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0:
+    if shutil.which("apt-get") and os.geteuid() == 0:
         print("installing wrk with apt-get ...", flush=True)
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
         if not wrk_available():
@@ -84,10 +86,9 @@ class Load:
         self.seconds = seconds
         self.use_wrk = use_wrk and wrk_available()
         self._process: subprocess.Popen[str] | None = None
-        self._python: asyncio.Future[LoadResult] | None = None
         self._thread_result: list[LoadResult] = []
         self._stop = False
-        self._runner: object = None
+        self._runner: threading.Thread | None = None
 
     def run(self) -> LoadResult:
         self.start()
@@ -109,8 +110,6 @@ class Load:
             }
             self._process = subprocess.Popen(pinned(command, LOAD_CPU), stdout=subprocess.PIPE, text=True, env=env)
         else:
-            import threading
-
             self._stop = False
             thread = threading.Thread(target=lambda: self._thread_result.append(asyncio.run(self._python_loop())))
             thread.start()
@@ -144,9 +143,7 @@ class Load:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
 
     def _join_python(self) -> LoadResult:
-        import threading
-
-        assert isinstance(self._runner, threading.Thread)
+        assert self._runner is not None
         self._runner.join()
         return self._thread_result.pop()
 

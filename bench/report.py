@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -108,7 +109,7 @@ def machine(plan: Plan) -> list[str]:
     with contextlib.suppress(OSError, ValueError, IndexError):
         memory = f"{int(Path('/proc/meminfo').read_text().split()[1]) / 1024 / 1024:.1f} GiB"
     return [
-        f"- Machine: {platform.node()}, {cpu}, {len(__import__('os').sched_getaffinity(0))} cores, {memory} RAM, "
+        f"- Machine: {platform.node()}, {cpu}, {os.cpu_count()} cores, {memory} RAM, "
         f"{platform.system()} {platform.release()}",
         f"- Python {sys.version.split()[0]}; stackyard {_version('stackyard')}; haystack-ai {_version('haystack-ai')}; "
         f"uvicorn {_version('uvicorn')}; starlette {_version('starlette')}; hayhooks {hayhooks}",
@@ -154,7 +155,9 @@ def render(plan: Plan, command: str | None) -> Path:
         "the ratios, which are measured in the same run with rounds interleaved between the systems. Every figure "
         f"is the median of {plan.rounds} rounds of {plan.seconds:g} s.",
         "- Servers run pinned to core 0 (`taskset -c 0`); `wrk -t1` and the orchestrating script run on core 1, "
-        "except in the scaling part, where two workers need both cores.",
+        "except in the scaling part, where two workers need both cores."
+        if not plan.smoke
+        else "- Smoke run: tiny sizes, no pinning, no Hayhooks; it checks that the harness works, not speed.",
         f"- Commands: `{command}`",
         "",
     ]
