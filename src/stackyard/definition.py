@@ -165,6 +165,13 @@ def component_line(text: str, component: str) -> int | None:
 
 
 def _check_component(name: str, spec: Any, text: str) -> None:
+    if (
+        isinstance(spec, dict)
+        and isinstance(spec.get("type"), str)
+        and "." in spec["type"]
+        and isinstance(spec.get("init_parameters", {}), dict | None)
+    ):
+        return  # valid; finding the line re-parses the whole text, so it is done only for an error message
     line = component_line(text, name)
     if not isinstance(spec, dict):
         raise InvalidDefinition(

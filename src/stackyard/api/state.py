@@ -25,12 +25,13 @@ class AppState:
     observability: Observability
 
 
-def _app_state(request: Request) -> AppState:
+# `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a thread hop on every request.
+async def _app_state(request: Request) -> AppState:
     state: AppState = request.app.state.stackyard
     return state
 
 
-def _registry(request: Request) -> Registry:
+async def _registry(request: Request) -> Registry:
     registry: Registry = request.app.state.stackyard.registry
     return registry
 

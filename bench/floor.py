@@ -1,0 +1,47 @@
+"""The floor: a bare Starlette endpoint that runs one Haystack `Pipeline` in the threadpool.
+
+No pipeline server can do less work per request, so Stackyard's throughput is reported as a ratio of this one.
+Served by the same uvicorn (uvloop, httptools) as Stackyard:
+
+    BENCH_FLOOR_YAML=pipeline.yml python -m uvicorn bench.floor:create_app --factory --port 9000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import yaml
+from haystack import Pipeline
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+def load_pipeline(text: str) -> Pipeline:
+    """A warmed-up Pipeline from YAML with Hayhooks-style sections, which plain Haystack does not accept."""
+    data = yaml.safe_load(text)
+    data.pop("inputs", None)
+    data.pop("outputs", None)
+    pipeline = Pipeline.from_dict(data)
+    pipeline.warm_up()
+    return pipeline
+
+
+def create_app() -> Starlette:
+    paths = [Path(part) for part in os.environ["BENCH_FLOOR_YAML"].split(",")]
+    pipelines = {path.stem: load_pipeline(path.read_text()) for path in paths}
+
+    async def run(request: Request) -> Response:
+        body = await request.json()
+        pipeline = pipelines[request.path_params["name"]]
+        result = await run_in_threadpool(pipeline.run, body["data"])
+        return Response(json.dumps(result, separators=(",", ":")), media_type="application/json")
+
+    async def ready(request: Request) -> Response:
+        return JSONResponse({"status": "ready"})
+
+    return Starlette(routes=[Route("/pipelines/{name}/run", run, methods=["POST"]), Route("/readyz", ready)])
