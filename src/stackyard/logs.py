@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import queue
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any, TextIO
 
 # The id of the request being handled, set by the request-log middleware; every line logged meanwhile carries it.
@@ -62,8 +65,41 @@ def log_handler(fmt: str = "text", stream: TextIO | None = None) -> logging.Hand
     return handler
 
 
+class _DeferredQueueHandler(QueueHandler):
+    """Hands records to the writer thread unformatted: formatting and writing stay off the event loop.
+
+    The standard `prepare` formats in the caller's thread; records here carry only immutable values, so the
+    writer thread can format them later.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: QueueListener | None = None
+
+
+def stop_logging() -> None:
+    """Write what is queued and stop the writer thread (at exit, or before logging is configured again)."""
+    global _listener  # noqa: PLW0603 - see configure_logging
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
 def configure_logging(level: str, fmt: str = "text") -> None:
-    handler = log_handler(fmt)
+    """Log through a queue to a writer thread: one access line per request must not cost the event loop a write."""
+    global _listener  # noqa: PLW0603 - one writer thread per process, replaced when logging is configured again
+    writer = log_handler(fmt)
+    # The request id lives in a context variable of the request's task: read it in the caller, not the writer.
+    writer.filters.clear()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _DeferredQueueHandler(records)
+    handler.addFilter(RequestIdFilter())
+    stop_logging()
+    _listener = QueueListener(records, writer, respect_handler_level=True)
+    _listener.start()
+    atexit.register(stop_logging)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -144,11 +145,27 @@ class Metrics:
             multiprocess_mode="livemin",
         )
         self._published: set[str] = set()
+        # `labels()` validates and locks on every call; a run is cheap enough for that to show, so the children for
+        # a label set are looked up once. Keys are bounded by the pipelines, revisions and components served.
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def component_ran(self, pipeline: str, component: str, seconds: float) -> None:
+        self._child(self.component_seconds, pipeline, component).observe(seconds)
+
+    def component_failed(self, pipeline: str, component: str) -> None:
+        self._child(self.component_failures, pipeline, component).inc()
 
     @contextmanager
     def run(self, pipeline: str, revision: int) -> Iterator[None]:
         """Count one run: in flight while inside, then its outcome and duration."""
-        in_flight = self.in_flight.labels(pipeline)
+        in_flight = self._child(self.in_flight, pipeline)
         in_flight.inc()
         started = time.perf_counter()
         error: BaseException | None = None
@@ -160,8 +177,8 @@ class Metrics:
         finally:
             elapsed = time.perf_counter() - started
             in_flight.dec()
-            self.runs.labels(pipeline, str(revision), run_outcome(error).value).inc()
-            self.run_seconds.labels(pipeline, str(revision)).observe(elapsed)
+            self._child(self.runs, pipeline, str(revision), run_outcome(error).value).inc()
+            self._child(self.run_seconds, pipeline, str(revision)).observe(elapsed)
 
     def record_change(self, action: ChangeAction, outcome: ChangeOutcome) -> None:
         """Count one management operation. The rollback code calls `record_change(ChangeAction.ROLLBACK, ...)`."""

@@ -109,13 +109,12 @@ class StackyardTracer(Tracer):
                 yield span
             except BaseException:
                 if scope is not None and component is not None:
-                    scope.metrics.component_failures.labels(scope.pipeline, str(component)).inc()
+                    scope.metrics.component_failed(scope.pipeline, str(component))
                 raise
             finally:
                 self._current.reset(token)
                 if scope is not None and component is not None:
-                    elapsed = time.perf_counter() - started
-                    scope.metrics.component_seconds.labels(scope.pipeline, str(component)).observe(elapsed)
+                    scope.metrics.component_ran(scope.pipeline, str(component), time.perf_counter() - started)
 
     def current_span(self) -> Span | None:
         return self._current.get()

@@ -8,10 +8,11 @@ string or a body, which may hold run inputs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -26,10 +27,20 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
-def _own_id(candidate: str | None) -> str:
-    if candidate is not None and _ACCEPTABLE_ID.fullmatch(candidate):
-        return candidate
-    return uuid.uuid4().hex
+class _RequestIds:
+    """Ids unique across processes and restarts: a random prefix per process, then a counter.
+
+    Cheaper than a uuid4 per request (no system call on the event loop), and still never repeats.
+    """
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_hex(6)
+        self.counter = itertools.count(1)
+
+    def own(self, candidate: str | None) -> str:
+        if candidate is not None and _ACCEPTABLE_ID.fullmatch(candidate):
+            return candidate
+        return f"{self.prefix}-{next(self.counter):x}"
 
 
 def _revision(headers: MutableHeaders) -> int | None:
@@ -42,6 +53,7 @@ class RequestLogMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.ids = _RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +62,7 @@ class RequestLogMiddleware:
         observability = getattr(scope["app"].state, "stackyard", None)
         observability = getattr(observability, "observability", None)
         header_map = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
-        rid = _own_id(header_map.get("x-request-id"))
+        rid = self.ids.own(header_map.get("x-request-id"))
         replica = observability.replica.id if observability is not None else None
         started = time.perf_counter()
         answer: dict[str, Any] = {"status": 500, "revision": None}
@@ -77,7 +89,6 @@ class RequestLogMiddleware:
                     _describe_span(span, scope, answer, rid)
         finally:
             request_id.reset(token)
-            route = scope.get("route")
             log.info(
                 "request",
                 extra={
@@ -85,7 +96,7 @@ class RequestLogMiddleware:
                     "path": scope["path"],
                     "status": answer["status"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "pipeline": scope.get("path_params", {}).get("name") if route is not None else None,
+                    "pipeline": scope.get("path_params", {}).get("name"),
                     "revision": answer["revision"],
                     "request_id": rid,
                 },

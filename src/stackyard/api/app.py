@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             watch.close()
 
     app = FastAPI(
+        # Stackyard makes its own request spans (api/access.py, with Haystack's spans beneath and no payloads);
+        # FastAPI's built-in OpenTelemetry would add a second set and cost every request a provider lookup.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="Stackyard",
         version=__version__,
         description=DESCRIPTION,
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     )
     install_problem_handlers(app)
     install_middleware(app, settings)
+    app.router.routes.append(runs.fast_run_route())  # first: routes are matched in order
     for router in ROUTERS:
         app.include_router(router)
     console.mount_console(app)
