@@ -82,3 +82,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
+
+
+def problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, each an RFC 9457 problem (the document renders them as such)."""
+    return {status: {"model": Problem, "description": text} for status, text in descriptions.items()}

@@ -8,7 +8,7 @@ import anyio
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, Problem, WriteAnswer
+from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, WriteAnswer, problems
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
 from stackyard.api.replicas import wait_for_rollout, wait_requested
 from stackyard.api.state import Actor, AppState, State
@@ -21,17 +21,16 @@ router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
 # The pattern is checked in the handler (not by FastAPI) so a bad name gets our own problem, not a generic 422.
 Name = Annotated[str, Path(description=f"The pipeline name, matching {NAME_PATTERN}")]
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem, "description": text}
-    for status, text in {
+PROBLEMS = problems(
+    {
         400: "Bad request: invalid name, body or header",
         404: "No such pipeline",
         412: "The pipeline changed since you read it",
         413: "The definition is too large",
         415: "Unsupported content type",
         422: "The definition is not valid",
-    }.items()
-}
+    }
+)
 
 
 def summary(state: AppState, record: PipelineRecord) -> PipelineSummary:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from stackyard.api.bodies import PipelineSchema, Problem, RunRequest, RunResponse
+from stackyard.api.bodies import PipelineSchema, RunRequest, RunResponse, problems
 from stackyard.api.limits import RunLimits
 from stackyard.api.pipelines import Name
 from stackyard.api.running import missing as _missing
@@ -23,9 +23,8 @@ from stackyard.runs import run_build
 from stackyard.schema import input_schema, output_schema
 
 router = APIRouter(prefix="/pipelines", tags=["runs"])
-RUN_PROBLEMS: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem, "description": text}
-    for status, text in {
+RUN_PROBLEMS = problems(
+    {
         400: "Bad request",
         429: "Too many runs of this pipeline at once",
         404: "No such pipeline",
@@ -33,8 +32,8 @@ RUN_PROBLEMS: dict[int | str, dict[str, object]] = {
         500: "A component failed",
         503: "The pipeline is disabled or does not serve on this process",
         504: "The run took longer than the run timeout",
-    }.items()
-}
+    }
+)
 
 
 @router.post(
