@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 import anyio
 
@@ -26,7 +25,6 @@ from stackyard.settings import Settings
 from stackyard.store import AuditEntry, Change, DefinitionStore, Expectation, Outcome, PipelineRecord, WriteResult
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -48,14 +49,17 @@ class Registry:
     _live: dict[str, LiveRevision] = field(default_factory=dict)
     _failures: dict[str, BuildFailure] = field(default_factory=dict)
     _disabled: set[str] = field(default_factory=set)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Weak values: a lock lives while someone holds or waits for it, so names that were only ever refused (or are
+    # gone) leave nothing behind.
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)
     _closing: set[asyncio.Future[None]] = field(default_factory=set)
 
     def lock(self, name: str) -> asyncio.Lock:
         """The lock that orders changes to `name` within this process (management calls and sync alike)."""
         lock = self._locks.get(name)
         if lock is None:
-            lock = self._locks[name] = asyncio.Lock()
+            lock = asyncio.Lock()
+            self._locks[name] = lock
         return lock
 
     def get(self, name: str) -> LiveRevision | None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from stackyard.api.bodies import DefinitionBody
-from stackyard.errors import DefinitionTooLarge, InvalidRequest, UnsupportedMediaType, trim
+from stackyard.errors import InvalidRequest, UnsupportedMediaType, trim
 from stackyard.store import Change, Expectation
 
+Body = TypeVar("Body", bound=BaseModel)
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"})
 
 # OpenAPI description of the two accepted bodies, since the handler reads the body itself.
@@ -26,45 +27,42 @@ DEFINITION_REQUEST_BODY: dict[str, Any] = {
 }
 
 
-async def read_definition(request: Request, name: str, max_bytes: int, author: str = "anonymous") -> Change:
-    """The change a PUT body asks for. YAML bodies carry the definition alone; JSON adds description and labels."""
+async def read_yaml_or_json(request: Request, model: type[Body]) -> Body:
+    """A body that is either YAML alone (it becomes `model(yaml=...)`) or JSON for `model`, with a clear 4xx."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    body = await request.body()
-    # JSON wraps the YAML (escaping grows it), so allow it some room above the YAML limit before refusing outright.
-    if len(body) > max_bytes * 2 + 65536:
-        raise DefinitionTooLarge(f"The body has {len(body)} bytes; the definition limit is {max_bytes}.")
-    message = request.headers.get("x-change-message", "")
+    body = await request.body()  # bounded by the body limit; the YAML's own limit is checked when it is parsed
     if media_type in YAML_TYPES:
-        return Change(name=name, yaml=_text(body), author=author, message=trim(message, 2000))
+        try:
+            return model.model_validate({"yaml": body.decode("utf-8")})
+        except UnicodeDecodeError:
+            raise InvalidRequest("The YAML body is not UTF-8 text.") from None
     if media_type == "application/json" or media_type.endswith("+json"):
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise InvalidRequest("The body is not valid JSON.") from None
         try:
-            parsed = DefinitionBody.model_validate(payload)
+            return model.model_validate(payload)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "body"
-            raise InvalidRequest(f"The JSON body is not a definition: {where}: {first['msg']}.") from None
-        return Change(
-            name=name,
-            yaml=parsed.yaml,
-            description=parsed.description,
-            labels=parsed.labels,
-            author=author,
-            message=parsed.message or trim(message, 2000),
-        )
+            raise InvalidRequest(f"The JSON body does not fit: {where}: {first['msg']}.") from None
     raise UnsupportedMediaType(
-        f"Send the definition as application/yaml, or as application/json with a 'yaml' field (got {media_type!r})."
+        f"Send application/yaml, or application/json with a 'yaml' field (got {media_type or 'no content type'!r})."
     )
 
 
-def _text(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidRequest("The YAML body is not UTF-8 text.") from None
+async def read_definition(request: Request, name: str, author: str = "anonymous") -> Change:
+    """The change a PUT body asks for. YAML bodies carry the definition alone; JSON adds description and labels."""
+    parsed = await read_yaml_or_json(request, DefinitionBody)
+    return Change(
+        name=name,
+        yaml=parsed.yaml,
+        description=parsed.description,
+        labels=parsed.labels,
+        author=author,
+        message=parsed.message or trim(request.headers.get("x-change-message", ""), 2000),
+    )
 
 
 def expectation(request: Request) -> Expectation | None:

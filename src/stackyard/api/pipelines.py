@@ -112,7 +112,7 @@ def write_response(state: AppState, result: WriteResult, warnings: list[str] | N
 async def put_pipeline(name: Name, request: Request, state: State, actor: Actor) -> JSONResponse:
     check_name(name)
     wait = wait_requested(request)
-    change = await read_definition(request, name, state.settings.max_yaml_bytes, actor)
+    change = await read_definition(request, name, actor)
     result = await state.manager.put(change, expectation(request))
     pending = await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
     live = state.registry.get(name)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from stackyard.api.definitions import YAML_TYPES
+from stackyard.api.definitions import read_yaml_or_json
 from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
-from stackyard.errors import InvalidRequest, StackyardError, UnsupportedMediaType
+from stackyard.errors import StackyardError
 from stackyard.names import check_name
 from stackyard.sharing import warnings_for
 from stackyard.validation import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
@@ -51,26 +50,6 @@ VALIDATE_BODY: dict[str, Any] = {
 }
 
 
-async def _body(request: Request) -> ValidateBody:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    raw = await request.body()
-    if media_type in YAML_TYPES:
-        try:
-            return ValidateBody(yaml=raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise InvalidRequest("The YAML body is not UTF-8 text.") from None
-    if media_type == "application/json" or media_type.endswith("+json"):
-        try:
-            return ValidateBody.model_validate(json.loads(raw))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidRequest("The body is not valid JSON.") from None
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "body"
-            raise InvalidRequest(f"The JSON body is not a validation request: {where}: {first['msg']}.") from None
-    raise UnsupportedMediaType("Send application/yaml, or application/json with a 'yaml' field.")
-
-
 @router.post(
     "/validate",
     summary="Check a definition (and optionally simulate one run) without storing or swapping anything",
@@ -79,7 +58,7 @@ async def _body(request: Request) -> ValidateBody:
     openapi_extra=VALIDATE_BODY,
 )
 async def validate(request: Request, state: State) -> ValidateAnswer:
-    body = await _body(request)
+    body = await read_yaml_or_json(request, ValidateBody)
     if body.name is not None:
         check_name(body.name)
     try:
