@@ -9,7 +9,6 @@ import contextlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,11 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from stackyard.errors import StackyardError
-from stackyard.metrics import MULTIPROC_ENV, ChangeAction, ChangeOutcome, Metrics
+from stackyard.metrics import MULTIPROC_ENV, Metrics
 from stackyard.registry import LiveRevision, Registry
 from stackyard.settings import Settings
-from stackyard.store import Outcome, WriteResult
 from stackyard.tracer import RunScope, install_tracer, run_scope
 
 if TYPE_CHECKING:
@@ -41,28 +38,8 @@ class Replica:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _started: float = field(default_factory=time.monotonic)
 
-    @classmethod
-    def make(cls, configured: str | None) -> Replica:
-        return cls(configured or uuid.uuid4().hex[:12])
-
     def uptime(self) -> float:
         return time.monotonic() - self._started
-
-
-@dataclass
-class ChangeTally:
-    """Filled in by a management handler: what its change turned out to be."""
-
-    action: ChangeAction
-    outcome: ChangeOutcome = ChangeOutcome.APPLIED
-
-    def result(self, result: WriteResult) -> None:
-        if result.outcome is Outcome.UNCHANGED:
-            self.outcome = ChangeOutcome.UNCHANGED
-        elif result.outcome is Outcome.UPDATED and self.action is ChangeAction.DEPLOY:
-            self.action = ChangeAction.UPDATE  # another process created it meanwhile
-        elif result.outcome is Outcome.CREATED:
-            self.action = ChangeAction.DEPLOY
 
 
 @dataclass
@@ -81,7 +58,7 @@ class Observability:
             owned = tracer_provider is None
             otel = Otel(tracer_provider or provider_from_environment(), owned=owned)
         install_tracer()
-        return cls(Replica.make(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
+        return cls(Replica(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
 
     @contextlib.contextmanager
     def run(self, live: LiveRevision) -> Iterator[None]:
@@ -92,17 +69,6 @@ class Observability:
             run_scope(RunScope(live.name, live.revision, self.metrics, spans)),
         ):
             yield
-
-    @contextlib.contextmanager
-    def change(self, action: ChangeAction) -> Iterator[ChangeTally]:
-        """Around one management operation: a `StackyardError` counts as refused, anything else as the tally says."""
-        tally = ChangeTally(action)
-        try:
-            yield tally
-        except StackyardError:
-            self.metrics.record_change(tally.action, ChangeOutcome.REFUSED)
-            raise
-        self.metrics.record_change(tally.action, tally.outcome)
 
     def publish_state(self, registry: Registry, generation: int) -> None:
         live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}

@@ -28,11 +28,6 @@ log = logging.getLogger(__name__)
 REMOVED = "removed"  # the pipeline was deleted and this replica no longer serves it
 
 
-def replica_id(settings: Settings) -> str:
-    """This process's replica id (`STACKYARD_REPLICA_ID`, or one made at start-up)."""
-    return settings.replica_id
-
-
 def loaded_pipelines(registry: Registry) -> dict[str, LoadedPipeline]:
     """What this process has of each pipeline: the revision it serves, the newest one that failed here."""
     names = set(registry.names()) | set(registry.failed_names())
@@ -76,7 +71,7 @@ class Replica:
 
     def report(self) -> ReplicaRecord:
         return ReplicaRecord(
-            id=replica_id(self.settings),
+            id=self.settings.replica_id,
             host=socket.gethostname(),
             pid=os.getpid(),
             started_at=self.started_at,
@@ -97,7 +92,7 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         try:
-            await anyio.to_thread.run_sync(self.store.leave, replica_id(self.settings))
+            await anyio.to_thread.run_sync(self.store.leave, self.settings.replica_id)
         except Exception:
             log.warning("could not unregister this replica; it drops out of GET /replicas when its heartbeat ages")
 

@@ -61,8 +61,8 @@ class RequestLogMiddleware:
             return
         observability = getattr(scope["app"].state, "stackyard", None)
         observability = getattr(observability, "observability", None)
-        header_map = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
-        rid = self.ids.own(header_map.get("x-request-id"))
+        given = next((value for key, value in scope["headers"] if key == b"x-request-id"), None)
+        rid = self.ids.own(given.decode("latin-1") if given is not None else None)
         replica = observability.replica.id if observability is not None else None
         started = time.perf_counter()
         answer: dict[str, Any] = {"status": 500, "revision": None}
@@ -79,7 +79,7 @@ class RequestLogMiddleware:
 
         otel = observability.otel if observability is not None else None
         span_context = (
-            otel.request_span(scope["method"], header_map) if otel is not None else contextlib.nullcontext(None)
+            otel.request_span(scope["method"], _header_map(scope)) if otel is not None else contextlib.nullcontext(None)
         )
         token = request_id.set(rid)
         try:
@@ -89,18 +89,27 @@ class RequestLogMiddleware:
                     _describe_span(span, scope, answer, rid)
         finally:
             request_id.reset(token)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": answer["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "pipeline": scope.get("path_params", {}).get("name"),
-                    "revision": answer["revision"],
-                    "request_id": rid,
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # the fields cost more than the check: build them only when written
+                _log_request(scope, answer, rid, started)
+
+
+def _header_map(scope: Scope) -> dict[str, str]:
+    return {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+
+
+def _log_request(scope: Scope, answer: dict[str, Any], rid: str, started: float) -> None:
+    log.info(
+        "request",
+        extra={
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": answer["status"],
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "pipeline": scope.get("path_params", {}).get("name"),
+            "revision": answer["revision"],
+            "request_id": rid,
+        },
+    )
 
 
 def _describe_span(span: Any, scope: Scope, answer: dict[str, Any], rid: str) -> None:

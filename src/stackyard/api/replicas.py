@@ -19,7 +19,7 @@ from stackyard.api.bodies import Problem
 from stackyard.api.state import AppState, State
 from stackyard.errors import InvalidRequest, PipelineNotFound
 from stackyard.names import NAME_PATTERN, check_name
-from stackyard.replicas import replica_id, state_on
+from stackyard.replicas import state_on
 from stackyard.store import ReplicaRecord
 
 router = APIRouter(tags=["replicas"])
@@ -102,7 +102,7 @@ def rollout_of(name: str, revision: int | None, generation: int, replicas: list[
 async def list_replicas(state: State) -> ReplicaList:
     replicas = await anyio.to_thread.run_sync(_live_replicas, state)
     generation = await anyio.to_thread.run_sync(state.store.generation)
-    me = replica_id(state.settings)
+    me = state.settings.replica_id
     return ReplicaList(
         generation=generation,
         replicas=[

@@ -139,14 +139,17 @@ def _flags(**flags: bool) -> dict[str, str]:
 
 
 def list_pipelines() -> Call[list[PipelineSummary]]:
+    """Every pipeline: name, revision, state, labels, times."""
     return Call("GET", "/pipelines", _field("pipelines", TypeAdapter(list[PipelineSummary])))
 
 
 def get_pipeline(name: str) -> Call[Pipeline]:
+    """One pipeline with its YAML and state."""
     return Call("GET", _path(name), _model(Pipeline), headers={"Accept": "application/json"})
 
 
 def get_yaml(name: str) -> Call[str]:
+    """The live YAML exactly as it was sent."""
     return Call("GET", _path(name), _text, headers={"Accept": YAML_MEDIA_TYPE})
 
 
@@ -162,6 +165,8 @@ def put_pipeline(
     wait: str | None = None,
     wait_timeout: float | None = None,
 ) -> Call[WriteResult]:
+    """Create or replace a pipeline. `if_match=N` refuses (RevisionConflict) unless revision N is live;
+    `create_only` refuses if it exists."""
     body = {"yaml": yaml, "description": description, "labels": dict(labels or {}), "message": message}
     return Call(
         "PUT",
@@ -182,6 +187,7 @@ def patch_pipeline(
     message: str = "",
     if_match: int | None = None,
 ) -> Call[WriteResult]:
+    """Enable or disable a pipeline, or change its description or labels."""
     body: dict[str, Any] = {"message": message}
     if enabled is not None:
         body["enabled"] = enabled
@@ -193,6 +199,7 @@ def patch_pipeline(
 
 
 def delete_pipeline(name: str, *, if_match: int | None = None) -> Call[None]:
+    """Delete a pipeline."""
     return Call("DELETE", _path(name), _nothing, headers=_preconditions(if_match, False))
 
 
@@ -204,6 +211,8 @@ def apply(
     wait: str | None = None,
     wait_timeout: float | None = None,
 ) -> Call[ApplyResult]:
+    """Apply a set of pipelines in one transaction; a refused member raises ValidationFailed
+    whose `problems` names each."""
     return Call(
         "PUT",
         "/pipelines",
@@ -219,6 +228,7 @@ def apply(
 def run(
     name: str, data: Mapping[str, Any] | None = None, include_outputs_from: Sequence[str] | None = None
 ) -> Call[RunResult]:
+    """Run a pipeline with inputs, flat or per component."""
     body: dict[str, Any] = {"data": dict(data or {})}
     if include_outputs_from is not None:
         body["include_outputs_from"] = list(include_outputs_from)
@@ -228,6 +238,7 @@ def run(
 def upload_files(
     name: str, files: Sequence[UploadFile], params: Mapping[str, Any] | None = None, meta: Any = None
 ) -> Call[UploadResult]:
+    """Send files `(name, bytes, media type)` into an indexing pipeline; `meta`: one object, or one per file."""
     import json
 
     form = {"params": json.dumps(dict(params or {}))}
@@ -239,6 +250,7 @@ def upload_files(
 
 
 def schema(name: str) -> Call[PipelineSchema]:
+    """JSON Schema of a pipeline's inputs and outputs."""
     return Call("GET", _path(name) + "/schema", _model(PipelineSchema))
 
 
@@ -246,15 +258,18 @@ def schema(name: str) -> Call[PipelineSchema]:
 
 
 def revisions(name: str, *, limit: int = 20, offset: int = 0) -> Call[RevisionPage]:
+    """A pipeline's revisions, newest first."""
     params = {"limit": str(limit), "offset": str(offset)}
     return Call("GET", _path(name) + "/revisions", _model(RevisionPage), params=params)
 
 
 def revision(name: str, number: int) -> Call[RevisionDetail]:
+    """One revision, with its YAML."""
     return Call("GET", f"{_path(name)}/revisions/{number}", _model(RevisionDetail))
 
 
 def diff(name: str, from_revision: int | None = None, to_revision: int | None = None) -> Call[Diff]:
+    """Unified diff of two revisions (default: the previous one against the live one)."""
     params = {}
     if from_revision is not None:
         params["from"] = str(from_revision)
@@ -264,6 +279,7 @@ def diff(name: str, from_revision: int | None = None, to_revision: int | None = 
 
 
 def rollback(name: str, revision: int, *, message: str = "", if_match: int | None = None) -> Call[WriteResult]:
+    """Make an earlier revision live again, as a new revision."""
     body = {"revision": revision, "message": message}
     return Call(
         "POST", _path(name) + "/rollback", _model(WriteResult), json=body, headers=_preconditions(if_match, False)
@@ -277,6 +293,7 @@ def validate(
     sample_input: Mapping[str, Any] | None = None,
     allow_writes: bool = False,
 ) -> Call[ValidationReport]:
+    """Check a definition without storing it; `sample_input` also simulates one run."""
     body: dict[str, Any] = {"yaml": yaml, "allow_writes": allow_writes}
     if name is not None:
         body["name"] = name
@@ -294,6 +311,7 @@ def audit(
     limit: int = 100,
     offset: int = 0,
 ) -> Call[list[AuditEntry]]:
+    """Management actions, newest first."""
     params = {"limit": str(limit), "offset": str(offset)}
     for key, value in {"pipeline": pipeline, "actor": actor}.items():
         if value is not None:
@@ -308,6 +326,7 @@ def audit(
 
 
 def health() -> Call[Health]:
+    """Liveness (`/healthz`)."""
     return Call("GET", "/healthz", _model(Health))
 
 
@@ -317,18 +336,22 @@ def _readiness(response: httpx.Response) -> Health:
 
 
 def ready() -> Call[Health]:
+    """Readiness (`/readyz`); `ready` is false while the server starts."""
     return Call("GET", "/readyz", _readiness, accepted=frozenset({503}))
 
 
 def status() -> Call[Status]:
+    """The answering process: version, replica, store, each pipeline's state."""
     return Call("GET", "/status", _model(Status))
 
 
 def metrics() -> Call[str]:
+    """Prometheus metrics, as text."""
     return Call("GET", "/metrics", _text)
 
 
 def pipeline_ready(name: str) -> Call[PipelineReadiness]:
+    """Whether the answering process serves one pipeline."""
     return Call("GET", _path(name) + "/ready", _model(PipelineReadiness))
 
 
@@ -342,10 +365,12 @@ def _listing(key: str) -> Callable[[httpx.Response], list[dict[str, Any]]]:
 
 
 def replicas() -> Call[list[dict[str, Any]]]:
+    """The server's replicas, as the server describes them."""
     return Call("GET", "/replicas", _listing("replicas"))
 
 
 def rollout(name: str) -> Call[dict[str, Any]]:
+    """How far a pipeline's latest revision has reached the replicas."""
     return Call("GET", _path(name) + "/rollout", _json)
 
 
