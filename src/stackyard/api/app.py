@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             try:
                 yield
             finally:
-                await replica.stop()
                 poller.cancel()
                 gauges.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -100,6 +99,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
                 with contextlib.suppress(asyncio.CancelledError):
                     await gauges
         finally:
+            # Also when seeding or the first sync failed: a replica that never served must not stay listed.
+            await replica.stop()
             await registry.aclose()
             await anyio.to_thread.run_sync(store.close)
             watch.close()
