@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
+from stackyard.api.bodies import problems
 from stackyard.api.limits import RunLimits, RunLimitsDep
 from stackyard.api.pipelines import Name
 from stackyard.api.running import run_on_live
@@ -139,7 +140,12 @@ async def index_uploads(
     "`meta` (JSON) is one object for all files or a list with one per file; `params` (JSON) adds run inputs. "
     "The pipeline runs once per file; the answer says how many documents each file gave.",
     response_model=UploadAnswer,
-    responses={**RUN_PROBLEMS, 413: {"description": "A file or the request is too large"}, 415: {}},
+    responses={
+        **RUN_PROBLEMS,
+        **problems(
+            {413: "A file or the request is too large", 415: "Not multipart, or a type the pipeline does not convert"}
+        ),
+    },
     openapi_extra=UPLOAD_BODY,
 )
 async def upload_files(name: Name, request: Request, state: State, limits: RunLimitsDep) -> UploadAnswer:
