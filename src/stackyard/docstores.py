@@ -41,8 +41,8 @@ def document_stores(build: Build) -> dict[str, Any]:
     found: dict[str, Any] = {}
     seen: list[tuple[type, Any]] = []
     for name in sorted(build.pipeline.graph.nodes):
-        store = getattr(build.pipeline.get_component(name), "document_store", None)
-        if store is None or not hasattr(store, "filter_documents"):
+        store = _store_of(build.pipeline.get_component(name))
+        if store is None:
             continue
         # Two components over the same store (a retriever and a writer on one index) are one store to the caller.
         key = (type(store), _identity(store))
@@ -50,6 +50,12 @@ def document_stores(build: Build) -> dict[str, Any]:
             seen.append(key)
             found[name] = store
     return found
+
+
+def _store_of(component: Any) -> Any:
+    """The document store `component` holds, or None (an attribute of that name that is no store counts as none)."""
+    store = getattr(component, "document_store", None)
+    return store if hasattr(store, "filter_documents") else None
 
 
 def _identity(store: Any) -> Any:
@@ -64,7 +70,7 @@ def pick_store(build: Build, pipeline: str, component: str | None) -> tuple[str,
     stores = document_stores(build)
     if component is not None:
         held = build.pipeline.get_component(component) if component in build.pipeline.graph.nodes else None
-        store = getattr(held, "document_store", None)
+        store = _store_of(held)
         if store is None:
             raise NoDocumentStore(
                 f"Pipeline '{pipeline}' has no component '{trim(component, 80)}' holding a document store; "

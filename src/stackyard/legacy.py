@@ -44,7 +44,12 @@ def _conditions(spec: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, value in spec.items():
         if key in LOGICAL:
-            items = value if isinstance(value, list) else [{inner: item} for inner, item in value.items()]
+            if isinstance(value, dict):
+                items = [{inner: item} for inner, item in value.items()]
+            elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+                items = value
+            else:
+                raise InvalidFilters(f"1.x filter {key!r} takes an object or a list of objects of conditions.")
             inner = [condition for item in items for condition in _conditions(item)]
             out.append({"operator": LOGICAL[key], "conditions": inner})
             continue
@@ -126,8 +131,8 @@ def query_answer_1x(query: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def feedback_from_label(label: dict[str, Any], pipeline: str, revision: int | None, actor: str) -> Feedback:
     """A 1.x label (`CreateLabelSerialized`) as feedback; the whole label is kept in `meta["label"]`."""
-    answer = label.get("answer") or {}
-    document = label.get("document") or {}
+    answer = _object(label.get("answer"))
+    document = _object(label.get("document"))
     is_correct = label.get("is_correct_answer")
     if is_correct is None:
         is_correct = label.get("is_correct_document", False)
@@ -136,8 +141,8 @@ def feedback_from_label(label: dict[str, Any], pipeline: str, revision: int | No
         revision=revision,
         query=str(label.get("query") or ""),
         is_correct=bool(is_correct),
-        answer=answer.get("answer") if isinstance(answer, dict) else None,
-        document_id=document.get("id") if isinstance(document, dict) else None,
+        answer=_text(answer.get("answer")),
+        document_id=_text(document.get("id")),
         comment="",
         meta={"label": label},
         actor=actor,
@@ -171,14 +176,13 @@ def squad_export(
         label = label_of(record)
         if only_positive_labels and not (label.get("is_correct_answer") and label.get("is_correct_document")):
             continue
-        document = label.get("document") or {}
+        document = _object(label.get("document"))
         text = document.get("content")
         if not isinstance(text, str):
             continue
-        answer = label.get("answer") or {}
+        answer = _object(label.get("answer"))
         answer_text = str(answer.get("answer") or "")
-        offsets = answer.get("offsets_in_document") or [{"start": max(text.find(answer_text), 0)}]
-        start = int(offsets[0].get("start", 0))
+        start = _answer_start(answer, text, answer_text)
         if full_document_context:
             context, answer_start = text, start
         else:
@@ -194,3 +198,19 @@ def squad_export(
         }
         data.append({"paragraphs": [{"context": context, "id": document.get("id"), "qas": [question]}]})
     return {"data": data}
+
+
+# Labels are stored as 1.x clients sent them, so their parts are read without trusting their shape.
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _answer_start(answer: dict[str, Any], text: str, answer_text: str) -> int:
+    offsets = answer.get("offsets_in_document")
+    first = offsets[0] if isinstance(offsets, list) and offsets else None
+    start = first.get("start") if isinstance(first, dict) else None
+    return start if isinstance(start, int) else max(text.find(answer_text), 0)

@@ -87,6 +87,7 @@ def test_meta_is_given_per_file_or_once_for_all_and_params_reach_the_run(yard: T
         ({"meta": "[{}, {}]"}, 422, "2 entries for 1 files"),
         ({"meta": "{not json"}, 422, "not valid JSON"),
         ({"params": "[1]"}, 422, "JSON object"),
+        ({"params": "[]"}, 422, "JSON object"),
         ({"params": '{"nowhere": 1}'}, 422, "no input named 'nowhere'"),
     ],
 )

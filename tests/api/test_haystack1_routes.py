@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -125,3 +127,25 @@ def test_feedback_labels_round_trip_and_export_as_squad(yard: TestClient) -> Non
 def test_file_upload_of_an_unconverted_type_is_refused(yard: TestClient) -> None:
     answer = yard.post("/file-upload", files=[("files", ("x.png", b"\x89PNG", "image/png"))])
     assert answer.status_code == 415
+
+
+@pytest.mark.parametrize("filters", [{"$or": 5}, {"$and": [1, 2]}, {"$not": "x"}])
+def test_malformed_1x_logical_filters_are_refused_as_invalid_filters(yard: TestClient, filters: dict[str, Any]) -> None:
+    answer = yard.post("/documents/get_by_filters", json={"filters": filters})
+    assert answer.status_code == 422
+    assert answer.json()["type"].endswith("/invalid-filters")
+
+
+def test_labels_of_unexpected_shapes_are_kept_and_listed_and_left_out_of_the_squad_export(yard: TestClient) -> None:
+    labels = [
+        {"query": "q1", "document": "not an object", "answer": ["not", "an", "object"]},
+        {"query": "q2", "document": {"id": 7, "content": "hay"}, "answer": {"answer": 3, "offsets_in_document": 1}},
+        {"query": "q3", "document": {"content": "hay"}, "answer": {"answer": "hay", "offsets_in_document": [{}]}},
+    ]
+    for label in labels:
+        assert yard.post("/feedback", json=label).status_code == 200
+    assert [label["query"] for label in yard.get("/feedback").json()] == ["q3", "q2", "q1"]
+    assert yard.get("/pipelines/query/feedback").status_code == 200
+    squad = yard.get("/export-feedback").json()
+    assert [paragraph["paragraphs"][0]["qas"][0]["question"] for paragraph in squad["data"]] == ["q2", "q3"]
+    assert squad["data"][1]["paragraphs"][0]["qas"][0]["answers"] == [{"text": "hay", "answer_start": 0}]

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard import docstores
-from stackyard.api.bodies import Problem
+from stackyard.api.bodies import problems
 from stackyard.api.pipelines import Name
 from stackyard.api.running import use_live
 from stackyard.api.state import State
@@ -17,11 +17,14 @@ from stackyard.jsonable import jsonable
 from stackyard.registry import LiveRevision
 
 router = APIRouter(prefix="/pipelines", tags=["documents"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"model": Problem, "description": "No such pipeline"},
-    422: {"model": Problem, "description": "Invalid filters, or no (or more than one) document store"},
-    503: {"model": Problem, "description": "The pipeline does not serve on this process"},
-}
+PROBLEMS = problems(
+    {
+        400: "Delete without filters and without 'all'",
+        404: "No such pipeline",
+        422: "Invalid filters, or no (or more than one) document store",
+        503: "The pipeline does not serve on this process",
+    }
+)
 FILTERS = Field(
     default=None,
     description='Haystack filters, e.g. {"field": "meta.file_name", "operator": "==", "value": "a.txt"}.',

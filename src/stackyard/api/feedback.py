@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stackyard.api.bodies import Problem
+from stackyard.api.bodies import problems
 from stackyard.api.pipelines import Name
 from stackyard.api.state import Actor, AppState, State
 from stackyard.errors import PipelineNotFound, StackyardError
@@ -17,10 +17,7 @@ from stackyard.names import check_name
 from stackyard.store import Feedback
 
 router = APIRouter(prefix="/pipelines", tags=["feedback"])
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    404: {"model": Problem, "description": "No such pipeline or feedback"},
-    422: {"model": Problem, "description": "The feedback is not valid"},
-}
+PROBLEMS = problems({404: "No such pipeline or feedback", 422: "The feedback is not valid"})
 
 
 class FeedbackNotFound(StackyardError):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
+from stackyard.api.bodies import problems
 from stackyard.api.limits import RunLimits, RunLimitsDep
 from stackyard.api.pipelines import Name
 from stackyard.api.running import run_on_live
@@ -112,20 +113,18 @@ async def index_uploads(
     state: AppState, limits: RunLimits, name: str, uploads: list[Upload], params: dict[str, Any]
 ) -> UploadAnswer:
     """Run `name` once per upload (as one run, within the run limits) and say what each file gave."""
-    target_name: list[str] = []
 
-    def work(live: LiveRevision) -> list[FileResult]:
+    def work(live: LiveRevision) -> tuple[str, list[FileResult]]:
         target = files_input(live.build)
-        target_name.append(target.name)
         check_types(uploads, accepted_types(live.build, target))
-        return index_files(live.build, target, uploads, params, state.manager.policy)
+        return target.name, index_files(live.build, target, uploads, params, state.manager.policy)
 
-    live, results = await run_on_live(state, limits, name, work)
+    live, (target_name, results) = await run_on_live(state, limits, name, work)
     counts = [result.documents_written for result in results if result.documents_written is not None]
     return UploadAnswer(
         pipeline=name,
         revision=live.revision,
-        input=target_name[0],
+        input=target_name,
         files=[FileAnswer(**vars(result)) for result in results],
         documents_written=sum(counts) if counts else None,
         warnings=await warnings_for(state.settings, state.store, [live.build]),
@@ -139,17 +138,22 @@ async def index_uploads(
     "`meta` (JSON) is one object for all files or a list with one per file; `params` (JSON) adds run inputs. "
     "The pipeline runs once per file; the answer says how many documents each file gave.",
     response_model=UploadAnswer,
-    responses={**RUN_PROBLEMS, 413: {"description": "A file or the request is too large"}, 415: {}},
+    responses={
+        **RUN_PROBLEMS,
+        **problems(
+            {413: "A file or the request is too large", 415: "Not multipart, or a type the pipeline does not convert"}
+        ),
+    },
     openapi_extra=UPLOAD_BODY,
 )
 async def upload_files(name: Name, request: Request, state: State, limits: RunLimitsDep) -> UploadAnswer:
     form = await read_form(request, state)
     try:
-        params = json_field(form, "params") or {}
-        if not isinstance(params, dict):
+        params = json_field(form, "params")
+        if not isinstance(params, dict | None):
             raise InvalidRunInput("'params' must be a JSON object of run inputs.")
         uploads = await uploads_from(form, state, json_field(form, "meta"))
     finally:
         # Starlette spools large parts to temporary files; closing the form closes and removes them.
         await form.close()
-    return await index_uploads(state, limits, name, uploads, params)
+    return await index_uploads(state, limits, name, uploads, params or {})

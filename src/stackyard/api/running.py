@@ -7,6 +7,7 @@ need the lease (a revision is never closed while its document store is being rea
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -71,8 +72,13 @@ async def use_live(registry: Registry, name: str, work: Callable[[LiveRevision],
 
 async def _in_thread(registry: Registry, live: LiveRevision, work: Callable[[LiveRevision], T]) -> T:
     loop = asyncio.get_running_loop()
+    # Whoever takes this first releases the lease: the thread that starts the work, or the caller when it is
+    # cancelled (a timeout) before a worker thread picked the work up, in which case `call` never runs.
+    owner = threading.Lock()
 
     def call() -> T:
+        if not owner.acquire(blocking=False):
+            raise RuntimeError("the caller gave up before the work started")  # nobody awaits this any more
         try:
             return work(live)
         finally:
@@ -80,4 +86,9 @@ async def _in_thread(registry: Registry, live: LiveRevision, work: Callable[[Liv
             # is never closed under a run that is still going.
             loop.call_soon_threadsafe(registry.release, live)
 
-    return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    try:
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    except BaseException:
+        if owner.acquire(blocking=False):
+            registry.release(live)
+        raise
