@@ -1,7 +1,7 @@
 """What a definition may contain, checked on the parsed YAML before Haystack imports or builds anything.
 
 Haystack's own loader already refuses modules outside its allowlist. Valid YAML can still harm a server that takes it
-from the network (FIELD-NOTES): an environment secret sent to a host of the submitter's choosing, components that
+from the network: an environment secret sent to a host of the submitter's choosing, components that
 fetch any URL or read any local file, sandbox-free templates, callables named by string, endless loops. Each rule
 here refuses one of those, names itself, and says how to allow what the operator really wants.
 """
