@@ -25,6 +25,16 @@ class State(StrEnum):
     PENDING = "pending"  # stored, not yet built by this process
 
 
+def state_of(live: int | None, failed: int | None, stored: int) -> State:
+    """Where a process stands with a pipeline: the revision it serves and the newest it failed to build, against
+    the stored one. One rule for this process (`Registry.state`) and for other replicas' reports."""
+    if live is not None and live >= stored:
+        return State.SERVING
+    if failed is not None and failed >= stored:
+        return State.DEGRADED if live is not None else State.FAILED
+    return State.PENDING
+
+
 @dataclass
 class LiveRevision:
     """One built revision of a pipeline, with the count of runs still using it."""
@@ -127,11 +137,11 @@ class Registry:
     def state(self, name: str, stored_revision: int) -> State:
         live = self._live.get(name)
         failure = self._failures.get(name)
-        if live is not None and live.revision >= stored_revision:
-            return State.SERVING
-        if failure is not None and failure.revision >= stored_revision:
-            return State.DEGRADED if live is not None else State.FAILED
-        return State.PENDING
+        return state_of(
+            live.revision if live is not None else None,
+            failure.revision if failure is not None else None,
+            stored_revision,
+        )
 
     async def closes_done(self) -> None:
         """Wait until every retired revision that had no runs left has been closed."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import anyio
 
-from stackyard.registry import Registry, State
+from stackyard.registry import Registry, State, state_of
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, LoadedPipeline, ReplicaRecord
 from stackyard.sync import Synchronizer
@@ -44,18 +44,11 @@ def loaded_pipelines(registry: Registry) -> dict[str, LoadedPipeline]:
 
 
 def state_on(replica: ReplicaRecord, name: str, stored_revision: int | None) -> str:
-    """Where `replica` stands with `name` against the stored revision (None: the pipeline was deleted).
-
-    The same rule as `Registry.state`, applied to a replica's report.
-    """
+    """Where `replica` stands with `name` against the stored revision (None: the pipeline was deleted)."""
     loaded = replica.pipelines.get(name, LoadedPipeline(live=None))
     if stored_revision is None:
         return REMOVED if loaded.live is None else State.PENDING.value
-    if loaded.live is not None and loaded.live >= stored_revision:
-        return State.SERVING.value
-    if loaded.failed is not None and loaded.failed >= stored_revision:
-        return (State.DEGRADED if loaded.live is not None else State.FAILED).value
-    return State.PENDING.value
+    return state_of(loaded.live, loaded.failed, stored_revision).value
 
 
 @dataclass
