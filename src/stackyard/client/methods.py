@@ -25,13 +25,17 @@ class AsyncSender(Protocol):
     def send(self, call: Call[T], /) -> Awaitable[T]: ...
 
 
-class SyncMethod(Generic[P, T]):
-    """`Client.<route>(...)`: send `make(...)` and return its answer."""
+class _Method(Generic[P, T]):
+    """What both kinds of client method keep of the `calls` function they send."""
 
     def __init__(self, make: Callable[P, Call[T]]) -> None:
         self.make = make
         self.__doc__ = make.__doc__
         self.signature = _parameters_of(make)
+
+
+class SyncMethod(_Method[P, T]):
+    """`Client.<route>(...)`: send `make(...)` and return its answer."""
 
     @overload
     def __get__(self, client: None, owner: type[Any]) -> Self: ...
@@ -50,13 +54,8 @@ class SyncMethod(Generic[P, T]):
         return method
 
 
-class AsyncMethod(Generic[P, T]):
+class AsyncMethod(_Method[P, T]):
     """`AsyncClient.<route>(...)`: send `make(...)` and return (awaitably) its answer."""
-
-    def __init__(self, make: Callable[P, Call[T]]) -> None:
-        self.make = make
-        self.__doc__ = make.__doc__
-        self.signature = _parameters_of(make)
 
     @overload
     def __get__(self, client: None, owner: type[Any]) -> Self: ...
