@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from stackyard.names import NAME_PATTERN
 from stackyard.registry import State
+
+# The pattern is checked in the handlers (not by FastAPI) so a bad name gets our own problem, not a generic 422.
+Name = Annotated[str, Path(description=f"The pipeline name, matching {NAME_PATTERN}")]
 
 
 class DefinitionBody(BaseModel):

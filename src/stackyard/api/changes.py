@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from stackyard.api.bodies import WriteAnswer
+from stackyard.api.bodies import Name, WriteAnswer
 from stackyard.api.definitions import expectation
-from stackyard.api.pipelines import PROBLEMS, Name, load, write_response
+from stackyard.api.pipelines import PROBLEMS, load, write_response
 from stackyard.api.state import Actor, State
 from stackyard.errors import InvalidRequest
 from stackyard.names import check_name

@@ -8,8 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard import docstores
-from stackyard.api.bodies import problems
-from stackyard.api.pipelines import Name
+from stackyard.api.bodies import Name, problems
 from stackyard.api.running import use_live
 from stackyard.api.state import State
 from stackyard.errors import InvalidRequest

@@ -9,8 +9,7 @@ import anyio
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stackyard.api.bodies import problems
-from stackyard.api.pipelines import Name
+from stackyard.api.bodies import Name, problems
 from stackyard.api.state import Actor, AppState, State
 from stackyard.errors import PipelineNotFound, StackyardError
 from stackyard.names import check_name

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
-from stackyard.api.bodies import problems
+from stackyard.api.bodies import Name, problems
 from stackyard.api.limits import RunLimits, RunLimitsDep
-from stackyard.api.pipelines import Name
 from stackyard.api.running import run_on_live
 from stackyard.api.runs import RUN_PROBLEMS
 from stackyard.api.state import AppState, State

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from stackyard import __version__
-from stackyard.api.bodies import Problem
-from stackyard.api.pipelines import Name, summary
+from stackyard.api.bodies import Name, Problem
+from stackyard.api.pipelines import summary
 from stackyard.api.state import AppState, State
 from stackyard.build import Build
 from stackyard.errors import PipelineNotFound, PipelineUnavailable

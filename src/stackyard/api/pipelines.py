@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import anyio
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from stackyard.api.bodies import PipelineDetail, PipelineList, PipelineSummary, WriteAnswer, problems
+from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSummary, WriteAnswer, problems
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
 from stackyard.api.replicas import wait_for_rollout, wait_requested
 from stackyard.api.state import Actor, AppState, State
 from stackyard.errors import PipelineNotFound
-from stackyard.names import NAME_PATTERN, check_name
+from stackyard.names import check_name
 from stackyard.sharing import warnings_for
 from stackyard.store import Outcome, PipelineRecord, WriteResult
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
-# The pattern is checked in the handler (not by FastAPI) so a bad name gets our own problem, not a generic 422.
-Name = Annotated[str, Path(description=f"The pipeline name, matching {NAME_PATTERN}")]
 PROBLEMS = problems(
     {
         400: "Bad request: invalid name, body or header",

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from stackyard.api.bodies import Problem
+from stackyard.api.bodies import Name, Problem
 from stackyard.api.state import AppState, State
 from stackyard.errors import InvalidRequest, PipelineNotFound
-from stackyard.names import NAME_PATTERN, check_name
+from stackyard.names import check_name
 from stackyard.replicas import state_on
 from stackyard.store import ReplicaRecord
 
 router = APIRouter(tags=["replicas"])
-Name = Annotated[str, Path(description=f"The pipeline name, matching {NAME_PATTERN}")]
 MAX_WAIT = 300.0
 DEFAULT_WAIT = 10.0
 WAIT_POLL = 0.05  # seconds between two reads of the replicas' reports while a change waits for them

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from stackyard.api.pipelines import PROBLEMS, Name
+from stackyard.api.bodies import Name
+from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
 from stackyard.errors import PipelineNotFound, RevisionNotFound
 from stackyard.names import check_name

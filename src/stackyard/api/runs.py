@@ -11,9 +11,8 @@ from pydantic import ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from stackyard.api.bodies import PipelineSchema, RunRequest, RunResponse, problems
+from stackyard.api.bodies import Name, PipelineSchema, RunRequest, RunResponse, problems
 from stackyard.api.limits import RunLimits
-from stackyard.api.pipelines import Name
 from stackyard.api.running import missing as _missing
 from stackyard.api.running import run_on_live
 from stackyard.api.state import AppState, RegistryDep
