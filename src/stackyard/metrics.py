@@ -162,23 +162,9 @@ class Metrics:
     def component_failed(self, pipeline: str, component: str) -> None:
         self._child(self.component_failures, pipeline, component).inc()
 
-    @contextmanager
-    def run(self, pipeline: str, revision: int) -> Iterator[None]:
-        """Count one run: in flight while inside, then its outcome and duration."""
-        in_flight = self._child(self.in_flight, pipeline)
-        in_flight.inc()
-        started = time.perf_counter()
-        error: BaseException | None = None
-        try:
-            yield
-        except BaseException as raised:
-            error = raised
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            in_flight.dec()
-            self._child(self.runs, pipeline, str(revision), run_outcome(error).value).inc()
-            self._child(self.run_seconds, pipeline, str(revision)).observe(elapsed)
+    def run_series(self, pipeline: str, revision: int) -> RunSeries:
+        """What runs of one pipeline revision record into: keep it, rather than look the series up on every run."""
+        return RunSeries(self, pipeline, revision)
 
     def record_change(self, action: ChangeAction, outcome: ChangeOutcome) -> None:
         """Count one management operation. The rollback code calls `record_change(ChangeAction.ROLLBACK, ...)`."""
@@ -220,6 +206,38 @@ class Metrics:
         """On shutdown of a worker: drop its live gauges so the scrape stops counting it."""
         if self.multiprocess_dir is not None:
             multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+
+class RunSeries:
+    """The runs-in-flight, runs and duration series of one pipeline revision."""
+
+    __slots__ = ("in_flight", "metrics", "outcomes", "pipeline", "revision", "seconds")
+
+    def __init__(self, metrics: Metrics, pipeline: str, revision: int) -> None:
+        self.metrics = metrics
+        self.pipeline = pipeline
+        self.revision = str(revision)
+        self.in_flight = metrics._child(metrics.in_flight, pipeline)
+        self.seconds = metrics._child(metrics.run_seconds, pipeline, self.revision)
+        self.outcomes: dict[RunOutcome, Any] = {}  # filled as outcomes happen: no zero series for the others
+
+    def started(self) -> float:
+        """Count a run in flight; returns its start time for `finished`."""
+        self.in_flight.inc()
+        return time.perf_counter()
+
+    def finished(self, started: float, error: BaseException | None) -> None:
+        """The run that began at `started` ended with `error` (None: it succeeded)."""
+        elapsed = time.perf_counter() - started
+        self.in_flight.dec()
+        outcome = run_outcome(error)
+        counter = self.outcomes.get(outcome)
+        if counter is None:
+            counter = self.outcomes[outcome] = self.metrics._child(
+                self.metrics.runs, self.pipeline, self.revision, outcome.value
+            )
+        counter.inc()
+        self.seconds.observe(elapsed)
 
 
 def prepare_multiprocess_dir(workers: int) -> str | None:

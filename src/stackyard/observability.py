@@ -5,21 +5,19 @@ Made in the lifespan (`Observability.start`) and reached by handlers through `Ap
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from stackyard.metrics import MULTIPROC_ENV, Metrics
+from stackyard.metrics import MULTIPROC_ENV, Metrics, RunSeries
 from stackyard.registry import LiveRevision, Registry
 from stackyard.settings import Settings
-from stackyard.tracer import RunScope, install_tracer, run_scope
+from stackyard.tracer import RunScope, install_tracer
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -42,11 +40,27 @@ class Replica:
         return time.monotonic() - self._started
 
 
+@dataclass(frozen=True)
+class RunMeter:
+    """One pipeline revision's run metrics and tracing scope, made once and shared by its runs."""
+
+    series: RunSeries
+    scope: RunScope
+
+    def started(self) -> float:
+        return self.series.started()
+
+    def finished(self, started: float, error: BaseException | None) -> None:
+        self.series.finished(started, error)
+
+
 @dataclass
 class Observability:
     replica: Replica
     metrics: Metrics
     otel: Otel | None = None
+    # Per (pipeline, revision), like the metric series they hold: bounded by the revisions this process served.
+    _meters: dict[tuple[str, int], RunMeter] = field(default_factory=dict)
 
     @classmethod
     def start(cls, settings: Settings, tracer_provider: TracerProvider | None = None) -> Observability:
@@ -60,15 +74,17 @@ class Observability:
         install_tracer()
         return cls(Replica(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
 
-    @contextlib.contextmanager
-    def run(self, live: LiveRevision) -> Iterator[None]:
-        """Around one run: count it, and attribute Haystack's component spans to its pipeline."""
-        spans = self.otel.haystack if self.otel is not None else None
-        with (
-            self.metrics.run(live.name, live.revision),
-            run_scope(RunScope(live.name, live.revision, self.metrics, spans)),
-        ):
-            yield
+    def meter(self, live: LiveRevision) -> RunMeter:
+        """What one run of `live` records into: its metric series, and the scope its component spans belong to."""
+        key = (live.name, live.revision)
+        meter = self._meters.get(key)
+        if meter is None:
+            spans = self.otel.haystack if self.otel is not None else None
+            meter = self._meters[key] = RunMeter(
+                self.metrics.run_series(live.name, live.revision),
+                RunScope(live.name, live.revision, self.metrics, spans),
+            )
+        return meter
 
     def publish_state(self, registry: Registry, generation: int) -> None:
         live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10_000_000, gt=0, description="Largest JSON or YAML request body.")
     max_upload_bytes: int = Field(default=100_000_000, gt=0, description="Largest multipart upload body.")
     run_timeout: float = Field(default=60.0, gt=0, description="Seconds a run may take before the answer is 504.")
+    run_threads: int = Field(
+        default=40, ge=1, description="Threads that run pipelines, shared by all of them (runs beyond wait)."
+    )
     max_concurrent_runs: int = Field(default=32, ge=1, description="Runs of one pipeline at the same time.")
     max_queued_runs: int = Field(
         default=256, ge=0, description="Runs of one pipeline waiting for a slot; beyond it the answer is 429."

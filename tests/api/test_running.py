@@ -1,32 +1,98 @@
-"""Work on a live revision: the lease is given back on every path, so a retired revision is always closed."""
+"""Work on a live revision: the lease is given back on every path, so a retired revision is always closed, and
+never while a run still uses it."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import anyio
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from stackyard.api import create_app
 from stackyard.api.running import use_live
 from stackyard.registry import LiveRevision
+from stackyard.settings import Settings
+from tests.components import CLOSED, GATES
 from tests.conftest import yard
 from tests.documents import QUERY, on_index
+from tests.waiting import until
+from tests.yamls import gate_yaml
 
 YAML = {"Content-Type": "application/yaml"}
 
 
-async def test_a_lease_is_released_when_the_caller_is_cancelled_before_the_worker_thread_starts(
-    app: FastAPI, aclient: httpx.AsyncClient
+@pytest.fixture
+def one_thread_app(tmp_path: Path) -> FastAPI:
+    settings = Settings(
+        store_url=f"sqlite:///{tmp_path}/yard.db",
+        extra_allowed_modules=["tests.components"],
+        run_threads=1,
+        run_timeout=0.5,
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+async def one_thread(one_thread_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with one_thread_app.router.lifespan_context(one_thread_app):
+        transport = httpx.ASGITransport(app=one_thread_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://stackyard") as client:
+            yield client
+
+
+async def test_work_given_up_before_a_run_thread_took_it_never_starts_and_gives_its_lease_back(
+    one_thread_app: FastAPI, one_thread: httpx.AsyncClient
 ) -> None:
-    answer = await aclient.put("/pipelines/query", content=on_index(QUERY, "leases"), headers=YAML)
+    answer = await one_thread.put("/pipelines/query", content=on_index(QUERY, "leases"), headers=YAML)
     assert answer.status_code == 201, answer.text
-    registry = yard(app).registry
+    state = yard(one_thread_app)
+    busy, free = threading.Event(), threading.Event()
+
+    def occupy(live: LiveRevision) -> None:
+        busy.set()
+        free.wait(10)
+
+    blocker = asyncio.create_task(use_live(state, "query", occupy))
+    assert await anyio.to_thread.run_sync(busy.wait, 10)  # the only run thread is taken
     started: list[LiveRevision] = []
-
     with anyio.CancelScope() as scope:
-        scope.cancel()  # as a run timeout does while the run waits for a worker thread
-        await use_live(registry, "query", started.append)
+        scope.cancel()  # as a run timeout does while the run waits for a run thread
+        await use_live(state, "query", started.append)
+    free.set()
+    await blocker
+    await asyncio.get_running_loop().run_in_executor(state.threads, lambda: None)  # the queue behind it has drained
 
-    live = registry.get("query")
+    live = state.registry.get("query")
     assert live is not None
     assert started == []
     assert live.inflight == 0
+
+
+async def test_a_run_past_its_timeout_keeps_its_revision_open_until_it_really_ends(
+    one_thread_app: FastAPI, one_thread: httpx.AsyncClient
+) -> None:
+    entered, release = GATES["lease-timeout"]
+    assert (await one_thread.put("/pipelines/slow", content=gate_yaml("lease-timeout", "old"), headers=YAML)).is_success
+    registry = yard(one_thread_app).registry
+    old = registry.get("slow")
+    assert old is not None
+    try:
+        answer = await one_thread.post("/pipelines/slow/run", json={"data": {"text": "t"}})
+        assert answer.status_code == 504
+        assert entered.is_set()
+        # Replaced while the abandoned run still holds the old revision: it is retired, not closed.
+        new = await one_thread.put("/pipelines/slow", content=gate_yaml("lease-other", "new"), headers=YAML)
+        assert new.status_code == 200, new.text
+        assert old.retired
+        assert old.inflight == 1
+        assert "lease-timeout/old" not in CLOSED
+    finally:
+        release.set()
+    await until(lambda: old.inflight == 0, "the abandoned run gave its lease back")
+    await registry.closes_done()
+    assert "lease-timeout/old" in CLOSED

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from stackyard import __version__
 from stackyard.api import (
@@ -76,7 +79,9 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         manager = Manager(store=store, registry=registry, settings=settings, metrics=watch.metrics)
         sync = Synchronizer(manager)
         replica = Replica(settings, store, registry, sync)
-        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch)
+        # Runs get threads of their own: a burst of runs never waits behind builds and store calls, nor they behind it.
+        threads = ThreadPoolExecutor(settings.run_threads, thread_name_prefix="stackyard-run")
+        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, threads)
         try:
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
             await seed(manager, settings.start_up_files(), settings.seed_mode)
@@ -104,8 +109,9 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             await registry.aclose()
             await anyio.to_thread.run_sync(store.close)
             watch.close()
+            threads.shutdown(wait=False)  # runs abandoned after their timeout end on their own
 
-    app = FastAPI(
+    app = StackyardAPI(
         # Stackyard makes its own request spans (api/access.py, with Haystack's spans beneath and no payloads);
         # FastAPI's built-in OpenTelemetry would add a second set and cost every request a provider lookup.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -116,7 +122,6 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     )
     install_problem_handlers(app)
     install_middleware(app, settings)
-    app.router.routes.append(runs.fast_run_route())  # first: routes are matched in order
     for router in ROUTERS:
         app.include_router(router)
     console.mount_console(app)
@@ -143,8 +148,21 @@ ROUTERS = (
 )
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Access control, limits, request log and CORS, in the order a request meets them (outermost last)."""
+class StackyardAPI(FastAPI):
+    """FastAPI, with Stackyard's own middleware outside all of FastAPI's layers and the run lane just inside it."""
+
+    front: tuple[Middleware, ...] = ()  # outermost first; set by `install_middleware`
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # FastAPI's stack holds its error middleware, exception handlers, exit stack and routing; runs skip it.
+        app: ASGIApp = runs.RunLane(super().build_middleware_stack())
+        for cls, args, kwargs in reversed(self.front):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
+def install_middleware(app: StackyardAPI, settings: Settings) -> None:
+    """CORS, request log, access control and body limits, in the order a request meets them."""
     tokens = tuple(parse_token_line(line) for line in settings.token_lines())
     open_on_network = not tokens and not is_loopback(settings.host) and not settings.allow_insecure
     if not tokens:
@@ -153,19 +171,23 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             "" if not open_on_network else "; management routes are refused on this non-loopback address",
         )
     app.state.run_limits = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
-    # A request meets CORS (when configured), then the request log (so refusals are logged with their request id
-    # too), then access control, then body limits.
-    app.add_middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
-    app.add_middleware(AccessControl, tokens=tokens, refuse_open_admin=open_on_network)
-    app.add_middleware(RequestLogMiddleware)
+    # CORS first (when configured: preflights carry no token), then the request log (so refusals are logged with
+    # their request id too), then access control, then body limits.
+    front = []
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["ETag", "X-Stackyard-Generation", "X-Stackyard-Revision", "X-Request-ID"],
+        front.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["ETag", "X-Stackyard-Generation", "X-Stackyard-Revision", "X-Request-ID"],
+            )
         )
+    front.append(Middleware(RequestLogMiddleware))
+    front.append(Middleware(AccessControl, tokens=tokens, refuse_open_admin=open_on_network))
+    front.append(Middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes))
+    app.front = tuple(front)
 
 
 def create_app_from_environment() -> FastAPI:

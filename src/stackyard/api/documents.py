@@ -94,7 +94,7 @@ async def search_documents(name: Name, body: SearchBody, state: State) -> Search
         total, page = docstores.search(store, body.filters, body.offset, body.limit)
         return component, total, plain_documents(page, body.return_embedding)
 
-    live, (component, total, documents) = await use_live(state.registry, name, work)
+    live, (component, total, documents) = await use_live(state, name, work)
     return SearchAnswer(
         pipeline=name,
         revision=live.revision,
@@ -117,7 +117,7 @@ async def count_documents(name: Name, body: CountBody, state: State) -> CountAns
         component, store = docstores.pick_store(live.build, name, body.component)
         return component, docstores.count(store, body.filters)
 
-    live, (component, count) = await use_live(state.registry, name, work)
+    live, (component, count) = await use_live(state, name, work)
     return CountAnswer(pipeline=name, revision=live.revision, component=component, count=count)
 
 
@@ -135,5 +135,5 @@ async def delete_documents(name: Name, body: DeleteBody, state: State) -> Delete
         component, store = docstores.pick_store(live.build, name, body.component)
         return component, docstores.delete(store, body.filters)
 
-    live, (component, deleted) = await use_live(state.registry, name, work)
+    live, (component, deleted) = await use_live(state, name, work)
     return DeleteAnswer(pipeline=name, revision=live.revision, component=component, deleted=deleted)

@@ -105,7 +105,7 @@ async def _store_call(state: State, component: str | None, call: Any) -> Any:
         _component, store = docstores.pick_store(live.build, name, component)
         return call(store)
 
-    return (await use_live(state.registry, name, work))[1]
+    return (await use_live(state, name, work))[1]
 
 
 @router.post("/documents/get_by_filters", summary="1.x: documents of the query pipeline's store, by filters")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
-import anyio
 from fastapi import Depends, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,10 +26,17 @@ class RunTimeout(StackyardError):
     title = "The run took too long"
 
 
-@dataclass
 class _Gate:
-    slots: anyio.Semaphore
-    waiting: int = 0
+    """The slots of one pipeline. A free slot is taken without suspending; a full gate queues on the semaphore."""
+
+    __slots__ = ("slots", "waiting")
+
+    def __init__(self, concurrent: int) -> None:
+        self.slots = asyncio.Semaphore(concurrent)
+        self.waiting = 0
+
+    def release(self) -> None:
+        self.slots.release()
 
 
 @dataclass
@@ -42,12 +47,15 @@ class RunLimits:
     queued: int
     _gates: dict[str, _Gate] = field(default_factory=dict)
 
-    @asynccontextmanager
-    async def slot(self, pipeline: str) -> AsyncIterator[None]:
+    async def enter(self, pipeline: str) -> _Gate:
+        """Take a slot of `pipeline`, waiting in its queue if need be; pair with the gate's `release()`."""
         gate = self._gates.get(pipeline)
         if gate is None:
-            gate = self._gates[pipeline] = _Gate(anyio.Semaphore(self.concurrent))
-        if gate.slots.value == 0 and gate.waiting >= self.queued:
+            gate = self._gates[pipeline] = _Gate(self.concurrent)
+        if not gate.slots.locked():
+            await gate.slots.acquire()  # returns at once: asyncio's semaphore only suspends when it must wait
+            return gate
+        if gate.waiting >= self.queued:
             raise TooManyRuns(
                 f"Pipeline '{pipeline}' runs {self.concurrent} requests and has {gate.waiting} waiting; retry shortly."
             )
@@ -56,10 +64,7 @@ class RunLimits:
             await gate.slots.acquire()
         finally:
             gate.waiting -= 1
-        try:
-            yield
-        finally:
-            gate.slots.release()
+        return gate
 
 
 class BodyLimit:

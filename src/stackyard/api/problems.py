@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -77,11 +78,23 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
+HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]] = {
+    StackyardError: _stackyard_error,
+    RequestValidationError: _validation_error,
+    StarletteHTTPException: _http_error,
+    Exception: _unexpected_error,
+}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(StackyardError, _stackyard_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    for kind, handler in HANDLERS.items():
+        app.add_exception_handler(kind, handler)
+
+
+async def problem_for(request: Request, error: Exception) -> JSONResponse:
+    """The answer to `error`, from the handlers the app has, for code that answers outside FastAPI's routing."""
+    handler = next(HANDLERS[kind] for kind in type(error).__mro__ if kind in HANDLERS)
+    return await handler(request, error)
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:

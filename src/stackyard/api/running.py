@@ -2,22 +2,28 @@
 
 The run route, file uploads and the Haystack 1.x routes all run pipelines the same way; the document routes only
 need the lease (a revision is never closed while its document store is being read).
+
+This is the hot path of every run, so it is written for the event loop's sake: the work goes to the app's own run
+threads with `run_in_executor` (anyio's `to_thread` adds checkpoints and a capacity limiter the executor already
+is), the timeout is `asyncio.timeout`, a free slot is taken without suspending, and the lease goes back on the loop
+unless the caller has given up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TypeVar
-
-import anyio
 
 from stackyard.api.limits import RunLimits, RunTimeout
 from stackyard.api.state import AppState
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
+from stackyard.tracer import RunScope, enter_run_scope
 
 T = TypeVar("T")
 
@@ -36,59 +42,104 @@ def missing(registry: Registry, name: str) -> Exception:
 async def run_on_live(
     state: AppState, limits: RunLimits, name: str, work: Callable[[LiveRevision], T]
 ) -> tuple[LiveRevision, T]:
-    """Run `work(live)` in a worker thread as one run of `name`: counted, within the run limits and timeout."""
+    """Run `work(live)` in a run thread as one run of `name`: counted, within the run limits and timeout."""
     registry = state.registry
     current = registry.get(name)
     if current is None:
         raise missing(registry, check_name(name))
-    settings = state.settings
-    with state.observability.run(current):
+    meter = state.observability.meter(current)
+    started = meter.started()
+    error: BaseException | None = None
+    try:
         if not registry.is_enabled(name):
             raise PipelineDisabled(
                 f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
             )
-        async with limits.slot(name):
+        gate = await limits.enter(name)
+        try:
             # Taken after the wait for a slot, so a queued run starts on the newest revision.
             live = registry.acquire(name)
             if live is None:
                 raise missing(registry, name)
+            seconds = state.settings.run_timeout
+            deadline = asyncio.timeout(seconds)
             try:
-                with anyio.fail_after(settings.run_timeout):
-                    result = await _in_thread(registry, live, work)
+                async with deadline:
+                    result = await _in_thread(state.threads, registry, live, work, meter.scope)
             except TimeoutError:
+                if not deadline.expired():
+                    raise
                 raise RunTimeout(
-                    f"Pipeline '{name}' did not finish within {settings.run_timeout:g} s (STACKYARD_RUN_TIMEOUT)."
+                    f"Pipeline '{name}' did not finish within {seconds:g} s (STACKYARD_RUN_TIMEOUT)."
                 ) from None
+        finally:
+            gate.release()
+    except BaseException as raised:
+        error = raised
+        raise
+    finally:
+        meter.finished(started, error)
     return live, result
 
 
-async def use_live(registry: Registry, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
-    """Run `work(live)` in a worker thread under a lease on the live revision of `name` (no run limits)."""
+async def use_live(state: AppState, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
+    """Run `work(live)` in a run thread under a lease on the live revision of `name` (no run limits)."""
+    registry = state.registry
     live = registry.acquire(check_name(name))
     if live is None:
         raise missing(registry, name)
-    return live, await _in_thread(registry, live, work)
+    return live, await _in_thread(state.threads, registry, live, work)
 
 
-async def _in_thread(registry: Registry, live: LiveRevision, work: Callable[[LiveRevision], T]) -> T:
+class _Handoff:
+    """Who gives a lease back: the caller, unless it gave up (timeout, cancellation) while the work was running.
+
+    Then the thread does, when the work really ends, so a revision is never closed under a run that is still going.
+    Work the caller gave up on before a thread picked it up never starts.
+    """
+
+    __slots__ = ("abandoned", "finished", "lock", "started")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = self.finished = self.abandoned = False
+
+
+async def _in_thread(
+    threads: Executor,
+    registry: Registry,
+    live: LiveRevision,
+    work: Callable[[LiveRevision], T],
+    scope: RunScope | None = None,
+) -> T:
     loop = asyncio.get_running_loop()
-    # Whoever takes this first releases the lease: the thread that starts the work, or the caller when it is
-    # cancelled (a timeout) before a worker thread picked the work up, in which case `call` never runs.
-    owner = threading.Lock()
+    handoff = _Handoff()
 
     def call() -> T:
-        if not owner.acquire(blocking=False):
-            raise RuntimeError("the caller gave up before the work started")  # nobody awaits this any more
+        with handoff.lock:
+            if handoff.abandoned:
+                raise RuntimeError("the caller gave up before the work started")  # nobody awaits this any more
+            handoff.started = True
         try:
+            if scope is not None:
+                enter_run_scope(scope)  # in this call's own copy of the context: nothing to reset
             return work(live)
         finally:
-            # Released when the thread really ends, even after a timeout answered early, so the revision
-            # is never closed under a run that is still going.
-            loop.call_soon_threadsafe(registry.release, live)
+            with handoff.lock:
+                handoff.finished = True
+                abandoned = handoff.abandoned
+            if abandoned:
+                loop.call_soon_threadsafe(registry.release, live)
 
     try:
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        # The copied context carries the request id (log records) and the run scope into the thread.
+        result = await loop.run_in_executor(threads, contextvars.copy_context().run, call)
     except BaseException:
-        if owner.acquire(blocking=False):
+        with handoff.lock:
+            handoff.abandoned = True
+            mine = not handoff.started or handoff.finished
+        if mine:
             registry.release(live)
         raise
+    registry.release(live)
+    return result

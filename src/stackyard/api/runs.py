@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stackyard.api.bodies import Name, PipelineSchema, RunRequest, RunResponse, problems
 from stackyard.api.limits import RunLimits
+from stackyard.api.problems import problem_for
 from stackyard.api.running import missing as _missing
 from stackyard.api.running import run_on_live
 from stackyard.api.state import AppState, RegistryDep
@@ -45,8 +46,7 @@ RUN_PROBLEMS = problems(
     },
 )
 async def run_pipeline(name: Name, request: Request) -> Response:
-    # Documents the route; requests are answered by `run_endpoint`, mounted ahead of FastAPI's routing (see
-    # `fast_run_route`), so this body runs only if that route is missing.
+    # Documents the route; requests are answered by `RunLane` before they reach FastAPI's routing.
     return await run_endpoint(request)
 
 
@@ -77,20 +77,32 @@ async def run_endpoint(request: Request) -> Response:
     )
 
 
-class _RunRoute(Route):
-    """A Starlette route that, like FastAPI's, names itself in the scope (logs and spans read the template)."""
+class RunLane:
+    """ASGI: sends `POST /pipelines/{name}/run` straight to `run_endpoint`, everything else on to `app`.
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child = super().matches(scope)
-        if match is Match.FULL:
-            child["route"] = self
-        return match, child
+    Placed inside Stackyard's own middleware (request log, access control, body limits) and outside FastAPI's
+    layers (error middleware, exception handling, exit stack, routing), which together cost more than running a
+    small pipeline does. Errors are answered by the same problem handlers the app installs.
+    """
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.route = Route("/pipelines/{name}/run", run_endpoint, methods=["POST"], name="run_pipeline")
 
-def fast_run_route() -> Route:
-    """The run route as a plain Starlette route, to be placed first: it skips FastAPI's routing and dependency
-    solving, which cost more than running a small pipeline does. The FastAPI route above still documents it."""
-    return _RunRoute("/pipelines/{name}/run", run_endpoint, methods=["POST"], name="run_pipeline_fast")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match, child = self.route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                scope["route"] = self.route  # as FastAPI's routing does: logs and spans read the template
+                request = Request(scope, receive)
+                try:
+                    response = await run_endpoint(request)
+                except Exception as error:
+                    response = await problem_for(request, error)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _live(registry: Registry, name: str) -> LiveRevision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,6 +24,7 @@ class AppState:
     manager: Manager
     sync: Synchronizer
     observability: Observability
+    threads: ThreadPoolExecutor  # pipeline runs and document reads; builds and store calls use anyio's threads
 
 
 # `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a thread hop on every request.
