@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default=None,
         gt=0,
         description="Seconds between two checks of the store for changes made by other processes "
-        "(default: 2 on PostgreSQL, where NOTIFY pushes changes at once; 0.5 on SQLite).",
+        "(default: 2 on PostgreSQL, where NOTIFY pushes changes at once; 0.1 on SQLite).",
     )
     replica_id: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
