@@ -79,12 +79,20 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/")
+        content_type = length = None
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                content_type = value
+            elif key == b"content-length":
+                length = value
+        is_upload = content_type is not None and content_type.startswith(b"multipart/")
         limit = self.max_upload if is_upload else self.max_body
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            await _too_large(limit, scope["path"])(scope, receive, send)
+        if length is not None and length.isdigit():
+            if int(length) > limit:
+                await _too_large(limit, scope["path"])(scope, receive, send)
+            else:
+                # HTTP framing ends the body at Content-Length (the server reads no further), so nothing to count.
+                await self.app(scope, receive, send)
             return
         seen = 0
         too_large = False
