@@ -124,6 +124,18 @@ def test_feedback_labels_round_trip_and_export_as_squad(yard: TestClient) -> Non
     assert yard.get("/feedback").json() == []
 
 
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"{not json", 400), (b"[1, 2]", 422), (b'{"answer": "no query"}', 422)],
+    ids=["not-json", "not-an-object", "no-query"],
+)
+def test_a_bad_1x_label_is_refused_and_nothing_is_recorded(yard: TestClient, body: bytes, status: int) -> None:
+    answer = yard.post("/feedback", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert yard.get("/feedback").json() == []
+
+
 def test_file_upload_of_an_unconverted_type_is_refused(yard: TestClient) -> None:
     answer = yard.post("/file-upload", files=[("files", ("x.png", b"\x89PNG", "image/png"))])
     assert answer.status_code == 415

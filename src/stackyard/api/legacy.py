@@ -23,7 +23,7 @@ from stackyard.api.files import index_uploads, json_field, read_form, uploads_fr
 from stackyard.api.limits import RunLimitsDep
 from stackyard.api.running import run_on_live, use_live
 from stackyard.api.state import Actor, State
-from stackyard.errors import InvalidRunInput
+from stackyard.errors import InvalidRequest, InvalidRunInput
 from stackyard.inputs import mixed_inputs
 from stackyard.legacy import document_1x, feedback_from_label, filters_from_1x, label_of, query_answer_1x, squad_export
 from stackyard.registry import LiveRevision
@@ -129,7 +129,7 @@ async def post_feedback(request: Request, state: State, actor: Actor) -> None:
     try:
         label = await request.json()
     except ValueError:
-        raise InvalidRunInput("The body is not valid JSON.") from None
+        raise InvalidRequest("The body is not valid JSON.") from None  # 400, as on every other route
     if not isinstance(label, dict) or not isinstance(label.get("query"), str):
         raise InvalidRunInput(
             "Send a 1.x label: a JSON object with 'query', 'document', 'answer' and 'is_correct_answer'."
