@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stackyard.store import DefinitionStore, open_store
+from stackyard.store import Change, DefinitionStore, open_store
 from stackyard.store.sqlite import MIGRATIONS, SchemaTooNew, SQLiteStore
 from tests.store.contract import MakeStore, StoreContract
 
@@ -37,3 +37,23 @@ def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path) ->
 def test_unusable_store_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="URL"):
         open_store(url)
+
+
+def test_the_change_mark_moves_with_every_commit_of_any_connection_and_only_then(tmp_path: Path) -> None:
+    here, other = SQLiteStore(tmp_path / "yard.db"), SQLiteStore(tmp_path / "yard.db")
+    here.open()
+    other.open()  # as another worker process would hold it
+    try:
+        idle = here.change_mark()
+        assert idle is not None
+        here.generation()  # reads move nothing
+        assert here.change_mark() == idle
+        here.put(Change("greet", "yaml: 1"))
+        after_own = here.change_mark()
+        assert after_own != idle
+        other.put(Change("greet", "yaml: 2"))
+        assert here.change_mark() != after_own
+    finally:
+        here.close()
+        other.close()
+    assert here.change_mark() is None  # closed: unknown

@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             # A plain task, not a task group: the lifespan may be entered and exited from different tasks.
             interval = poll_interval(settings.sync_interval, store.kind)
             poller = asyncio.create_task(sync.run_forever(interval), name="stackyard-sync")
-            gauges = asyncio.create_task(watch.publish_forever(registry, sync, interval))
+            # The gauges need no sub-second freshness (scrapes come every few seconds); the poll may be faster.
+            gauges = asyncio.create_task(watch.publish_forever(registry, sync, max(interval, 1.0)))
             if isinstance(store, ChangeNotifier):  # pushed changes wake the sync; the poll catches what was missed
                 store.watch(sync.wake_from_thread(asyncio.get_running_loop()))
             replica.start()

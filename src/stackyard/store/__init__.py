@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackyard.store.protocol import ChangeNotifier, DefinitionStore
+from stackyard.store.protocol import ChangeNotifier, ChangeProbe, DefinitionStore
 from stackyard.store.records import (
     AuditEntry,
     AuditQuery,
@@ -41,6 +41,7 @@ __all__ = [
     "AuditQuery",
     "Change",
     "ChangeNotifier",
+    "ChangeProbe",
     "DefinitionStore",
     "Expectation",
     "Feedback",

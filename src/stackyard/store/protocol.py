@@ -103,6 +103,17 @@ class DefinitionStore(Protocol):
 
 
 @runtime_checkable
+class ChangeProbe(Protocol):
+    """A store that can tell, cheaply and without blocking, whether anything may have been committed (SQLite)."""
+
+    def change_mark(self) -> int | None:
+        """A value that differs after any commit by any process; None when it cannot tell. Called on the event loop,
+        so it must not block: the sync compares it with the mark of its last convergence and skips an unchanged store.
+        """
+        ...
+
+
+@runtime_checkable
 class ChangeNotifier(Protocol):
     """A store that can push changes (PostgreSQL LISTEN/NOTIFY); stores without it are only polled."""
 

@@ -105,6 +105,9 @@ class SQLiteStore(RelationalStore[sqlite3.Connection]):
         self._conn: sqlite3.Connection | None = None
         # One connection shared by the server's worker threads; sqlite3 objects are not safe to use concurrently.
         self._lock = threading.Lock()
+        # A second connection, only for `change_mark` on the event loop: it never waits (timeout 0) and never
+        # takes the shared one's lock, which a writer may hold through an fsync.
+        self._probe: sqlite3.Connection | None = None
 
     @classmethod
     def from_url(cls, url: str, *, keep_revisions: int | None = None) -> SQLiteStore:
@@ -122,12 +125,26 @@ class SQLiteStore(RelationalStore[sqlite3.Connection]):
         conn.execute("PRAGMA foreign_keys=ON")
         self._conn = conn
         self._migrate()
+        self._probe = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+
+    def change_mark(self) -> int | None:
+        """SQLite's `data_version` as seen by the probe connection: it moves whenever another connection, in this
+        process or any other, commits. In WAL mode reading it touches only the shared-memory index, not the disk."""
+        if self._probe is None:
+            return None
+        try:
+            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:  # busy or recovering: unknown, so the sync reads the store
+            return None
 
     def _migrate(self) -> None:
         with self._write() as conn:
