@@ -2,7 +2,8 @@
 
 Order matters and is the whole point: parse, build and warm up off the event loop; only then store (one
 transaction); only then swap (one reference). A failure at any step before the store leaves everything as it was.
-Every action, accepted or refused, is written to the audit log.
+Every action, accepted or refused, is written to the audit log; a change and its audit entry are committed in the
+same transaction, so the log never misses a change that happened.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from stackyard.metrics import ChangeAction, ChangeOutcome, Metrics
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.settings import Settings
-from stackyard.store import AuditEntry, Change, DefinitionStore, Expectation, Outcome, PipelineRecord, WriteResult
+from stackyard.store import (
+    AuditEntry,
+    AuditFor,
+    Change,
+    DefinitionStore,
+    Expectation,
+    Outcome,
+    PipelineRecord,
+    WriteResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +88,15 @@ class Manager:
             current = await self._get(change.name)
             verb = action or ("update" if current else "create")
             return await self._audited(
-                verb, change.name, current, change.author, lambda: self._put_locked(change, current, expect)
+                verb,
+                change.name,
+                current,
+                change.author,
+                lambda audit: self._put_locked(change, current, expect, audit),
             )
 
     async def _put_locked(
-        self, change: Change, current: PipelineRecord | None, expect: Expectation | None
+        self, change: Change, current: PipelineRecord | None, expect: Expectation | None, audit: AuditFor
     ) -> WriteResult:
         if expect is not None:
             expect.check(current, change.name)
@@ -91,7 +105,7 @@ class Manager:
             return WriteResult(current, Outcome.UNCHANGED, generation)
         build = await self.build_async(change.yaml)
         try:
-            result = await anyio.to_thread.run_sync(self.store.put, change, expect)
+            result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)
         except BaseException:
             await anyio.to_thread.run_sync(build.close)
             raise
@@ -102,8 +116,8 @@ class Manager:
         async with self.registry.lock(name):
             current = await self._get(name)
 
-            async def delete() -> WriteResult:
-                result = await anyio.to_thread.run_sync(self.store.delete, name, expect)
+            async def delete(audit: AuditFor) -> WriteResult:
+                result = await anyio.to_thread.run_sync(self.store.delete, name, expect, audit)
                 self.registry.remove(name)
                 return result
 
@@ -135,8 +149,8 @@ class Manager:
         async with self.registry.lock(name):
             current = await self._get(name)
 
-            async def switch() -> WriteResult:
-                result = await anyio.to_thread.run_sync(self.store.set_enabled, name, enabled, expect)
+            async def switch(audit: AuditFor) -> WriteResult:
+                result = await anyio.to_thread.run_sync(self.store.set_enabled, name, enabled, expect, audit)
                 self.registry.set_enabled(name, enabled)
                 return result
 
@@ -160,7 +174,13 @@ class Manager:
                     await self._close_all(builds)
                     return report
                 to_write = [change for change in changes if change.name in builds]
-                results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes)
+
+                def entry_for(result: WriteResult) -> AuditEntry:
+                    action = _APPLY_ACTIONS.get(result.outcome, "update")
+                    before = _rev(stored.get(result.record.name))
+                    return AuditEntry(actor, action, result.record.name, "ok", before, _after(result), "apply")
+
+                results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes, entry_for)
             except StackyardError as error:
                 await self._close_all(builds)
                 self._count("update", ChangeOutcome.REFUSED)
@@ -176,15 +196,8 @@ class Manager:
                     self.registry.install(
                         LiveRevision(result.record.name, result.record.revision, builds.pop(result.record.name))
                     )
-            for result in results:
-                current = stored.get(result.record.name)
-                action = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}.get(
-                    result.outcome, "update"
-                )
-                self._count(action, ChangeOutcome.APPLIED)
-                await self._record(
-                    AuditEntry(actor, action, result.record.name, "ok", _rev(current), _after(result), "apply")
-                )
+            for result in results:  # their audit entries were committed with them
+                self._count(_APPLY_ACTIONS.get(result.outcome, "update"), ChangeOutcome.APPLIED)
             generation = max((result.generation for result in results), default=None)
             return replace(report, generation=generation)
 
@@ -220,17 +233,28 @@ class Manager:
         name: str,
         current: PipelineRecord | None,
         actor: str,
-        operation: Callable[[], Awaitable[WriteResult]],
+        operation: Callable[[AuditFor], Awaitable[WriteResult]],
     ) -> WriteResult:
+        """Run `operation`, which hands `entry_for` to the store: a write commits its audit entry with it."""
+        written: list[AuditEntry] = []
+
+        def entry_for(result: WriteResult) -> AuditEntry:
+            outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
+            entry = AuditEntry(actor, action, name, outcome, _rev(current), _after(result))
+            written.append(entry)
+            return entry
+
         try:
-            result = await operation()
+            result = await operation(entry_for)
         except StackyardError as error:
             self._count(action, ChangeOutcome.REFUSED)
             await self._record(AuditEntry(actor, action, name, "refused", _rev(current), None, error.detail))
             raise
-        outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
-        self._count(action, ChangeOutcome.UNCHANGED if outcome == "unchanged" else ChangeOutcome.APPLIED)
-        await self._record(AuditEntry(actor, action, name, outcome, _rev(current), _after(result)))
+        unchanged = result.outcome is Outcome.UNCHANGED
+        self._count(action, ChangeOutcome.UNCHANGED if unchanged else ChangeOutcome.APPLIED)
+        if not written:  # nothing went to the store (identical to the live revision): the entry goes on its own
+            await self._record(entry_for(result))
+        outcome = "unchanged" if unchanged else "ok"
         log.info("%s %s", action, outcome, extra={"pipeline": name, "revision": result.record.revision})
         return result
 
@@ -243,7 +267,8 @@ class Manager:
         try:
             await anyio.to_thread.run_sync(self.store.record_audit, entry)
         except Exception:
-            # The change itself is committed (or refused) already; a lost audit line must not turn it into an error.
+            # Only refusals and no-ops come here (writes commit their entry with them): nothing was changed, so a
+            # lost line must not turn the answer into an error.
             log.exception("could not record an audit entry", extra={"pipeline": entry.pipeline, "action": entry.action})
 
     async def _get(self, name: str) -> PipelineRecord | None:
@@ -266,6 +291,8 @@ class Manager:
         live = self.registry.get(name)
         return live is not None and live.revision == revision
 
+
+_APPLY_ACTIONS = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}
 
 # Audit actions -> the management counter's bounded action label (enable/disable are not counted there).
 _METRIC_ACTIONS = {

@@ -20,6 +20,7 @@ from stackyard.store import (
     LoadedPipeline,
     Outcome,
     ReplicaRecord,
+    WriteResult,
 )
 
 MakeStore = Callable[..., DefinitionStore]  # (keep_revisions: int | None = None) -> an opened store
@@ -209,6 +210,40 @@ class StoreContract:
         assert [e.pipeline for e in store.audit(AuditQuery(pipeline="a", actor="alice"))] == ["a"]
         assert store.audit(AuditQuery(since=datetime.now(UTC) + timedelta(hours=1))) == []
         assert len(store.audit(AuditQuery(until=datetime.now(UTC) + timedelta(hours=1), limit=2))) == 2
+
+    def test_every_write_commits_its_audit_entry_with_it(self, store: DefinitionStore) -> None:
+        def entry(action: str) -> Callable[[WriteResult], AuditEntry]:
+            return lambda result: AuditEntry("alice", action, result.record.name, "ok", None, result.record.revision)
+
+        store.put(Change("a", "yaml: 1"), audit=entry("create"))
+        store.set_enabled("a", False, audit=entry("disable"))
+        store.apply([Change("b", "yaml: 1")], ["a"], audit=entry("apply"))
+        store.delete("b", audit=entry("delete"))
+        logged = [(e.action, e.pipeline, e.to_revision) for e in reversed(store.audit(AuditQuery()))]
+        assert logged == [
+            ("create", "a", 1),
+            ("disable", "a", 1),
+            ("apply", "b", 1),
+            ("apply", "a", 1),
+            ("delete", "b", 1),
+        ]
+
+    def test_a_write_whose_audit_entry_cannot_be_made_commits_nothing(self, store: DefinitionStore) -> None:
+        store.put(Change("a", "yaml: 1"))
+        generation = store.generation()
+
+        def broken(result: WriteResult) -> AuditEntry:
+            raise RuntimeError("no audit entry")
+
+        with pytest.raises(RuntimeError, match="no audit entry"):
+            store.put(Change("a", "yaml: 2"), audit=broken)
+        with pytest.raises(RuntimeError, match="no audit entry"):
+            store.apply([Change("b", "yaml: 1")], ["a"], audit=broken)
+        with pytest.raises(RuntimeError, match="no audit entry"):
+            store.delete("a", audit=broken)
+        assert [(r.name, r.revision, r.yaml) for r in store.pipelines()] == [("a", 1, "yaml: 1")]
+        assert store.generation() == generation
+        assert store.audit(AuditQuery()) == []
 
     def test_replica_heartbeats_are_listed_and_replaced(self, store: DefinitionStore) -> None:
         started = datetime.now(UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from stackyard.store.protocol import ChangeNotifier, ChangeProbe, DefinitionStore
 from stackyard.store.records import (
     AuditEntry,
+    AuditFor,
     AuditQuery,
     Change,
     Expectation,
@@ -38,6 +39,7 @@ def open_store(url: str, *, keep_revisions: int | None = None) -> DefinitionStor
 
 __all__ = [
     "AuditEntry",
+    "AuditFor",
     "AuditQuery",
     "Change",
     "ChangeNotifier",

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from stackyard.store.records import (
     AuditEntry,
+    AuditFor,
     AuditQuery,
     Change,
     Expectation,
@@ -41,15 +42,16 @@ class DefinitionStore(Protocol):
     def pipelines(self) -> list[PipelineRecord]:
         """Every pipeline that exists, ordered by name."""
 
-    def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
+    def put(self, change: Change, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
         """Make `change` the live revision of `change.name`, in one transaction.
 
         A change identical to the live revision stores nothing and answers `UNCHANGED` with the live record.
         Otherwise it appends revision max+1 (numbering continues across deletes), makes it live and bumps the
         generation. `expect` is checked inside the same transaction; a stale one raises `RevisionConflict`.
+        `audit(result)`, when given, is the audit entry written in that same transaction (for every write method).
         """
 
-    def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
+    def delete(self, name: str, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
         """Mark `name` deleted (its history stays) and bump the generation; `PipelineNotFound` when absent."""
 
     def generation(self) -> int:
@@ -58,14 +60,16 @@ class DefinitionStore(Protocol):
     def changes_since(self, generation: int) -> list[PipelineRecord]:
         """Every pipeline, deleted ones included, whose last change has a generation above `generation`."""
 
-    def apply(self, changes: list[Change], deletes: list[str]) -> list[WriteResult]:
+    def apply(self, changes: list[Change], deletes: list[str], audit: AuditFor | None = None) -> list[WriteResult]:
         """Put every change and delete every name in ONE transaction: all of it is committed, or none of it.
 
         Answers one result per change, then one per delete, in order. An unknown name in `deletes` raises
         `PipelineNotFound` and nothing is committed.
         """
 
-    def set_enabled(self, name: str, enabled: bool, expect: Expectation | None = None) -> WriteResult:
+    def set_enabled(
+        self, name: str, enabled: bool, expect: Expectation | None = None, audit: AuditFor | None = None
+    ) -> WriteResult:
         """Switch serving of `name` on or off without a new revision; bumps the generation when it changes."""
 
     def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
@@ -75,7 +79,7 @@ class DefinitionStore(Protocol):
         """One revision of `name`, or None."""
 
     def record_audit(self, entry: AuditEntry) -> None:
-        """Append an audit entry (its own transaction, so refusals are recorded too)."""
+        """Append an audit entry in a transaction of its own: refusals, and actions that changed nothing."""
 
     def audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Audit entries matching `query`, newest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -74,6 +75,11 @@ class AuditEntry:
     detail: str = ""
     at: datetime | None = None  # set by the store when recorded
     id: int | None = None  # set by the store when recorded
+
+
+# Makes the audit entry of one write from its result; the store calls it inside the write's own transaction, so a
+# change is committed together with its audit entry, or neither is.
+AuditFor = Callable[["WriteResult"], AuditEntry]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from stackyard.errors import PipelineNotFound
 from stackyard.store.records import (
     AuditEntry,
+    AuditFor,
     AuditQuery,
     Change,
     Expectation,
@@ -152,26 +153,30 @@ class RelationalStore(ABC, Generic[ConnT]):
             rows = self._execute(conn, query, (generation,)).fetchall()
         return [self._record(row) for row in rows]
 
-    def put(self, change: Change, expect: Expectation | None = None) -> WriteResult:
+    def put(self, change: Change, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
         with self._write() as conn:
-            return self._put(conn, change, expect)
+            return self._audited(conn, self._put(conn, change, expect), audit)
 
-    def delete(self, name: str, expect: Expectation | None = None) -> WriteResult:
+    def delete(self, name: str, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
         with self._write() as conn:
-            return self._delete(conn, name, expect)
+            return self._audited(conn, self._delete(conn, name, expect), audit)
 
-    def apply(self, changes: list[Change], deletes: list[str]) -> list[WriteResult]:
+    def apply(self, changes: list[Change], deletes: list[str], audit: AuditFor | None = None) -> list[WriteResult]:
         with self._write() as conn:
             results = [self._put(conn, change, None) for change in changes]
             results.extend(self._delete(conn, name, None) for name in deletes)
-            return results
+            return [self._audited(conn, result, audit) for result in results]
 
-    def set_enabled(self, name: str, enabled: bool, expect: Expectation | None = None) -> WriteResult:
+    def set_enabled(
+        self, name: str, enabled: bool, expect: Expectation | None = None, audit: AuditFor | None = None
+    ) -> WriteResult:
         with self._write() as conn:
             current = self._existing(conn, name, expect)
             if current.enabled == enabled:
-                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
-            return self._update(conn, name, "enabled", enabled, Outcome.UPDATED)
+                result = WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
+            else:
+                result = self._update(conn, name, "enabled", enabled, Outcome.UPDATED)
+            return self._audited(conn, result, audit)
 
     def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
         with self._read() as conn:
@@ -190,22 +195,30 @@ class RelationalStore(ABC, Generic[ConnT]):
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._transaction() as conn:
-            at = self._clock_time()
-            self._execute(
-                conn,
-                "INSERT INTO audit (at, actor, action, pipeline, outcome, from_revision, to_revision, detail)"  # noqa: S608 (the dialect's fixed clock)
-                f" VALUES ({at.sql}, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    *at.params,
-                    entry.actor,
-                    entry.action,
-                    entry.pipeline,
-                    entry.outcome,
-                    entry.from_revision,
-                    entry.to_revision,
-                    entry.detail,
-                ),
-            )
+            self._insert_audit(conn, entry)
+
+    def _audited(self, conn: ConnT, result: WriteResult, audit: AuditFor | None) -> WriteResult:
+        if audit is not None:
+            self._insert_audit(conn, audit(result))
+        return result
+
+    def _insert_audit(self, conn: ConnT, entry: AuditEntry) -> None:
+        at = self._clock_time()
+        self._execute(
+            conn,
+            "INSERT INTO audit (at, actor, action, pipeline, outcome, from_revision, to_revision, detail)"  # noqa: S608 (the dialect's fixed clock)
+            f" VALUES ({at.sql}, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                *at.params,
+                entry.actor,
+                entry.action,
+                entry.pipeline,
+                entry.outcome,
+                entry.from_revision,
+                entry.to_revision,
+                entry.detail,
+            ),
+        )
 
     def audit(self, query: AuditQuery) -> list[AuditEntry]:
         clauses, params = audit_filter(query, "%s")
