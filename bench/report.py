@@ -8,10 +8,12 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any, cast
 
 from bench.plan import Plan
 
@@ -50,8 +52,8 @@ class Section:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Section:
         section = cls(**data)  # type: ignore[arg-type]
-        section.tables = [Table(**t) for t in data["tables"]]  # type: ignore[union-attr]
-        section.plots = [Plot(**p) for p in data["plots"]]  # type: ignore[union-attr]
+        section.tables = [Table(**t) for t in cast(list[dict[str, Any]], data["tables"])]
+        section.plots = [Plot(**p) for p in cast(list[dict[str, Any]], data["plots"])]
         return section
 
 
@@ -214,7 +216,7 @@ def _plots(sections: list[Section], folder: Path) -> bool:
     return True
 
 
-def _group_order(plot: Plot) -> object:
+def _group_order(plot: Plot) -> Callable[[str], int]:
     order: list[str] = []
     for values in plot.series.values():
         order += [g for g in values if g not in order]

@@ -8,6 +8,7 @@ os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "false"  # before anything imports Ha
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -44,6 +45,11 @@ async def aclient(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://stackyard") as async_client:
             yield async_client
+
+
+def as_httpx(client: TestClient) -> httpx.Client:
+    """Starlette's TestClient is an `httpx2.Client`, with httpx's interface: the Stackyard client can drive it."""
+    return cast(httpx.Client, client)
 
 
 def yard(app: FastAPI) -> AppState:

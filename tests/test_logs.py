@@ -25,6 +25,7 @@ def test_configured_logging_writes_json_lines_with_the_request_id_of_the_caller(
         logging.getLogger("stackyard.test").debug("below the level")
         logs.stop_logging()  # drains the queue: everything logged so far is written
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
     assert [(line["message"], line["request_id"], line["pipeline"]) for line in lines] == [("hello", "req-7", "greet")]

@@ -24,13 +24,14 @@ from stackyard.client import (
     WriteResult,
 )
 from stackyard.settings import Settings
+from tests.conftest import as_httpx
 from tests.process.server import free_port
 from tests.yamls import prompt_yaml
 
 
 @pytest.fixture
 def yard(client: TestClient) -> Client:
-    return Client(http=client)
+    return Client(http=as_httpx(client))
 
 
 def test_put_get_list_and_delete_round_trip(yard: Client) -> None:
@@ -136,7 +137,7 @@ def test_a_route_the_server_lacks_raises_route_not_found(yard: Client) -> None:
 def test_too_large_definition_raises_definition_too_large(tmp_path: Path) -> None:
     settings = Settings(store_url=f"sqlite:///{tmp_path}/small.db", max_yaml_bytes=100)
     with TestClient(create_app(settings)) as http, pytest.raises(DefinitionTooLarge):
-        Client(http=http).put_pipeline("greet", prompt_yaml() + "#" * 300)
+        Client(http=as_httpx(http)).put_pipeline("greet", prompt_yaml() + "#" * 300)
 
 
 def test_a_server_that_does_not_listen_raises_server_unreachable() -> None:
@@ -147,6 +148,6 @@ def test_a_server_that_does_not_listen_raises_server_unreachable() -> None:
 def test_the_token_is_sent_as_a_bearer_header(client: TestClient) -> None:
     seen: list[str | None] = []
     client.event_hooks["request"].append(lambda request: seen.append(request.headers.get("authorization")))
-    Client(http=client, token="s3cret").list_pipelines()
-    Client(http=client, token="").list_pipelines()
+    Client(http=as_httpx(client), token="s3cret").list_pipelines()
+    Client(http=as_httpx(client), token="").list_pipelines()
     assert seen == ["Bearer s3cret", None]

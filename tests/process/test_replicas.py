@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -53,16 +53,26 @@ def run(server: Server, name: str) -> httpx.Response:
         return http.post(f"/pipelines/{name}/run", json={"data": {"name": "Ada"}})
 
 
+def answers(server: Server, name: str, status: int) -> Callable[[], bool]:
+    """A condition for `eventually`: a run of `name` on `server` answers `status`."""
+    return lambda: run(server, name).status_code == status
+
+
+def serves(server: Server, name: str, revision: int) -> Callable[[], bool]:
+    """A condition for `eventually`: `server` runs `name` on `revision`."""
+    return lambda: served_revision(server, name) == revision
+
+
 def test_a_put_and_a_delete_through_one_replica_reach_the_other_two(three: list[Server]) -> None:
     first, *others = three
     assert put(first, "greet", version_yaml(1)).status_code == 201
     for server in others:
-        eventually(lambda s=server: run(s, "greet").status_code == 200, f"{server.url} serves greet")
+        eventually(answers(server, "greet", 200), f"{server.url} serves greet")
         assert run(server, "greet").json()["result"] == {"prompt": {"prompt": "v1 Ada"}}
     with first.client() as http:
         assert http.delete("/pipelines/greet").status_code == 204
     for server in others:
-        eventually(lambda s=server: run(s, "greet").status_code == 404, f"{server.url} no longer serves greet")
+        eventually(answers(server, "greet", 404), f"{server.url} no longer serves greet")
 
 
 def test_wait_all_answers_when_every_replica_serves_the_change(three: list[Server]) -> None:
@@ -140,4 +150,4 @@ def test_runs_never_fail_while_postgres_restarts_and_changes_flow_again_after(th
         assert httpx.get(f"{server.url}/readyz").status_code == 200
     assert put(second, "greet", version_yaml(2)).status_code == 200
     for server in (first, third):
-        eventually(lambda s=server: served_revision(s, "greet") == 2, f"{server.url} serves revision 2 after")
+        eventually(serves(server, "greet", 2), f"{server.url} serves revision 2 after")

@@ -16,6 +16,7 @@ from stackyard.auth import InvalidTokenLine, create_token, parse_token_line
 from stackyard.cli import app as cli_app
 from stackyard.client import Client, Forbidden, Unauthorized
 from stackyard.settings import Settings
+from tests.conftest import as_httpx
 from tests.yamls import prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
@@ -226,9 +227,9 @@ def test_token_create_prints_a_token_and_a_line_that_accepts_it() -> None:
 
 
 def test_the_client_sends_its_token(secured: TestClient) -> None:
-    with Client(token=READER, http=secured) as yard:
+    with Client(token=READER, http=as_httpx(secured)) as yard:
         assert [p.name for p in yard.list_pipelines()] == ["greet"]
-    with Client(token="", http=secured) as anonymous, pytest.raises(Unauthorized):
+    with Client(token="", http=as_httpx(secured)) as anonymous, pytest.raises(Unauthorized):
         anonymous.list_pipelines()
-    with Client(token=READER, http=secured) as reader, pytest.raises(Forbidden):
+    with Client(token=READER, http=as_httpx(secured)) as reader, pytest.raises(Forbidden):
         reader.delete_pipeline("greet")

@@ -38,6 +38,7 @@ class TestPostgresStore(StoreContract):
 
 def test_a_schema_from_a_newer_version_is_refused_untouched(schema_url: str) -> None:
     schema = split_url(schema_url)[1]
+    assert schema is not None
     with admin() as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("CREATE TABLE {}.stackyard_schema (version integer)").format(sql.Identifier(schema)))
