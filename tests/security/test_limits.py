@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stackyard.api import create_app
 from stackyard.settings import Settings
 from tests.components import GATES
+from tests.waiting import wait_until
 from tests.yamls import gate_yaml, prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
@@ -107,3 +110,26 @@ def test_cors_is_off_by_default_and_on_for_configured_origins(tmp_path: Path) ->
         assert answer.headers["access-control-allow-origin"] == "https://app.example"
         other = client.get("/pipelines", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_run_limits_hold_again_when_the_same_app_starts_a_second_time(tmp_path: Path) -> None:
+    # The gates belong to the event loop that serves: an app started again (embedded, or in tests) gets new ones.
+    app = create_app(settings_for(tmp_path, max_concurrent_runs=1, max_queued_runs=1))
+    for start in ("first", "second"):
+        with TestClient(app) as client:
+            key = f"restart-{start}"
+            client.put("/pipelines/slow", content=gate_yaml(key, start), headers=YAML)
+            assert _two_runs_one_waiting(app, client, key) == [200, 200]
+
+
+def _two_runs_one_waiting(app: FastAPI, client: TestClient, key: str) -> list[int]:
+    """The statuses of two runs of `slow`, the second sent while the first holds the only slot."""
+    entered, release = GATES[key]
+    with ThreadPoolExecutor(2) as pool:
+        running = pool.submit(client.post, "/pipelines/slow/run", json={"data": {"text": "1"}})
+        assert entered.wait(10)
+        queued = pool.submit(client.post, "/pipelines/slow/run", json={"data": {"text": "2"}})
+        gates = app.state.run_limits._gates
+        wait_until(lambda: gates["slow"].waiting >= 1, "the second run waits for the slot")
+        release.set()
+        return [running.result(timeout=30).status_code, queued.result(timeout=30).status_code]

@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         replica = Replica(settings, store, registry, sync)
         # Runs get threads of their own: a burst of runs never waits behind builds and store calls, nor they behind it.
         threads = ThreadPoolExecutor(settings.run_threads, thread_name_prefix="stackyard-run")
+        # Made here, not with the app: its semaphores belong to the event loop that serves.
+        app.state.run_limits = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
         app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, threads)
         try:
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
@@ -172,7 +174,6 @@ def install_middleware(app: StackyardAPI, settings: Settings) -> None:
             "open development mode: no tokens configured, every caller may manage pipelines%s",
             "" if not open_on_network else "; management routes are refused on this non-loopback address",
         )
-    app.state.run_limits = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
     # CORS first (when configured: preflights carry no token), then the request log (so refusals are logged with
     # their request id too), then access control, then body limits.
     front = []
