@@ -41,7 +41,7 @@ FULL = Plan(
     documents=10_000,
     updates=100,
     pipeline_counts=(1, 100, 1000),
-    deploys=30,
+    deploys=100,
     use_wrk=True,
     hayhooks=None,
 )
