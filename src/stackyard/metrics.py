@@ -211,7 +211,7 @@ class Metrics:
 class RunSeries:
     """The runs-in-flight, runs and duration series of one pipeline revision."""
 
-    __slots__ = ("in_flight", "metrics", "outcomes", "pipeline", "revision", "seconds")
+    __slots__ = ("in_flight", "metrics", "pipeline", "revision", "seconds")
 
     def __init__(self, metrics: Metrics, pipeline: str, revision: int) -> None:
         self.metrics = metrics
@@ -219,7 +219,6 @@ class RunSeries:
         self.revision = str(revision)
         self.in_flight = metrics._child(metrics.in_flight, pipeline)
         self.seconds = metrics._child(metrics.run_seconds, pipeline, self.revision)
-        self.outcomes: dict[RunOutcome, Any] = {}  # filled as outcomes happen: no zero series for the others
 
     def started(self) -> float:
         """Count a run in flight; returns its start time for `finished`."""
@@ -230,13 +229,8 @@ class RunSeries:
         """The run that began at `started` ended with `error` (None: it succeeded)."""
         elapsed = time.perf_counter() - started
         self.in_flight.dec()
-        outcome = run_outcome(error)
-        counter = self.outcomes.get(outcome)
-        if counter is None:
-            counter = self.outcomes[outcome] = self.metrics._child(
-                self.metrics.runs, self.pipeline, self.revision, outcome.value
-            )
-        counter.inc()
+        # Looked up per outcome when it happens, so outcomes that never happened have no zero series.
+        self.metrics._child(self.metrics.runs, self.pipeline, self.revision, run_outcome(error).value).inc()
         self.seconds.observe(elapsed)
 
 

@@ -47,12 +47,6 @@ class RunMeter:
     series: RunSeries
     scope: RunScope
 
-    def started(self) -> float:
-        return self.series.started()
-
-    def finished(self, started: float, error: BaseException | None) -> None:
-        self.series.finished(started, error)
-
 
 @dataclass
 class Observability:

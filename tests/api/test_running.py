@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -13,7 +12,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from stackyard.api import create_app
 from stackyard.api.running import use_live
 from stackyard.registry import LiveRevision
 from stackyard.settings import Settings
@@ -27,30 +25,22 @@ YAML = {"Content-Type": "application/yaml"}
 
 
 @pytest.fixture
-def one_thread_app(tmp_path: Path) -> FastAPI:
-    settings = Settings(
+def settings(tmp_path: Path) -> Settings:
+    """One run thread, so a test can keep it busy; a short run timeout."""
+    return Settings(
         store_url=f"sqlite:///{tmp_path}/yard.db",
         extra_allowed_modules=["tests.components"],
         run_threads=1,
         run_timeout=0.5,
     )
-    return create_app(settings)
-
-
-@pytest.fixture
-async def one_thread(one_thread_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with one_thread_app.router.lifespan_context(one_thread_app):
-        transport = httpx.ASGITransport(app=one_thread_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://stackyard") as client:
-            yield client
 
 
 async def test_work_given_up_before_a_run_thread_took_it_never_starts_and_gives_its_lease_back(
-    one_thread_app: FastAPI, one_thread: httpx.AsyncClient
+    app: FastAPI, aclient: httpx.AsyncClient
 ) -> None:
-    answer = await one_thread.put("/pipelines/query", content=on_index(QUERY, "leases"), headers=YAML)
+    answer = await aclient.put("/pipelines/query", content=on_index(QUERY, "leases"), headers=YAML)
     assert answer.status_code == 201, answer.text
-    state = yard(one_thread_app)
+    state = yard(app)
     busy, free = threading.Event(), threading.Event()
 
     def occupy(live: LiveRevision) -> None:
@@ -74,19 +64,19 @@ async def test_work_given_up_before_a_run_thread_took_it_never_starts_and_gives_
 
 
 async def test_a_run_past_its_timeout_keeps_its_revision_open_until_it_really_ends(
-    one_thread_app: FastAPI, one_thread: httpx.AsyncClient
+    app: FastAPI, aclient: httpx.AsyncClient
 ) -> None:
     entered, release = GATES["lease-timeout"]
-    assert (await one_thread.put("/pipelines/slow", content=gate_yaml("lease-timeout", "old"), headers=YAML)).is_success
-    registry = yard(one_thread_app).registry
+    assert (await aclient.put("/pipelines/slow", content=gate_yaml("lease-timeout", "old"), headers=YAML)).is_success
+    registry = yard(app).registry
     old = registry.get("slow")
     assert old is not None
     try:
-        answer = await one_thread.post("/pipelines/slow/run", json={"data": {"text": "t"}})
+        answer = await aclient.post("/pipelines/slow/run", json={"data": {"text": "t"}})
         assert answer.status_code == 504
         assert entered.is_set()
         # Replaced while the abandoned run still holds the old revision: it is retired, not closed.
-        new = await one_thread.put("/pipelines/slow", content=gate_yaml("lease-other", "new"), headers=YAML)
+        new = await aclient.put("/pipelines/slow", content=gate_yaml("lease-other", "new"), headers=YAML)
         assert new.status_code == 200, new.text
         assert old.retired
         assert old.inflight == 1

@@ -48,7 +48,7 @@ async def run_on_live(
     if current is None:
         raise missing(registry, check_name(name))
     meter = state.observability.meter(current)
-    started = meter.started()
+    started = meter.series.started()
     error: BaseException | None = None
     try:
         if not registry.is_enabled(name):
@@ -78,7 +78,7 @@ async def run_on_live(
         error = raised
         raise
     finally:
-        meter.finished(started, error)
+        meter.series.finished(started, error)
     return live, result
 
 
