@@ -39,3 +39,20 @@ class Explode:
     @component.output_types(text=str)
     def run(self, text: str) -> dict[str, str]:
         raise RuntimeError("the component broke")
+
+
+# key -> how many times a `Counter` with that key has run.
+RUNS: dict[str, int] = defaultdict(int)
+
+
+@component
+class Counter:
+    """Counts its runs under `key`: proof of whether a run executed at all, whatever the answer said."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        RUNS[self.key] += 1
+        return {"text": text}

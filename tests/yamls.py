@@ -48,3 +48,12 @@ EXPLODE = """components:
     init_parameters: {}
 connections: []
 """
+
+
+def counter_yaml(key: str) -> str:
+    return f"""components:
+  counter:
+    type: tests.components.Counter
+    init_parameters: {{key: {key}}}
+connections: []
+"""

@@ -110,6 +110,7 @@ class Manager:
             await anyio.to_thread.run_sync(build.close)
             raise
         self.registry.install(LiveRevision(change.name, result.record.revision, build))
+        self._applied(result)
         return result
 
     async def delete(self, name: str, expect: Expectation | None = None, actor: str = "anonymous") -> WriteResult:
@@ -119,6 +120,7 @@ class Manager:
             async def delete(audit: AuditFor) -> WriteResult:
                 result = await anyio.to_thread.run_sync(self.store.delete, name, expect, audit)
                 self.registry.remove(name)
+                self._applied(result)
                 return result
 
             return await self._audited("delete", name, current, actor, delete)
@@ -152,6 +154,7 @@ class Manager:
             async def switch(audit: AuditFor) -> WriteResult:
                 result = await anyio.to_thread.run_sync(self.store.set_enabled, name, enabled, expect, audit)
                 self.registry.set_enabled(name, enabled)
+                self._applied(result)
                 return result
 
             return await self._audited("enable" if enabled else "disable", name, current, actor, switch)
@@ -196,6 +199,7 @@ class Manager:
                     self.registry.install(
                         LiveRevision(result.record.name, result.record.revision, builds.pop(result.record.name))
                     )
+                self._applied(result)
             for result in results:  # their audit entries were committed with them
                 self._count(_APPLY_ACTIONS.get(result.outcome, "update"), ChangeOutcome.APPLIED)
             generation = max((result.generation for result in results), default=None)
@@ -257,6 +261,13 @@ class Manager:
         outcome = "unchanged" if unchanged else "ok"
         log.info("%s %s", action, outcome, extra={"pipeline": name, "revision": result.record.revision})
         return result
+
+    def _applied(self, result: WriteResult) -> None:
+        # The sync applies a stored change only when it is newer than what this process applied itself: otherwise a
+        # tick that read the store just before this change committed would undo it (re-enable, or bring back a
+        # deleted pipeline) once it gets the pipeline's lock.
+        if result.outcome is not Outcome.UNCHANGED:
+            self.registry.mark_applied(result.record.name, result.generation)
 
     def _count(self, action: str, outcome: ChangeOutcome) -> None:
         metric_action = _METRIC_ACTIONS.get(action)

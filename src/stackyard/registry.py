@@ -59,6 +59,9 @@ class Registry:
     _live: dict[str, LiveRevision] = field(default_factory=dict)
     _failures: dict[str, BuildFailure] = field(default_factory=dict)
     _disabled: set[str] = field(default_factory=set)
+    # name -> the store generation of the newest change to it that this process has applied (deletes included, so a
+    # sync that read a pipeline before its delete committed cannot bring it back).
+    _applied: dict[str, int] = field(default_factory=dict)
     # Weak values: a lock lives while someone holds or waits for it, so names that were only ever refused (or are
     # gone) leave nothing behind.
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)
@@ -87,6 +90,15 @@ class Registry:
 
     def is_enabled(self, name: str) -> bool:
         return name not in self._disabled
+
+    def applied(self, name: str) -> int:
+        """The store generation of the newest change to `name` applied here (0: none)."""
+        return self._applied.get(name, 0)
+
+    def mark_applied(self, name: str, generation: int) -> None:
+        """Record that the change to `name` committed at `generation` is applied here; older ones never will be."""
+        if generation > self._applied.get(name, 0):
+            self._applied[name] = generation
 
     def failure(self, name: str) -> BuildFailure | None:
         return self._failures.get(name)

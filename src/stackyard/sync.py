@@ -77,27 +77,35 @@ class Synchronizer:
     async def _apply(self, record: PipelineRecord) -> None:
         registry = self.manager.registry
         async with registry.lock(record.name):
-            live = registry.get(record.name)
-            if record.deleted:
-                if live is not None:
-                    registry.remove(record.name)
-                return
-            registry.set_enabled(record.name, record.enabled)
-            if live is not None and live.revision >= record.revision:
-                return
-            failure = registry.failure(record.name)
-            if failure is not None and failure.revision >= record.revision:
-                return
-            try:
-                build = await self.manager.build_async(record.yaml)
-            except StackyardError as error:
-                registry.record_failure(record.name, record.revision, error.detail)
-                log.warning(
-                    "stored revision failed to build here; previous revision keeps serving",
-                    extra={"pipeline": record.name, "revision": record.revision, "error": error.detail},
-                )
-                return
-            registry.install(LiveRevision(record.name, record.revision, build))
+            if record.generation <= registry.applied(record.name):
+                return  # this process applied this change, or a newer one, after the record was read
+            await self._apply_locked(record)
+            # Only once applied: a tick that failed half way reads the store again and retries.
+            registry.mark_applied(record.name, record.generation)
+
+    async def _apply_locked(self, record: PipelineRecord) -> None:
+        registry = self.manager.registry
+        live = registry.get(record.name)
+        if record.deleted:
+            if live is not None:
+                registry.remove(record.name)
+            return
+        registry.set_enabled(record.name, record.enabled)
+        if live is not None and live.revision >= record.revision:
+            return
+        failure = registry.failure(record.name)
+        if failure is not None and failure.revision >= record.revision:
+            return
+        try:
+            build = await self.manager.build_async(record.yaml)
+        except StackyardError as error:
+            registry.record_failure(record.name, record.revision, error.detail)
+            log.warning(
+                "stored revision failed to build here; previous revision keeps serving",
+                extra={"pipeline": record.name, "revision": record.revision, "error": error.detail},
+            )
+            return
+        registry.install(LiveRevision(record.name, record.revision, build))
 
 
 def poll_interval(sync_interval: float | None, store_kind: str) -> float:
