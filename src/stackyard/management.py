@@ -18,7 +18,14 @@ import anyio
 
 from stackyard.build import Build, build_pipeline
 from stackyard.definition import parse_definition
-from stackyard.errors import BuildTimeout, InvalidDefinition, InvalidRequest, RevisionNotFound, StackyardError
+from stackyard.errors import (
+    BuildTimeout,
+    InvalidDefinition,
+    InvalidRequest,
+    PipelineNotFound,
+    RevisionNotFound,
+    StackyardError,
+)
 from stackyard.metrics import ChangeAction, ChangeOutcome, Metrics
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
@@ -101,15 +108,20 @@ class Manager:
         if expect is not None:
             expect.check(current, change.name)
         if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
-            generation = await anyio.to_thread.run_sync(self.store.generation)
-            return WriteResult(current, Outcome.UNCHANGED, generation)
-        build = await self.build_async(change.yaml)
-        try:
-            result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)
-        except BaseException:
-            await anyio.to_thread.run_sync(build.close)
-            raise
-        self.registry.install(LiveRevision(change.name, result.record.revision, build))
+            if change.changes_nothing(current):
+                generation = await anyio.to_thread.run_sync(self.store.generation)
+                return WriteResult(current, Outcome.UNCHANGED, generation)
+            result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)  # the switch alone
+        else:
+            build = await self.build_async(change.yaml)
+            try:
+                result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)
+            except BaseException:
+                await anyio.to_thread.run_sync(build.close)
+                raise
+            self.registry.install(LiveRevision(change.name, result.record.revision, build))
+        if change.enabled is not None:
+            self.registry.set_enabled(change.name, change.enabled)
         self._applied(result)
         return result
 
@@ -147,17 +159,40 @@ class Manager:
         )
         return await self.put(change, expect, action="rollback")
 
-    async def set_enabled(self, name: str, enabled: bool, expect: Expectation | None, actor: str) -> WriteResult:
+    async def patch(
+        self,
+        name: str,
+        *,
+        enabled: bool | None,
+        description: str | None,
+        labels: dict[str, str] | None,
+        expect: Expectation | None,
+        actor: str,
+        message: str = "",
+    ) -> WriteResult:
+        """Change the switch, the description or the labels of `name`: one revision at most, one transaction, one
+        audit entry, whatever the combination."""
         async with self.registry.lock(name):
             current = await self._get(name)
-
-            async def switch(audit: AuditFor) -> WriteResult:
-                result = await anyio.to_thread.run_sync(self.store.set_enabled, name, enabled, expect, audit)
-                self.registry.set_enabled(name, enabled)
-                self._applied(result)
-                return result
-
-            return await self._audited("enable" if enabled else "disable", name, current, actor, switch)
+            if current is None:
+                raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+            change = Change(
+                name=name,
+                yaml=current.yaml,
+                description=current.description if description is None else description,
+                labels=current.labels if labels is None else labels,
+                author=actor,
+                message=message,
+                enabled=enabled,
+            )
+            switch_only = enabled is not None and change.same_content(current)
+            action = ("enable" if enabled else "disable") if switch_only else "update"
+            # The content is the one read here: without an If-Match of the caller's, the write still expects the
+            # revision it was read from, so a change committed meanwhile by another replica is never overwritten.
+            expected = expect or Expectation(revision=current.revision)
+            return await self._audited(
+                action, name, current, actor, lambda audit: self._put_locked(change, current, expected, audit)
+            )
 
     # -- many pipelines -----------------------------------------------------------------------------------------
 

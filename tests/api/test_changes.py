@@ -96,3 +96,28 @@ def test_apply_refuses_repeated_names_and_bad_names(client: TestClient) -> None:
     assert client.put("/pipelines", json=[item("a"), item("a")]).status_code == 400
     assert client.put("/pipelines", json=[item("Bad Name")]).status_code == 400
     assert client.get("/pipelines").json()["pipelines"] == []
+
+
+def test_patch_of_switch_and_description_is_one_revision_one_audit_entry(client: TestClient, app: FastAPI) -> None:
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    generation = yard(app).store.generation()
+    both = client.patch(
+        "/pipelines/greet", json={"enabled": False, "description": "Greets"}, headers={"If-Match": '"1"'}
+    )
+    assert (both.status_code, both.json()["revision"], both.json()["enabled"]) == (200, 2, False)
+    assert yard(app).store.generation() == generation + 1
+    entries = client.get("/audit", params={"pipeline": "greet"}).json()["entries"]
+    assert [(e["action"], e["to_revision"]) for e in entries] == [("update", 2), ("create", 1)]
+    assert client.post("/pipelines/greet/run", json={"data": {"name": "x"}}).status_code == 503
+
+
+def test_a_stale_if_match_on_patch_changes_neither_the_switch_nor_the_content(client: TestClient, app: FastAPI) -> None:
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    client.patch("/pipelines/greet", json={"description": "v2"})
+    generation = yard(app).store.generation()
+    stale = client.patch("/pipelines/greet", json={"enabled": False, "description": "v3"}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412
+    got = client.get("/pipelines/greet").json()
+    assert (got["revision"], got["enabled"], got["description"]) == (2, True, "v2")
+    assert yard(app).store.generation() == generation
+    assert client.post("/pipelines/greet/run", json={"data": {"name": "x"}}).status_code == 200

@@ -156,17 +156,32 @@ class StoreContract:
         assert [(r.name, r.revision) for r in store.pipelines()] == [("keep", 1)]
         assert store.generation() == generation
 
-    def test_set_enabled_switches_without_a_new_revision(self, store: DefinitionStore) -> None:
+    def test_a_change_of_the_switch_alone_adds_no_revision(self, store: DefinitionStore) -> None:
         store.put(Change("a", "yaml: 1"))
-        off = store.set_enabled("a", False)
+        off = store.put(Change("a", "yaml: 1", enabled=False))
         assert (off.outcome, off.record.enabled, off.record.revision) == (Outcome.UPDATED, False, 1)
         assert store.changes_since(1)[0].enabled is False
-        assert store.set_enabled("a", False).outcome is Outcome.UNCHANGED
-        assert store.set_enabled("a", True).record.enabled is True
-        with pytest.raises(PipelineNotFound):
-            store.set_enabled("ghost", True)
+        assert store.put(Change("a", "yaml: 1", enabled=False)).outcome is Outcome.UNCHANGED
+        assert store.put(Change("a", "yaml: 1")).outcome is Outcome.UNCHANGED  # None keeps the switch
+        assert store.put(Change("a", "yaml: 2")).record.enabled is False  # a new revision keeps it too
+        assert store.put(Change("a", "yaml: 2", enabled=True)).record.enabled is True
         with pytest.raises(RevisionConflict):
-            store.set_enabled("a", False, Expectation(revision=7))
+            store.put(Change("a", "yaml: 2", enabled=False), Expectation(revision=7))
+        assert store.put(Change("new", "yaml: 1", enabled=False)).record.enabled is False
+
+    def test_new_content_and_the_switch_are_one_revision_one_generation_one_audit_entry(
+        self, store: DefinitionStore
+    ) -> None:
+        store.put(Change("a", "yaml: 1"))
+        generation = store.generation()
+        entry = lambda result: AuditEntry("alice", "update", "a", "ok", 1, result.record.revision)  # noqa: E731
+        both = store.put(Change("a", "yaml: 1", description="new", enabled=False), Expectation(revision=1), entry)
+        assert (both.record.revision, both.record.enabled, both.record.description) == (2, False, "new")
+        assert (both.generation, store.generation()) == (generation + 1, generation + 1)
+        assert [(e.action, e.to_revision) for e in store.audit(AuditQuery())] == [("update", 2)]
+        with pytest.raises(RevisionConflict):
+            store.put(Change("a", "yaml: 1", description="newer", enabled=True), Expectation(revision=1))
+        assert (store.get("a").revision, store.get("a").enabled) == (2, False)  # type: ignore[union-attr]
 
     def test_revisions_are_kept_newest_first_and_paginated(self, store: DefinitionStore) -> None:
         for n in range(1, 6):
@@ -216,7 +231,7 @@ class StoreContract:
             return lambda result: AuditEntry("alice", action, result.record.name, "ok", None, result.record.revision)
 
         store.put(Change("a", "yaml: 1"), audit=entry("create"))
-        store.set_enabled("a", False, audit=entry("disable"))
+        store.put(Change("a", "yaml: 1", enabled=False), audit=entry("disable"))
         store.apply([Change("b", "yaml: 1")], ["a"], audit=entry("apply"))
         store.delete("b", audit=entry("delete"))
         logged = [(e.action, e.pipeline, e.to_revision) for e in reversed(store.audit(AuditQuery()))]

@@ -61,25 +61,17 @@ class ApplyAnswer(BaseModel):
     responses=PROBLEMS,
 )
 async def patch_pipeline(name: Name, body: PatchBody, request: Request, state: State, actor: Actor) -> JSONResponse:
-    record = await load(state, name)
-    expect = expectation(request)
     if body.description is None and body.labels is None and body.enabled is None:
         raise InvalidRequest("Send at least one of 'enabled', 'description' or 'labels'.")
-    result = None
-    if body.description is not None or body.labels is not None:
-        change = Change(
-            name=name,
-            yaml=record.yaml,
-            description=record.description if body.description is None else body.description,
-            labels=record.labels if body.labels is None else body.labels,
-            author=actor,
-            message=body.message or request.headers.get("x-change-message", ""),
-        )
-        result = await state.manager.put(change, expect)
-        expect = None  # the precondition was met by the first write
-    if body.enabled is not None:
-        result = await state.manager.set_enabled(name, body.enabled, expect, actor)
-    assert result is not None
+    result = await state.manager.patch(
+        name,
+        enabled=body.enabled,
+        description=body.description,
+        labels=body.labels,
+        expect=expectation(request),
+        actor=actor,
+        message=body.message or request.headers.get("x-change-message", ""),
+    )
     return write_response(state, result)
 
 

@@ -46,8 +46,9 @@ class DefinitionStore(Protocol):
         """Make `change` the live revision of `change.name`, in one transaction.
 
         A change identical to the live revision stores nothing and answers `UNCHANGED` with the live record.
-        Otherwise it appends revision max+1 (numbering continues across deletes), makes it live and bumps the
-        generation. `expect` is checked inside the same transaction; a stale one raises `RevisionConflict`.
+        A change of `enabled` alone switches serving without a new revision. Otherwise it appends revision max+1
+        (numbering continues across deletes), makes it live, sets `enabled` when the change says, and bumps the
+        generation once. `expect` is checked inside the same transaction; a stale one raises `RevisionConflict`.
         `audit(result)`, when given, is the audit entry written in that same transaction (for every write method).
         """
 
@@ -66,11 +67,6 @@ class DefinitionStore(Protocol):
         Answers one result per change, then one per delete, in order. An unknown name in `deletes` raises
         `PipelineNotFound` and nothing is committed.
         """
-
-    def set_enabled(
-        self, name: str, enabled: bool, expect: Expectation | None = None, audit: AuditFor | None = None
-    ) -> WriteResult:
-        """Switch serving of `name` on or off without a new revision; bumps the generation when it changes."""
 
     def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
         """A page of the revisions of `name` (deleted pipelines included), newest first, and how many there are."""

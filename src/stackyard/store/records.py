@@ -26,10 +26,16 @@ class Change:
     labels: dict[str, str] = field(default_factory=dict)
     author: str = "anonymous"
     message: str = ""
+    # The serving switch, set in the same transaction: None keeps it as it is (a new pipeline starts enabled).
+    enabled: bool | None = None
 
     def same_content(self, record: PipelineRecord) -> bool:
-        """True when storing this change would add nothing: same YAML text, description and labels."""
+        """True when this change needs no new revision: same YAML text, description and labels."""
         return (self.yaml, self.description, self.labels) == (record.yaml, record.description, record.labels)
+
+    def changes_nothing(self, record: PipelineRecord) -> bool:
+        """True when storing this change would add nothing: same content, and the switch left as it is."""
+        return self.same_content(record) and self.enabled in (None, record.enabled)
 
 
 @dataclass(frozen=True)

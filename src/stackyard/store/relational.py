@@ -167,17 +167,6 @@ class RelationalStore(ABC, Generic[ConnT]):
             results.extend(self._delete(conn, name, None) for name in deletes)
             return [self._audited(conn, result, audit) for result in results]
 
-    def set_enabled(
-        self, name: str, enabled: bool, expect: Expectation | None = None, audit: AuditFor | None = None
-    ) -> WriteResult:
-        with self._write() as conn:
-            current = self._existing(conn, name, expect)
-            if current.enabled == enabled:
-                result = WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
-            else:
-                result = self._update(conn, name, "enabled", enabled, Outcome.UPDATED)
-            return self._audited(conn, result, audit)
-
     def revisions(self, name: str, limit: int, offset: int) -> tuple[list[RevisionRecord], int]:
         with self._read() as conn:
             total = int(self._execute(conn, "SELECT count(*) FROM revisions WHERE name = %s", (name,)).fetchone()[0])
@@ -356,7 +345,9 @@ class RelationalStore(ABC, Generic[ConnT]):
         if expect is not None:
             expect.check(current, change.name)
         if current is not None and not current.deleted and change.same_content(current):
-            return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
+            if change.enabled is None or change.enabled == current.enabled:
+                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
+            return self._update(conn, change.name, "enabled", change.enabled, Outcome.UPDATED)
         at = self._change_time()
         generation = self._bump(conn)
         top = "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = %s"
@@ -374,12 +365,13 @@ class RelationalStore(ABC, Generic[ConnT]):
         self._execute(
             conn,
             "INSERT INTO pipelines (name, live_revision, enabled, deleted, created_at, updated_at, generation)"  # noqa: S608 (fixed clock)
-            f" VALUES (%s, %s, TRUE, FALSE, {at.sql}, {at.sql}, %s)"
+            f" VALUES (%s, %s, %s, FALSE, {at.sql}, {at.sql}, %s)"
             " ON CONFLICT (name) DO UPDATE SET live_revision = excluded.live_revision, deleted = FALSE,"
-            " enabled = pipelines.enabled OR pipelines.deleted,"
+            # The switch the change sets, else the pipeline's own (a re-created pipeline starts enabled).
+            " enabled = COALESCE(%s, pipelines.enabled OR pipelines.deleted),"
             " created_at = CASE WHEN pipelines.deleted THEN excluded.created_at ELSE pipelines.created_at END,"
             " updated_at = excluded.updated_at, generation = excluded.generation",
-            (change.name, number, *at.params, *at.params, generation),
+            (change.name, number, change.enabled is not False, *at.params, *at.params, generation, change.enabled),
         )
         if self.keep_revisions is not None:
             self._execute(
