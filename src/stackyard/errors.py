@@ -87,6 +87,14 @@ class DefinitionTooLarge(StackyardError):
     title = "The definition is too large"
 
 
+class BodyTooLarge(StackyardError):
+    """A request body over the server's limit: refused while it is read, so nothing acts on part of it."""
+
+    status = 413
+    slug = "body-too-large"
+    title = "The request body is too large"
+
+
 class UnsupportedMediaType(StackyardError):
     status = 415
     slug = "unsupported-media-type"

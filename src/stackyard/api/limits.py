@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stackyard.errors import PROBLEM_BASE, StackyardError
+from stackyard.errors import BodyTooLarge, StackyardError
 
 
 class TooManyRuns(StackyardError):
@@ -68,7 +68,12 @@ class RunLimits:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse bodies over the limit (413), by Content-Length at once or while streaming."""
+    """ASGI middleware: refuse bodies over the limit (413), by Content-Length at once or while they are read.
+
+    A body without a Content-Length (chunked) is counted as it is received; the read that passes the limit raises
+    `BodyTooLarge` instead of returning data, so no handler ever sees, let alone acts on, part of a body: it fails
+    where it reads, and the error becomes the 413.
+    """
 
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
         self.app = app
@@ -89,50 +94,48 @@ class BodyLimit:
         limit = self.max_upload if is_upload else self.max_body
         if length is not None and length.isdigit():
             if int(length) > limit:
-                await _too_large(limit, scope["path"])(scope, receive, send)
+                await _refuse(_too_large(limit), scope, receive, send)
             else:
                 # HTTP framing ends the body at Content-Length (the server reads no further), so nothing to count.
                 await self.app(scope, receive, send)
             return
         seen = 0
-        too_large = False
-        replaced = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal seen, too_large
-            if too_large:
-                return {"type": "http.request", "body": b"", "more_body": False}
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit and not started:
-                    # Stop reading and end the body here; whatever the app answers to the truncated body is replaced.
-                    too_large = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
+                if seen > limit:
+                    raise _too_large(limit)
             return message
 
-        async def replacing_send(message: Message) -> None:
-            nonlocal replaced, started
-            if not too_large:
-                started = True
-                await send(message)
-            elif not replaced:
-                replaced = True
-                await _too_large(limit, scope["path"])(scope, receive, send)
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
 
-        await self.app(scope, counting_receive, replacing_send)
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge as error:
+            if started:  # an app that streams its answer while it reads: the answer cannot be replaced any more
+                raise
+            await _refuse(error, scope, receive, send)
 
 
-def _too_large(limit: int, path: str) -> JSONResponse:
-    body = {
-        "type": PROBLEM_BASE + "body-too-large",
-        "title": "The request body is too large",
-        "status": 413,
-        "detail": f"The body is larger than this server accepts ({limit} bytes).",
-        "instance": path,
-    }
-    return JSONResponse(body, status_code=413, media_type="application/problem+json")
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"The body is larger than this server accepts ({limit} bytes).", limit=limit)
+
+
+async def _refuse(error: StackyardError, scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(
+        error.to_problem(instance=scope["path"]),
+        status_code=error.status,
+        media_type="application/problem+json",
+        headers=error.headers,
+    )
+    await response(scope, receive, send)
 
 
 def _run_limits(request: Request) -> RunLimits:
