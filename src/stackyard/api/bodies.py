@@ -5,14 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from stackyard.names import NAME_PATTERN
+from stackyard.names import NAME_PATTERN, check_name
 from stackyard.registry import State
 
-# The pattern is checked in the handlers (not by FastAPI) so a bad name gets our own problem, not a generic 422.
-Name = Annotated[str, Path(description=f"The pipeline name, matching {NAME_PATTERN}")]
+
+async def _pipeline_name(
+    # Declared in the OpenAPI document but checked by `check_name`, so a bad name gets its own problem (400).
+    name: Annotated[
+        str,
+        Path(description=f"The pipeline name, matching {NAME_PATTERN}", json_schema_extra={"pattern": NAME_PATTERN}),
+    ],
+) -> str:
+    return check_name(name)
+
+
+Name = Annotated[str, Depends(_pipeline_name)]
+"""The `{name}` path parameter of every pipeline route, checked once, here."""
 
 
 class DefinitionBody(BaseModel):

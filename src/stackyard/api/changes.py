@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard.api.bodies import Name, WriteAnswer
 from stackyard.api.definitions import expectation
-from stackyard.api.pipelines import PROBLEMS, load, write_response
-from stackyard.api.state import Actor, State
+from stackyard.api.pipelines import PROBLEMS, write_response
+from stackyard.api.state import Actor, State, Stored
 from stackyard.errors import InvalidRequest
 from stackyard.names import check_name
 from stackyard.store import Change
@@ -83,9 +83,9 @@ async def patch_pipeline(name: Name, body: PatchBody, request: Request, state: S
     responses=PROBLEMS,
 )
 async def rollback_pipeline(
-    name: Name, body: RollbackBody, request: Request, state: State, actor: Actor
+    stored: Stored, body: RollbackBody, request: Request, state: State, actor: Actor
 ) -> JSONResponse:
-    await load(state, name)
+    name = stored.name
     message = body.message or request.headers.get("x-change-message", "")
     result = await state.manager.rollback(name, body.revision, expectation(request), actor, message)
     return write_response(state, result)

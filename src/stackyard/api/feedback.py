@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stackyard.api.bodies import Name, problems
-from stackyard.api.state import Actor, AppState, State
-from stackyard.errors import PipelineNotFound, StackyardError
+from stackyard.api.state import Actor, AppState, State, Stored
+from stackyard.errors import PipelineNotFound, RevisionNotFound, StackyardError
 from stackyard.names import check_name
 from stackyard.store import Feedback
 
@@ -90,6 +90,10 @@ async def live_or_stored_revision(state: AppState, name: str) -> int:
     live = state.registry.get(name)
     if live is not None:
         return live.revision
+    return await stored_revision(state, name)
+
+
+async def stored_revision(state: AppState, name: str) -> int:
     record = await anyio.to_thread.run_sync(state.store.get, check_name(name))
     if record is None:
         raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
@@ -108,7 +112,16 @@ async def save(state: AppState, record: Feedback) -> Feedback:
     responses=PROBLEMS,
 )
 async def add_feedback(name: Name, body: FeedbackBody, state: State, actor: Actor) -> FeedbackItem:
-    revision = body.revision or await live_or_stored_revision(state, name)
+    revision = await live_or_stored_revision(state, name)
+    if body.revision is not None:
+        if body.revision > revision:  # the live revision here may trail the store: ask it before refusing
+            revision = await stored_revision(state, name)
+        if body.revision > revision:
+            raise RevisionNotFound(
+                f"Pipeline '{name}' has no revision {body.revision} (its newest is {revision}); "
+                "send the revision a run answered with."
+            )
+        revision = body.revision
     record = Feedback(
         pipeline=name,
         revision=revision,
@@ -125,13 +138,13 @@ async def add_feedback(name: Name, body: FeedbackBody, state: State, actor: Acto
 
 @router.get("/{name}/feedback", summary="List verdicts, newest first", response_model=FeedbackList)
 async def list_feedback(
-    name: Name,
+    stored: Stored,
     state: State,
     limit: int = Query(default=100, ge=1, le=10_000),
     offset: int = Query(default=0, ge=0),
 ) -> FeedbackList:
-    records = await anyio.to_thread.run_sync(state.store.feedback, check_name(name), limit, offset)
-    return FeedbackList(pipeline=name, feedback=[FeedbackItem.of(record) for record in records])
+    records = await anyio.to_thread.run_sync(state.store.feedback, stored.name, limit, offset)
+    return FeedbackList(pipeline=stored.name, feedback=[FeedbackItem.of(record) for record in records])
 
 
 @router.get(
@@ -139,10 +152,10 @@ async def list_feedback(
     summary="Counts of verdicts per revision, to compare revisions",
     response_model=FeedbackSummary,
 )
-async def feedback_summary(name: Name, state: State) -> FeedbackSummary:
-    counts = await anyio.to_thread.run_sync(state.store.feedback_summary, check_name(name))
+async def feedback_summary(stored: Stored, state: State) -> FeedbackSummary:
+    counts = await anyio.to_thread.run_sync(state.store.feedback_summary, stored.name)
     return FeedbackSummary(
-        pipeline=name,
+        pipeline=stored.name,
         revisions=[
             RevisionCounts(**vars(item), accuracy=round(item.correct / item.total, 4) if item.total else 0.0)
             for item in counts
@@ -157,13 +170,13 @@ async def feedback_summary(name: Name, state: State) -> FeedbackSummary:
     response_class=Response,
     responses=PROBLEMS,
 )
-async def delete_one(name: Name, feedback_id: int, state: State) -> Response:
-    deleted = await anyio.to_thread.run_sync(state.store.delete_feedback, check_name(name), feedback_id)
+async def delete_one(stored: Stored, feedback_id: int, state: State) -> Response:
+    deleted = await anyio.to_thread.run_sync(state.store.delete_feedback, stored.name, feedback_id)
     if not deleted:
-        raise FeedbackNotFound(f"Pipeline '{name}' has no feedback {feedback_id}.")
+        raise FeedbackNotFound(f"Pipeline '{stored.name}' has no feedback {feedback_id}.")
     return Response(status_code=204)
 
 
 @router.delete("/{name}/feedback", summary="Delete every verdict on the pipeline", response_model=Deleted)
-async def delete_all(name: Name, state: State) -> Deleted:
-    return Deleted(deleted=await anyio.to_thread.run_sync(state.store.delete_feedback, check_name(name)))
+async def delete_all(stored: Stored, state: State) -> Deleted:
+    return Deleted(deleted=await anyio.to_thread.run_sync(state.store.delete_feedback, stored.name))

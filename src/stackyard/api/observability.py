@@ -14,9 +14,8 @@ from stackyard.api.bodies import Name, Problem
 from stackyard.api.pipelines import summary
 from stackyard.api.state import AppState, State
 from stackyard.build import Build
-from stackyard.errors import PipelineNotFound, PipelineUnavailable
+from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.metrics import EXPOSITION_TYPE
-from stackyard.names import check_name
 from stackyard.registry import State as PipelineState
 from stackyard.sharing import warnings_for
 from stackyard.store import PipelineRecord
@@ -137,7 +136,8 @@ def _from_registry(state: AppState) -> list[PipelineStatus]:
     "/pipelines/{name}/ready",
     summary="Whether this process serves one pipeline",
     description="200 while a revision of the pipeline serves here (state `degraded` when a newer stored revision "
-    "failed to build here); 503 when it is known but nothing serves; 404 when this process does not know it.",
+    "failed to build here); 503 when it is disabled, or known but nothing serves; 404 when this process does not "
+    "know it.",
     response_model=PipelineReadiness,
     responses={404: {"model": Problem}, 503: {"model": Problem}},
 )
@@ -150,7 +150,11 @@ async def pipeline_ready(name: Name, state: State) -> PipelineReadiness:
                 f"Pipeline '{name}' does not serve here: revision {failure.revision} failed to build: {failure.error}",
                 revision=failure.revision,
             )
-        raise PipelineNotFound(f"Pipeline '{check_name(name)}' is not served by this process.")
+        raise PipelineNotFound(f"Pipeline '{name}' is not served by this process.")
+    if not state.registry.is_enabled(name):
+        raise PipelineDisabled(
+            f"Pipeline '{name}' is disabled: its runs are refused; PATCH it with {{\"enabled\": true}} to serve it."
+        )
     degraded = failure is not None and failure.revision > live.revision
     return PipelineReadiness(
         pipeline=name, revision=live.revision, state=PipelineState.DEGRADED if degraded else PipelineState.SERVING

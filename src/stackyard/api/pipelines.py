@@ -9,9 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSummary, WriteAnswer, problems
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
 from stackyard.api.replicas import wait_for_rollout, wait_requested
-from stackyard.api.state import Actor, AppState, State
-from stackyard.errors import PipelineNotFound
-from stackyard.names import check_name
+from stackyard.api.state import Actor, AppState, State, Stored
 from stackyard.sharing import warnings_for
 from stackyard.store import Outcome, PipelineRecord, WriteResult
 
@@ -50,13 +48,6 @@ def detail(state: AppState, record: PipelineRecord) -> PipelineDetail:
     return PipelineDetail(**summary(state, record).model_dump(), yaml=record.yaml)
 
 
-async def load(state: AppState, name: str) -> PipelineRecord:
-    record = await anyio.to_thread.run_sync(state.store.get, check_name(name))
-    if record is None:
-        raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
-    return record
-
-
 @router.get("", summary="List pipelines", response_model=PipelineList)
 async def list_pipelines(state: State) -> PipelineList:
     records = await anyio.to_thread.run_sync(state.store.pipelines)
@@ -69,8 +60,7 @@ async def list_pipelines(state: State) -> PipelineList:
     response_model=PipelineDetail,
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **PROBLEMS},
 )
-async def get_pipeline(name: Name, request: Request, state: State) -> Response:
-    record = await load(state, name)
+async def get_pipeline(record: Stored, request: Request, state: State) -> Response:
     headers = {"ETag": etag(record.revision)}
     accept = request.headers.get("accept", "")
     if "yaml" in accept and "json" not in accept:
@@ -106,7 +96,6 @@ def write_response(state: AppState, result: WriteResult, warnings: list[str] | N
     openapi_extra=DEFINITION_REQUEST_BODY,
 )
 async def put_pipeline(name: Name, request: Request, state: State, actor: Actor) -> JSONResponse:
-    check_name(name)
     wait = wait_requested(request)
     change = await read_definition(request, name, actor)
     result = await state.manager.put(change, expectation(request))
@@ -124,7 +113,6 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
     responses=PROBLEMS,
 )
 async def delete_pipeline(name: Name, request: Request, state: State, actor: Actor) -> Response:
-    check_name(name)
     wait = wait_requested(request)
     result = await state.manager.delete(name, expectation(request), actor)
     pending = await wait_for_rollout(state, name, None, result.generation, wait)

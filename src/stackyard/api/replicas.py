@@ -14,10 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from stackyard.api.bodies import Name, Problem
-from stackyard.api.state import AppState, State
-from stackyard.errors import InvalidRequest, PipelineNotFound
-from stackyard.names import check_name
+from stackyard.api.bodies import Problem
+from stackyard.api.state import AppState, State, Stored
+from stackyard.errors import InvalidRequest
 from stackyard.replicas import state_on
 from stackyard.store import ReplicaRecord
 
@@ -128,12 +127,9 @@ async def list_replicas(state: State) -> ReplicaList:
     response_model=Rollout,
     responses={404: {"model": Problem, "description": "No such pipeline"}},
 )
-async def pipeline_rollout(name: Name, state: State) -> Rollout:
-    record = await anyio.to_thread.run_sync(state.store.get, check_name(name))
-    if record is None:
-        raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+async def pipeline_rollout(record: Stored, state: State) -> Rollout:
     replicas = await anyio.to_thread.run_sync(_live_replicas, state)
-    return rollout_of(name, record.revision, record.generation, replicas)
+    return rollout_of(record.name, record.revision, record.generation, replicas)
 
 
 def wait_requested(request: Request) -> float | None:

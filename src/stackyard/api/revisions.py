@@ -14,7 +14,6 @@ from stackyard.api.bodies import Name
 from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
 from stackyard.errors import PipelineNotFound, RevisionNotFound
-from stackyard.names import check_name
 from stackyard.store import RevisionRecord
 
 router = APIRouter(prefix="/pipelines", tags=["revisions"])
@@ -75,7 +74,6 @@ async def list_revisions(
     limit: int = Query(default=20, ge=1, le=200),
     offset: int = Query(default=0, ge=0),
 ) -> RevisionPage:
-    check_name(name)
     records, total = await anyio.to_thread.run_sync(state.store.revisions, name, limit, offset)
     if total == 0:
         raise PipelineNotFound(f"Pipeline '{name}' has no history.")
@@ -91,7 +89,6 @@ async def list_revisions(
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **PROBLEMS},
 )
 async def get_revision(name: Name, number: int, request: Request, state: State) -> Response:
-    check_name(name)
     record = await _one(state, name, number)
     accept = request.headers.get("accept", "")
     if "yaml" in accept and "json" not in accept:
@@ -113,7 +110,6 @@ async def diff_revisions(
     from_: int | None = Query(default=None, alias="from", ge=1),
     to: int | None = Query(default=None, ge=1),
 ) -> Response:
-    check_name(name)
     if to is None:
         live = await anyio.to_thread.run_sync(state.store.get, name)
         if live is None:

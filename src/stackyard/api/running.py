@@ -29,7 +29,11 @@ T = TypeVar("T")
 
 
 def missing(registry: Registry, name: str) -> Exception:
-    """The problem for a pipeline this process does not serve: failed to build here, or unknown."""
+    """The problem for a pipeline this process does not serve: failed to build here, unknown, or not a name at all.
+
+    Only a miss needs the name checked: every name the registry holds was checked when it was deployed.
+    """
+    check_name(name)
     failure = registry.failure(name)
     if failure is not None:
         return PipelineUnavailable(
@@ -46,7 +50,7 @@ async def run_on_live(
     registry = state.registry
     current = registry.get(name)
     if current is None:
-        raise missing(registry, check_name(name))
+        raise missing(registry, name)
     meter = state.observability.meter(current)
     started = meter.series.started()
     error: BaseException | None = None
@@ -85,7 +89,7 @@ async def run_on_live(
 async def use_live(state: AppState, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
     """Run `work(live)` in a run thread under a lease on the live revision of `name` (no run limits)."""
     registry = state.registry
-    live = registry.acquire(check_name(name))
+    live = registry.acquire(name)
     if live is None:
         raise missing(registry, name)
     return live, await _in_thread(state.threads, registry, live, work)

@@ -17,7 +17,6 @@ from stackyard.api.problems import problem_for
 from stackyard.api.running import missing as _missing
 from stackyard.api.running import run_on_live
 from stackyard.api.state import AppState, RegistryDep
-from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.runs import run_build
 from stackyard.schema import input_schema, output_schema
@@ -108,7 +107,7 @@ class RunLane:
 def _live(registry: Registry, name: str) -> LiveRevision:
     live = registry.get(name)
     if live is None:
-        raise _missing(registry, check_name(name))
+        raise _missing(registry, name)
     return live
 
 

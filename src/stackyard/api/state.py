@@ -6,13 +6,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
+from stackyard.api.bodies import Name
+from stackyard.errors import PipelineNotFound
 from stackyard.management import Manager
 from stackyard.observability import Observability
 from stackyard.registry import Registry
 from stackyard.settings import Settings
-from stackyard.store import DefinitionStore
+from stackyard.store import DefinitionStore, PipelineRecord
 from stackyard.sync import Synchronizer
 
 
@@ -48,3 +51,14 @@ def _actor(request: Request) -> str:
 
 
 Actor = Annotated[str, Depends(_actor)]
+
+
+async def _stored(name: Name, state: State) -> PipelineRecord:
+    record = await anyio.to_thread.run_sync(state.store.get, name)
+    if record is None:
+        raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+    return record
+
+
+Stored = Annotated[PipelineRecord, Depends(_stored)]
+"""The pipeline that `{name}` names, as stored; 404 when there is none."""
