@@ -187,12 +187,15 @@ class Manager:
             )
             switch_only = enabled is not None and change.same_content(current)
             action = ("enable" if enabled else "disable") if switch_only else "update"
-            # The content is the one read here: without an If-Match of the caller's, the write still expects the
-            # revision it was read from, so a change committed meanwhile by another replica is never overwritten.
-            expected = expect or Expectation(revision=current.revision)
-            return await self._audited(
-                action, name, current, actor, lambda audit: self._put_locked(change, current, expected, audit)
-            )
+
+            async def patch(audit: AuditFor) -> WriteResult:
+                if expect is not None:
+                    expect.check(current, name)
+                # The content is the one read here, so the write expects the revision it was read from: a change
+                # committed meanwhile by another replica is never overwritten.
+                return await self._put_locked(change, current, Expectation.at(current.revision), audit)
+
+            return await self._audited(action, name, current, actor, patch)
 
     # -- many pipelines -----------------------------------------------------------------------------------------
 

@@ -79,3 +79,62 @@ async def test_racing_clients_with_if_match_exactly_one_wins_each_revision(aclie
     assert final == 1 + len(wins), "every win is a revision and no revision is lost"
     history = (await aclient.get("/pipelines/race/revisions", params={"limit": 200})).json()
     assert history["total"] == final
+
+
+def test_if_match_matches_any_listed_tag_and_star_needs_the_pipeline_to_exist(client: TestClient) -> None:
+    star = {**YAML, "If-Match": "*"}
+    assert client.put("/pipelines/greet", content=prompt_yaml(), headers=star).status_code == 412
+    assert client.get("/pipelines/greet").status_code == 404
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    listed = {**YAML, "If-Match": '"7", "1", "9"'}
+    assert client.put("/pipelines/greet", content=prompt_yaml("v2 {{ name }}"), headers=listed).status_code == 200
+    assert client.put("/pipelines/greet", content=prompt_yaml("v3 {{ name }}"), headers=star).status_code == 200
+    assert (
+        client.patch("/pipelines/greet", json={"description": "d"}, headers={"If-Match": '"1","3"'}).status_code == 200
+    )
+    assert client.get("/pipelines/greet").json()["revision"] == 4
+
+
+def test_if_match_compares_strongly_so_a_weak_tag_never_matches(client: TestClient) -> None:
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    weak = client.put("/pipelines/greet", content=prompt_yaml("v2 {{ name }}"), headers={**YAML, "If-Match": 'W/"1"'})
+    assert weak.status_code == 412
+    mixed = {**YAML, "If-Match": 'W/"1", "1"'}
+    assert client.put("/pipelines/greet", content=prompt_yaml("v2 {{ name }}"), headers=mixed).status_code == 200
+
+
+def test_if_none_match_with_tags_compares_weakly(client: TestClient) -> None:
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    same = client.delete("/pipelines/greet", headers={"If-None-Match": 'W/"1"'})
+    assert same.status_code == 412
+    assert client.get("/pipelines/greet").status_code == 200
+    assert client.delete("/pipelines/greet", headers={"If-None-Match": '"2", "3"'}).status_code == 204
+
+
+def test_accept_is_negotiated_with_q_values_and_lists(client: TestClient) -> None:
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    client.patch("/pipelines/greet", json={"description": "d"})
+
+    def kind(path: str, accept: str) -> str:
+        return client.get(path, headers={"Accept": accept}).headers["content-type"].split(";")[0]
+
+    assert kind("/pipelines/greet", "application/json;q=0.5, application/yaml") == "application/yaml"
+    assert kind("/pipelines/greet", "application/yaml;q=0.2, application/json") == "application/json"
+    assert kind("/pipelines/greet", "application/yaml, application/json") == "application/json"  # a tie: the default
+    assert kind("/pipelines/greet", "*/*") == "application/json"
+    assert kind("/pipelines/greet", "text/html") == "application/json"  # nothing offered matches: the default
+    assert (
+        kind("/pipelines/greet/revisions/1", "application/x-yaml;q=0.1, application/yaml;q=0.9") == "application/yaml"
+    )
+    assert kind("/pipelines/greet/diff", "text/*") == "text/x-diff"
+    assert kind("/pipelines/greet/diff", "text/plain;q=0.1, application/json") == "application/json"
+
+
+def test_diff_to_an_early_revision_works_whatever_the_number_of_revisions(client: TestClient) -> None:
+    client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
+    for n in range(2, 206):
+        client.patch("/pipelines/greet", json={"description": f"d{n}"})
+    assert client.get("/pipelines/greet").json()["revision"] == 205
+    diff = client.get("/pipelines/greet/diff", params={"to": 3}).json()
+    assert (diff["from_revision"], diff["to_revision"]) == (2, 3)
+    assert client.get("/pipelines/greet/diff", params={"to": 1}).status_code == 404

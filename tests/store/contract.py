@@ -95,13 +95,13 @@ class StoreContract:
         store.put(Change("a", "yaml: 1"))
         store.put(Change("a", "yaml: 2"))
         with pytest.raises(RevisionConflict):
-            store.put(Change("a", "yaml: 3"), Expectation(revision=1))
+            store.put(Change("a", "yaml: 3"), Expectation.at(1))
         with pytest.raises(RevisionConflict):
-            store.delete("a", Expectation(revision=1))
+            store.delete("a", Expectation.at(1))
         record = store.get("a")
         assert record is not None
         assert (record.revision, record.yaml, store.generation()) == (2, "yaml: 2", 2)
-        assert store.put(Change("a", "yaml: 3"), Expectation(revision=2)).record.revision == 3
+        assert store.put(Change("a", "yaml: 3"), Expectation.at(2)).record.revision == 3
 
     def test_create_only_is_refused_when_the_pipeline_exists(self, store: DefinitionStore) -> None:
         store.put(Change("a", "yaml: 1"), Expectation(absent=True))
@@ -166,7 +166,7 @@ class StoreContract:
         assert store.put(Change("a", "yaml: 2")).record.enabled is False  # a new revision keeps it too
         assert store.put(Change("a", "yaml: 2", enabled=True)).record.enabled is True
         with pytest.raises(RevisionConflict):
-            store.put(Change("a", "yaml: 2", enabled=False), Expectation(revision=7))
+            store.put(Change("a", "yaml: 2", enabled=False), Expectation.at(7))
         assert store.put(Change("new", "yaml: 1", enabled=False)).record.enabled is False
 
     def test_new_content_and_the_switch_are_one_revision_one_generation_one_audit_entry(
@@ -175,12 +175,12 @@ class StoreContract:
         store.put(Change("a", "yaml: 1"))
         generation = store.generation()
         entry = lambda result: AuditEntry("alice", "update", "a", "ok", 1, result.record.revision)  # noqa: E731
-        both = store.put(Change("a", "yaml: 1", description="new", enabled=False), Expectation(revision=1), entry)
+        both = store.put(Change("a", "yaml: 1", description="new", enabled=False), Expectation.at(1), entry)
         assert (both.record.revision, both.record.enabled, both.record.description) == (2, False, "new")
         assert (both.generation, store.generation()) == (generation + 1, generation + 1)
         assert [(e.action, e.to_revision) for e in store.audit(AuditQuery())] == [("update", 2)]
         with pytest.raises(RevisionConflict):
-            store.put(Change("a", "yaml: 1", description="newer", enabled=True), Expectation(revision=1))
+            store.put(Change("a", "yaml: 1", description="newer", enabled=True), Expectation.at(1))
         assert (store.get("a").revision, store.get("a").enabled) == (2, False)  # type: ignore[union-attr]
 
     def test_revisions_are_kept_newest_first_and_paginated(self, store: DefinitionStore) -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard.api.bodies import Name, WriteAnswer
-from stackyard.api.definitions import expectation
+from stackyard.api.headers import expectation
 from stackyard.api.pipelines import PROBLEMS, write_response
 from stackyard.api.state import Actor, State, Stored
 from stackyard.errors import InvalidRequest

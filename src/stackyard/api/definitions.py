@@ -1,4 +1,4 @@
-"""Reading a submitted definition from a request body (YAML or JSON) and the RFC 9110 preconditions."""
+"""Reading a submitted definition from a request body (YAML or JSON)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from stackyard.api.bodies import DefinitionBody
 from stackyard.errors import InvalidRequest, UnsupportedMediaType, trim
-from stackyard.store import Change, Expectation
+from stackyard.store import Change
 
 Body = TypeVar("Body", bound=BaseModel)
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"})
@@ -63,21 +63,3 @@ async def read_definition(request: Request, name: str, author: str = "anonymous"
         author=author,
         message=parsed.message or trim(request.headers.get("x-change-message", ""), 2000),
     )
-
-
-def expectation(request: Request) -> Expectation | None:
-    """`If-Match` / `If-None-Match: *` as a precondition on the live revision."""
-    if_match = request.headers.get("if-match")
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and if_none_match.strip() == "*":
-        return Expectation(absent=True)
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.split(",", 1)[0].strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise InvalidRequest(f"If-Match must carry a revision ETag such as '\"3\"', not {trim(if_match, 40)!r}.")
-    return Expectation(revision=int(tag))
-
-
-def etag(revision: int) -> str:
-    return f'"{revision}"'

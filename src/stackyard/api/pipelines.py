@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSummary, WriteAnswer, problems
-from stackyard.api.definitions import DEFINITION_REQUEST_BODY, etag, expectation, read_definition
+from stackyard.api.definitions import DEFINITION_REQUEST_BODY, read_definition
+from stackyard.api.headers import etag, expectation, preferred
 from stackyard.api.replicas import wait_for_rollout, wait_requested
 from stackyard.api.state import Actor, AppState, State, Stored
 from stackyard.sharing import warnings_for
@@ -62,8 +63,7 @@ async def list_pipelines(state: State) -> PipelineList:
 )
 async def get_pipeline(record: Stored, request: Request, state: State) -> Response:
     headers = {"ETag": etag(record.revision)}
-    accept = request.headers.get("accept", "")
-    if "yaml" in accept and "json" not in accept:
+    if preferred(request, ["application/json", "application/yaml"]) == "application/yaml":
         return PlainTextResponse(record.yaml, media_type="application/yaml", headers=headers)
     return JSONResponse(detail(state, record).model_dump(mode="json"), headers=headers)
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from stackyard.api.bodies import Name
+from stackyard.api.headers import preferred
 from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
 from stackyard.errors import PipelineNotFound, RevisionNotFound
@@ -90,8 +91,7 @@ async def list_revisions(
 )
 async def get_revision(name: Name, number: int, request: Request, state: State) -> Response:
     record = await _one(state, name, number)
-    accept = request.headers.get("accept", "")
-    if "yaml" in accept and "json" not in accept:
+    if preferred(request, ["application/json", "application/yaml"]) == "application/yaml":
         return PlainTextResponse(record.yaml, media_type="application/yaml")
     detail = RevisionDetail(**_revision(record).model_dump(), yaml=record.yaml)
     return JSONResponse(detail.model_dump(mode="json"))
@@ -117,11 +117,11 @@ async def diff_revisions(
         to = live.revision
     newer = await _one(state, name, to)
     if from_ is None:
-        earlier, _ = await anyio.to_thread.run_sync(state.store.revisions, name, 200, 0)
-        candidates = [record.number for record in earlier if record.number < to]
-        if not candidates:
-            raise RevisionNotFound(f"Revision {to} of '{name}' has no earlier revision to compare with.")
-        from_ = max(candidates)
+        # Revision numbers of a pipeline have no gaps (the revision cap drops only the oldest), so the one before
+        # `to` is `to - 1`, whatever the number of revisions.
+        if to == 1:
+            raise RevisionNotFound(f"Revision 1 of '{name}' has no earlier revision to compare with.")
+        from_ = to - 1
     older = await _one(state, name, from_)
     text = "".join(
         difflib.unified_diff(
@@ -131,7 +131,7 @@ async def diff_revisions(
             tofile=f"{name}@{newer.number}",
         )
     )
-    if "text/" in request.headers.get("accept", ""):
+    if preferred(request, ["application/json", "text/x-diff", "text/plain"]) != "application/json":
         return PlainTextResponse(text, media_type="text/x-diff")
     return JSONResponse(
         Diff(pipeline=name, from_revision=older.number, to_revision=newer.number, diff=text).model_dump()

@@ -107,10 +107,21 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class Expectation:
-    """A precondition on the live revision (RFC 9110 If-Match / If-None-Match), checked inside the write."""
+    """A precondition on the live revision (RFC 9110 If-Match / If-None-Match), checked inside the write.
 
-    revision: int | None = None  # If-Match: the live revision must be this one
+    A pipeline's entity tag is its live revision. `If-Match` compares strongly (a weak tag never matches),
+    `If-None-Match` weakly (RFC 9110, 13.1.1 and 13.1.2); `*` stands for "any revision".
+    """
+
+    revisions: frozenset[int] | None = None  # If-Match: the live revision must be one of these
+    exists: bool = False  # If-Match: *: the pipeline must exist
+    not_revisions: frozenset[int] = frozenset()  # If-None-Match: the live revision must be none of these
     absent: bool = False  # If-None-Match: *: the pipeline must not exist
+
+    @classmethod
+    def at(cls, revision: int) -> Expectation:
+        """The live revision must be `revision` (`If-Match: "3"`)."""
+        return cls(revisions=frozenset({revision}))
 
     def check(self, current: PipelineRecord | None, name: str) -> None:
         from stackyard.errors import RevisionConflict
@@ -121,10 +132,17 @@ class Expectation:
                 f"Pipeline '{name}' exists already (revision {live}); drop 'If-None-Match: *' to replace it.",
                 current_revision=live,
             )
-        if self.revision is not None and live != self.revision:
-            shown = "it does not exist" if live is None else f"the live revision is {live}"
+        if live is not None and live in self.not_revisions:
             raise RevisionConflict(
-                f"You expected revision {self.revision} of '{name}', but {shown}. Read it again and retry.",
+                f"Pipeline '{name}' is at revision {live}, which If-None-Match excludes.", current_revision=live
+            )
+        if (self.exists or self.revisions is not None) and live is None:
+            raise RevisionConflict(f"You expected pipeline '{name}' to exist, but it does not.", current_revision=None)
+        if self.revisions is not None and live not in self.revisions:
+            expected = ", ".join(str(number) for number in sorted(self.revisions)) or "none"
+            raise RevisionConflict(
+                f"You expected revision {expected} of '{name}', but the live revision is {live}. Read it again and "
+                "retry.",
                 current_revision=live,
             )
 
