@@ -55,6 +55,14 @@ class InvalidRequest(StackyardError):
     title = "The request is not well formed"
 
 
+class RequestNotValid(StackyardError):
+    """A well-formed request whose parameters or body do not fit the API document (each misfit in `errors`)."""
+
+    status = 422
+    slug = "request-not-valid"
+    title = "The request does not fit the API"
+
+
 class InvalidPipelineName(StackyardError):
     status = 400
     slug = "invalid-pipeline-name"

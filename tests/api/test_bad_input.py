@@ -115,10 +115,10 @@ def test_body_that_is_not_json_is_a_400(live: TestClient) -> None:
         assert answer.json()["detail"] == "The body is not valid JSON."
 
 
-def test_json_definition_without_yaml_field_is_a_400(live: TestClient) -> None:
+def test_json_definition_without_yaml_field_is_a_422_naming_the_member(live: TestClient) -> None:
     answer = live.put("/pipelines/target", json={"description": "no yaml"})
-    assert answer.status_code == 400
-    assert "yaml" in answer.json()["detail"]
+    assert (answer.status_code, answer.json()["type"]) == (422, "https://stackyard.dev/problems/request-not-valid")
+    assert answer.json()["errors"][0]["location"] == "body.yaml"
 
 
 def test_unsupported_content_type_is_a_415(live: TestClient) -> None:

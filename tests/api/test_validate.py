@@ -86,6 +86,6 @@ def test_simulating_a_writer_is_refused_unless_writes_are_allowed(client: TestCl
 
 def test_validate_refuses_bodies_it_cannot_read(client: TestClient) -> None:
     assert client.post("/validate", content="{x", headers={"Content-Type": "application/json"}).status_code == 400
-    assert client.post("/validate", json={"nope": 1}).status_code == 400
+    assert client.post("/validate", json={"nope": 1}).status_code == 422  # well formed, but not what the API takes
     assert client.post("/validate", content=b"x", headers={"Content-Type": "image/png"}).status_code == 415
     assert client.post("/validate", json={"yaml": BM25, "name": "Bad Name"}).status_code == 400

@@ -8,6 +8,7 @@ import anyio
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from stackyard.api.bodies import Offset, Timestamp
 from stackyard.api.state import State
 from stackyard.store import AuditQuery
 
@@ -35,10 +36,10 @@ async def audit(
     state: State,
     pipeline: str | None = Query(default=None, max_length=63),
     actor: str | None = Query(default=None, max_length=200),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> AuditPage:
     query = AuditQuery(pipeline=pipeline, actor=actor, since=since, until=until, limit=limit, offset=offset)
     entries = await anyio.to_thread.run_sync(state.store.audit, query)

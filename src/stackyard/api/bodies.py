@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Depends, Path, Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from stackyard.names import NAME_PATTERN, check_name
 from stackyard.registry import State
@@ -26,10 +27,47 @@ Name = Annotated[str, Depends(_pipeline_name)]
 """The `{name}` path parameter of every pipeline route, checked once, here."""
 
 
-class DefinitionBody(BaseModel):
-    """The JSON form of `PUT /pipelines/{name}`; the YAML form sends the YAML text alone."""
+# The largest number a store column for revisions, counts and offsets holds (PostgreSQL's integer), and the largest
+# row id (bigserial): bounds in the OpenAPI document, so a larger number is a 422, never an overflow in the store.
+MAX_INT = 2**31 - 1
+MAX_ID = 2**63 - 1
 
-    model_config = ConfigDict(extra="forbid")
+
+class RequestBody(BaseModel):
+    """Base of every JSON request body: unknown members are refused and types are exact (`0` is not `false`, `"3"`
+    is not `3`), as the OpenAPI document says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def one_of_required(**members: JsonDict) -> JsonDict:
+    """A JSON Schema that needs at least one of `members`, each present with the schema given (not null): how a
+    body with several optional members, of which one must be sent, is described to clients and fuzzers."""
+    return {"anyOf": [{"required": [name], "properties": {name: schema}} for name, schema in members.items()]}
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic reads a number as seconds since the epoch; the document says date-time, so only ISO 8601 text is one.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+"""A date-time query parameter: ISO 8601 / RFC 3339 text, such as 2026-11-28T12:00:00Z."""
+
+
+def integral(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer; strict validation would not. Every other non-integer stays refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(integral)]
+"""An integer member of a JSON body: 3 and 3.0, never "3" or true."""
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="How many items to skip.")]
+RevisionNumber = Annotated[int, Path(ge=1, le=MAX_INT, description="A revision number of the pipeline.")]
+
+
+class DefinitionBody(RequestBody):
+    """The JSON form of `PUT /pipelines/{name}`; the YAML form sends the YAML text alone."""
 
     yaml: str = Field(description="The Haystack pipeline YAML, optionally with `inputs:` and `outputs:` sections.")
     description: str = Field(default="", max_length=2000)
@@ -64,9 +102,7 @@ class WriteAnswer(PipelineDetail):
     warnings: list[str] = Field(default_factory=list, description="Risks of this deployment, e.g. per-process stores.")
 
 
-class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RunRequest(RequestBody):
     data: dict[str, Any] = Field(
         default_factory=dict,
         description='Inputs, flat (`{"query": "..."}`, friendly names included) or per component '

@@ -6,19 +6,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from stackyard.api.bodies import Name, WriteAnswer
+from stackyard.api.bodies import MAX_INT, Integer, Name, RequestBody, WriteAnswer, one_of_required
 from stackyard.api.headers import expectation
 from stackyard.api.pipelines import PROBLEMS, write_response
 from stackyard.api.state import Actor, State, Stored
 from stackyard.errors import InvalidRequest
-from stackyard.names import check_name
+from stackyard.names import NAME_PATTERN, check_name
 from stackyard.store import Change
 
 router = APIRouter(prefix="/pipelines", tags=["changes"])
 
 
-class PatchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PatchBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra=one_of_required(
+            enabled={"type": "boolean"}, description={"type": "string"}, labels={"type": "object"}
+        )
+    )
 
     enabled: bool | None = Field(default=None, description="false keeps the definition but refuses runs (503)")
     description: str | None = Field(default=None, max_length=2000)
@@ -26,17 +30,13 @@ class PatchBody(BaseModel):
     message: str = Field(default="", max_length=2000)
 
 
-class RollbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    revision: int = Field(ge=1, description="The revision to make live again, as a new revision")
+class RollbackBody(RequestBody):
+    revision: Integer = Field(ge=1, le=MAX_INT, description="The revision to make live again, as a new revision")
     message: str = Field(default="", max_length=2000)
 
 
-class ApplyItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
+class ApplyItem(RequestBody):
+    name: str = Field(json_schema_extra={"pattern": NAME_PATTERN}, description="The pipeline name")
     yaml: str
     description: str = Field(default="", max_length=2000)
     labels: dict[str, str] = Field(default_factory=dict)

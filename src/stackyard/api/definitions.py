@@ -9,6 +9,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from stackyard.api.bodies import DefinitionBody
+from stackyard.api.problems import not_valid
 from stackyard.errors import InvalidRequest, UnsupportedMediaType, trim
 from stackyard.store import Change
 
@@ -44,9 +45,7 @@ async def read_yaml_or_json(request: Request, model: type[Body]) -> Body:
         try:
             return model.model_validate(payload)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "body"
-            raise InvalidRequest(f"The JSON body does not fit: {where}: {first['msg']}.") from None
+            raise not_valid([{**item, "loc": ("body", *item["loc"])} for item in error.errors()]) from None
     raise UnsupportedMediaType(
         f"Send application/yaml, or application/json with a 'yaml' field (got {media_type or 'no content type'!r})."
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard import docstores
-from stackyard.api.bodies import Name, problems
+from stackyard.api.bodies import MAX_INT, Integer, Name, RequestBody, one_of_required, problems
 from stackyard.api.running import use_live
 from stackyard.api.state import State
 from stackyard.errors import InvalidRequest
@@ -31,24 +31,24 @@ FILTERS = Field(
 COMPONENT = Field(default=None, description="The component whose document store to use, when there are several.")
 
 
-class SearchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SearchBody(RequestBody):
     filters: dict[str, Any] | None = FILTERS
     component: str | None = COMPONENT
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=10, ge=1, le=1000)
+    offset: Integer = Field(default=0, ge=0, le=MAX_INT)
+    limit: Integer = Field(default=10, ge=1, le=1000)
     return_embedding: bool = False
 
 
-class CountBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CountBody(RequestBody):
     filters: dict[str, Any] | None = FILTERS
     component: str | None = COMPONENT
 
 
 class DeleteBody(CountBody):
+    model_config = ConfigDict(
+        json_schema_extra=one_of_required(filters={"type": "object"}, all={"const": True}),
+    )
+
     all: bool = Field(default=False, description="Delete every document (when no filters are sent).")
 
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from stackyard.api.bodies import Name, problems
+from stackyard.api.bodies import MAX_ID, MAX_INT, Name, Offset, RequestBody, integral, one_of_required, problems
 from stackyard.api.state import Actor, AppState, State, Stored
 from stackyard.errors import PipelineNotFound, RevisionNotFound, StackyardError
 from stackyard.names import check_name
 from stackyard.store import Feedback
 
 router = APIRouter(prefix="/pipelines", tags=["feedback"])
+FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the feedback was stored with.")]
 PROBLEMS = problems({404: "No such pipeline or feedback", 422: "The feedback is not valid"})
 
 
@@ -25,8 +26,10 @@ class FeedbackNotFound(StackyardError):
     title = "No such feedback"
 
 
-class FeedbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FeedbackBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra=one_of_required(answer={"type": "string"}, document_id={"type": "string"})
+    )
 
     query: str = Field(max_length=10_000)
     answer: str | None = Field(default=None, max_length=100_000, description="The answer text judged.")
@@ -34,8 +37,9 @@ class FeedbackBody(BaseModel):
     is_correct: bool
     comment: str = Field(default="", max_length=10_000)
     meta: dict[str, Any] = Field(default_factory=dict)
-    revision: int | None = Field(
-        default=None, ge=1, description="The revision that produced the answer (from the run); default: the live one."
+    # Constraints before the validator: so they reach the OpenAPI document as minimum and maximum.
+    revision: Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(integral)] | None = Field(
+        default=None, description="The revision that produced the answer (from the run); default: the live one."
     )
 
     @model_validator(mode="after")
@@ -141,7 +145,7 @@ async def list_feedback(
     stored: Stored,
     state: State,
     limit: int = Query(default=100, ge=1, le=10_000),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> FeedbackList:
     records = await anyio.to_thread.run_sync(state.store.feedback, stored.name, limit, offset)
     return FeedbackList(pipeline=stored.name, feedback=[FeedbackItem.of(record) for record in records])
@@ -164,13 +168,13 @@ async def feedback_summary(stored: Stored, state: State) -> FeedbackSummary:
 
 
 @router.delete(
-    "/{name}/feedback/{feedback_id}",
+    "/{name}/feedback/{feedback_id:int}",
     summary="Delete one verdict",
     status_code=204,
     response_class=Response,
     responses=PROBLEMS,
 )
-async def delete_one(stored: Stored, feedback_id: int, state: State) -> Response:
+async def delete_one(stored: Stored, feedback_id: FeedbackId, state: State) -> Response:
     deleted = await anyio.to_thread.run_sync(state.store.delete_feedback, stored.name, feedback_id)
     if not deleted:
         raise FeedbackNotFound(f"Pipeline '{stored.name}' has no feedback {feedback_id}.")

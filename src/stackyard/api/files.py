@@ -57,7 +57,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["files"],
                     "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
                         "meta": {"type": "string", "description": "JSON: one object for all files, or one per file"},
                         "params": {"type": "string", "description": "JSON object: further run inputs"},
                     },

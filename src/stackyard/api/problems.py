@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from stackyard.errors import PROBLEM_BASE, InvalidRequest, StackyardError, trim
+from stackyard.errors import PROBLEM_BASE, InvalidRequest, RequestNotValid, StackyardError, trim
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -37,20 +38,17 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     errors = error.errors()
     if any(item.get("type") == "json_invalid" for item in errors):
         return problem_response(InvalidRequest("The body is not valid JSON."), request)
+    return problem_response(not_valid(errors), request)
+
+
+def not_valid(errors: Sequence[Any]) -> RequestNotValid:
+    """pydantic's validation errors as one problem: a summary, and each misfit with where it is (at most 20)."""
     details: list[dict[str, Any]] = [
         {"location": ".".join(str(part) for part in item.get("loc", ())), "message": trim(str(item.get("msg")), 200)}
         for item in errors[:20]
     ]
     summary = "; ".join(f"{item['location']}: {item['message']}" for item in details[:3])
-    body = {
-        "type": PROBLEM_BASE + "invalid-request",
-        "title": "The request is not valid",
-        "status": 422,
-        "detail": trim(summary),
-        "instance": request.url.path,
-        "errors": details,
-    }
-    return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+    return RequestNotValid(summary, errors=details)
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
@@ -63,7 +61,26 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         "detail": str(error.detail) if error.status_code != 404 else f"There is no route {request.url.path}.",
         "instance": request.url.path,
     }
-    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=error.headers)
+    headers = error.headers
+    if error.status_code == 405:
+        # Starlette's router names only the methods of the first route that matched the path; each method of a path
+        # is a route of its own here, so the answer lists them all (RFC 9110: Allow names every method supported).
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Asked of the routes themselves, whatever their kind (included routers, mounts): a method is allowed where some
+    # route matches the path in full with it.
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from stackyard.api.bodies import Name
+from stackyard.api.bodies import MAX_INT, Name, Offset, RevisionNumber
 from stackyard.api.headers import preferred
 from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
@@ -73,7 +73,7 @@ async def list_revisions(
     name: Name,
     state: State,
     limit: int = Query(default=20, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> RevisionPage:
     records, total = await anyio.to_thread.run_sync(state.store.revisions, name, limit, offset)
     if total == 0:
@@ -84,12 +84,12 @@ async def list_revisions(
 
 
 @router.get(
-    "/{name}/revisions/{number}",
+    "/{name}/revisions/{number:int}",
     summary="One revision (JSON, or its YAML with Accept: application/yaml)",
     response_model=RevisionDetail,
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **PROBLEMS},
 )
-async def get_revision(name: Name, number: int, request: Request, state: State) -> Response:
+async def get_revision(name: Name, number: RevisionNumber, request: Request, state: State) -> Response:
     record = await _one(state, name, number)
     if preferred(request, ["application/json", "application/yaml"]) == "application/yaml":
         return PlainTextResponse(record.yaml, media_type="application/yaml")
@@ -107,8 +107,8 @@ async def diff_revisions(
     name: Name,
     request: Request,
     state: State,
-    from_: int | None = Query(default=None, alias="from", ge=1),
-    to: int | None = Query(default=None, ge=1),
+    from_: int | None = Query(default=None, alias="from", ge=1, le=MAX_INT),
+    to: int | None = Query(default=None, ge=1, le=MAX_INT),
 ) -> Response:
     if to is None:
         live = await anyio.to_thread.run_sync(state.store.get, name)

@@ -6,24 +6,27 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from stackyard.api.bodies import RequestBody
 from stackyard.api.definitions import read_yaml_or_json
 from stackyard.api.pipelines import PROBLEMS
 from stackyard.api.state import State
 from stackyard.errors import StackyardError
-from stackyard.names import check_name
+from stackyard.names import NAME_PATTERN, check_name
 from stackyard.sharing import warnings_for
 from stackyard.validation import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
 
 router = APIRouter(tags=["changes"])
 
 
-class ValidateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ValidateBody(RequestBody):
     yaml: str
-    name: str | None = Field(default=None, description="Compare with the live pipeline of this name")
+    name: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description="Compare with the live pipeline of this name",
+    )
     description: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     sample_input: dict[str, Any] | None = Field(default=None, description="Run the candidate once with these inputs")

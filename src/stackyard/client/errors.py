@@ -73,7 +73,7 @@ class ApiError(ClientError):
 
 
 class InvalidRequest(ApiError):
-    slugs: ClassVar[tuple[str, ...]] = ("invalid-request", "http-error", "method-not-allowed")
+    slugs: ClassVar[tuple[str, ...]] = ("invalid-request", "request-not-valid", "http-error", "method-not-allowed")
 
 
 class InvalidPipelineName(InvalidRequest):
