@@ -2,6 +2,9 @@
 
 Nothing here imports a component or builds a pipeline; that is `build.py`'s job. Every problem found here is an
 `InvalidDefinition` with the line and column where the YAML parser knows them.
+
+The text is read with Haystack's own YAML loader, so whatever `Pipeline.dumps()` writes is read back exactly as
+`Pipeline.loads()` would read it: plain data, and tuples (`!!python/tuple`). Every other tag is refused.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from haystack.marshal.yaml import YamlLoader
 
 from stackyard.errors import DefinitionTooLarge, InvalidDefinition, trim
 
@@ -48,8 +52,12 @@ class Definition:
         return list(self.pipeline.get("components", {}))
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A safe loader that refuses alias bombs and absurd nesting before building anything from them."""
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+class _BoundedLoader(YamlLoader):
+    """Haystack's safe loader, refusing alias bombs and absurd nesting before building anything from them."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -68,6 +76,18 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def refuse_tag(self, node: yaml.Node) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"the tag {_short_tag(node.tag)} is refused: a definition holds plain data, and of the Python tags "
+            "only !!python/tuple (which Haystack writes) is read",
+            node.start_mark,
+        )
+
+
+_BoundedLoader.add_constructor(None, _BoundedLoader.refuse_tag)
 
 
 def parse_definition(text: str, *, max_bytes: int) -> Definition:
