@@ -1,4 +1,4 @@
-"""Parsing definitions: the tags Haystack writes."""
+"""Parsing definitions: the tags Haystack writes, and the keys Haystack 3 ignores."""
 
 from __future__ import annotations
 
@@ -67,3 +67,24 @@ def test_haystack_loader_reads_no_python_tag_but_the_tuple() -> None:
     extra = set(YamlLoader.yaml_constructors) - set(yaml.SafeLoader.yaml_constructors)
     assert extra == {"tag:yaml.org,2002:python/tuple"}
     assert YamlLoader.yaml_multi_constructors == yaml.SafeLoader.yaml_multi_constructors
+
+
+# -- keys Haystack 3 reads and ignores ------------------------------------------------------------------------------
+
+
+def test_max_loops_allowed_is_kept_out_of_the_pipeline_and_warned() -> None:
+    definition = parse(prompt_yaml() + "max_loops_allowed: 100\n")
+    assert "max_loops_allowed" not in definition.pipeline
+    (warning,) = definition.warnings
+    assert "'max_loops_allowed'" in warning
+    assert "Haystack 3" in warning
+    assert "max_runs_per_component" in warning
+
+
+def test_a_definition_without_ignored_keys_has_no_warnings() -> None:
+    assert parse(prompt_yaml()).warnings == []
+
+
+def test_an_unknown_top_level_key_is_still_refused() -> None:
+    error = refusal(prompt_yaml() + "max_loop_allowed: 100\n")
+    assert "'max_loop_allowed'" in error.detail

@@ -22,6 +22,12 @@ PIPELINE_KEYS = frozenset(
     {"components", "connections", "metadata", "max_runs_per_component", "connection_type_validation"}
 )
 MAPPING_KEYS = frozenset({"inputs", "outputs"})
+# Keys earlier Haystack releases wrote and Haystack 3 reads past: files that have them still deploy, with a warning.
+# Any other key is refused, so that a misspelt key is not silently ignored.
+IGNORED_KEYS = {
+    "max_loops_allowed": "early Haystack 2 releases wrote it; its successor is 'max_runs_per_component' (default 100)",
+}
+KNOWN_KEYS = PIPELINE_KEYS | MAPPING_KEYS | IGNORED_KEYS.keys()
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 200_000  # what the document would hold with every alias copied out
@@ -46,10 +52,20 @@ class Definition:
     pipeline: dict[str, Any]
     inputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
     outputs: dict[str, SocketRef] = field(default_factory=dict)
+    ignored_keys: tuple[str, ...] = ()
 
     @property
     def component_names(self) -> list[str]:
         return list(self.pipeline.get("components", {}))
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a deploy should tell its author: the keys that are accepted but have no effect."""
+        return [
+            f"Top-level key '{key}' has no effect: Haystack 3 reads past it ({IGNORED_KEYS[key]}). "
+            "Remove it to silence this warning."
+            for key in self.ignored_keys
+        ]
 
 
 def _short_tag(tag: str) -> str:
@@ -103,7 +119,7 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
             f"The definition is a YAML {type(data).__name__}, not a mapping: "
             "the top level must hold 'components' and, optionally, 'connections'."
         )
-    unknown = sorted(str(key) for key in data if key not in PIPELINE_KEYS | MAPPING_KEYS)
+    unknown = sorted(str(key) for key in data if key not in KNOWN_KEYS)
     if unknown:
         raise InvalidDefinition(
             f"Unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: "
@@ -121,6 +137,7 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
         pipeline=pipeline,
         inputs=_parse_inputs(data.get("inputs")),
         outputs=_parse_outputs(data.get("outputs")),
+        ignored_keys=tuple(key for key in data if key in IGNORED_KEYS),
     )
 
 

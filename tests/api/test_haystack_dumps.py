@@ -1,7 +1,8 @@
 """What Haystack's own `Pipeline.dumps()` writes deploys, and builds the pipeline Haystack itself would build.
 
 `dumps()` writes tuples with the `!!python/tuple` tag (PyPDFToDocument's defaults, any tuple a user passed in
-Python); they deploy. Every other Python tag is still refused before anything is built, stored or swapped.
+Python); Haystack 2 wrote `max_loops_allowed`, which Haystack 3 reads and ignores. Both deploy; every other Python
+tag is still refused before anything is built, stored or swapped.
 """
 
 from __future__ import annotations
@@ -111,3 +112,41 @@ def test_other_python_tags_are_refused_with_line_and_column(live: TestClient, ta
     body = live.post("/validate", json={"yaml": text}).json()
     assert body["valid"] is False
     assert (body["problems"][0]["line"], body["problems"][0]["column"]) == (6, 27)
+
+
+def test_an_unknown_top_level_key_is_still_refused(live: TestClient) -> None:
+    answer = live.put("/pipelines/target", content=prompt_yaml() + "max_loop_allowed: 5\n", headers=YAML)
+    assert answer.status_code == 422
+    assert "'max_loop_allowed'" in answer.json()["detail"]
+
+
+# -- keys Haystack 3 ignores ----------------------------------------------------------------------------------------
+
+
+def test_max_loops_allowed_deploys_with_a_warning(client: TestClient, app: FastAPI) -> None:
+    text = prompt_yaml() + "max_loops_allowed: 100\n"
+    answer = client.put("/pipelines/old", content=text, headers=YAML)
+    assert answer.status_code == 201, answer.text
+    (warning,) = answer.json()["warnings"]
+    assert "'max_loops_allowed'" in warning
+    assert "Haystack 3" in warning
+    assert client.get("/pipelines/old", headers={"Accept": "application/yaml"}).text == text  # stored as sent
+    assert client.post("/pipelines/old/run", json={"data": {"name": "Ada"}}).status_code == 200
+    again = client.put("/pipelines/old", content=text, headers=YAML)
+    assert (again.json()["outcome"], again.json()["warnings"]) == ("unchanged", [warning])
+
+
+def test_max_loops_allowed_is_warned_by_validate(client: TestClient) -> None:
+    body = client.post("/validate", json={"yaml": prompt_yaml() + "max_loops_allowed: 100\n"}).json()
+    assert body["valid"] is True
+    (warning,) = body["warnings"]
+    assert (warning["kind"], warning["name"]) == ("ignored-key", "max_loops_allowed")
+    assert "Haystack 3" in warning["message"]
+
+
+def test_a_pipeline_dumped_by_haystack_2_deploys(client: TestClient) -> None:
+    # Early Haystack 2 releases wrote `max_loops_allowed` where later ones write `max_runs_per_component`.
+    text = Pipeline.loads(prompt_yaml()).dumps().replace("max_runs_per_component: 100", "max_loops_allowed: 100")
+    answer = client.put("/pipelines/haystack2", content=text, headers=YAML)
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["warnings"]) == 1
