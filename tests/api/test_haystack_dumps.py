@@ -7,7 +7,6 @@ tag is still refused before anything is built, stored or swapped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,19 +82,7 @@ def test_a_policy_rule_sees_inside_tuples(client: TestClient) -> None:
     assert answer.json()["rule"] == "secret-token"
 
 
-# -- refusals leave everything as it was ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live(client: TestClient, app: FastAPI) -> Iterator[TestClient]:
-    """Pipeline 'target' live at revision 1; after the test it must still be exactly that, and nothing else stored."""
-    assert client.put("/pipelines/target", content=prompt_yaml(), headers=YAML).status_code == 201
-    before = yard(app).registry.get("target")
-    yield client
-    after = client.get("/pipelines/target", headers={"Accept": "application/yaml"})
-    assert (after.status_code, after.text, after.headers["etag"]) == (200, prompt_yaml(), '"1"')
-    assert yard(app).registry.get("target") is before
-    assert [record.name for record in yard(app).store.pipelines()] == ["target"]
+# -- refusals leave everything as it was (`live`) ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -109,6 +96,7 @@ def test_other_python_tags_are_refused_with_line_and_column(live: TestClient, ta
         problem = answer.json()
         assert (problem["line"], problem["column"]) == (6, 27)
         assert tag.split(" ", maxsplit=1)[0] in problem["detail"]
+    assert live.get("/pipelines/fresh").status_code == 404
     body = live.post("/validate", json={"yaml": text}).json()
     assert body["valid"] is False
     assert (body["problems"][0]["line"], body["problems"][0]["column"]) == (6, 27)
