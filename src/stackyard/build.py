@@ -155,5 +155,6 @@ def _check_mapping(definition: Definition, pipeline: Pipeline, sockets: Sockets)
     for friendly, refs in definition.inputs.items():
         for ref in refs:
             check(ref, "Input", friendly, sockets.inputs)
-    for friendly, ref in definition.outputs.items():
-        check(ref, "Output", friendly, sockets.outputs)
+    for friendly, refs in definition.outputs.items():
+        for ref in refs:
+            check(ref, "Output", friendly, sockets.outputs)

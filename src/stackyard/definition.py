@@ -1,23 +1,33 @@
-"""Parsing a submitted YAML text into a `Definition`: syntax, structure and the optional `inputs:`/`outputs:` mapping.
+"""Parsing a submitted YAML text into a `Definition`: syntax, structure and the Hayhooks sections.
 
 Nothing here imports a component or builds a pipeline; that is `build.py`'s job. Every problem found here is an
 `InvalidDefinition` with the line and column where the YAML parser knows them.
+
+The text is read with Haystack's own YAML loader, so whatever `Pipeline.dumps()` writes is read back exactly as
+`Pipeline.loads()` would read it: plain data, and tuples (`!!python/tuple`). Every other tag is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from haystack.marshal.yaml import YamlLoader
 
 from stackyard.errors import DefinitionTooLarge, InvalidDefinition, trim
 
-# The keys Haystack's `Pipeline.from_dict` reads, plus the two sections Hayhooks users already have in their files.
+# The keys Haystack's `Pipeline.from_dict` reads, plus the sections Hayhooks users already have in their files.
 PIPELINE_KEYS = frozenset(
     {"components", "connections", "metadata", "max_runs_per_component", "connection_type_validation"}
 )
-MAPPING_KEYS = frozenset({"inputs", "outputs"})
+HAYHOOKS_KEYS = frozenset({"inputs", "outputs", "streaming_components"})
+# Keys earlier Haystack releases wrote and Haystack 3 reads past: files that have them still deploy, with a warning.
+# Any other key is refused, so that a misspelt key is not silently ignored.
+IGNORED_KEYS = {
+    "max_loops_allowed": "early Haystack 2 releases wrote it; its successor is 'max_runs_per_component' (default 100)",
+}
+KNOWN_KEYS = PIPELINE_KEYS | HAYHOOKS_KEYS | IGNORED_KEYS.keys()
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 200_000  # what the document would hold with every alias copied out
@@ -36,20 +46,39 @@ class SocketRef:
 
 @dataclass(frozen=True)
 class Definition:
-    """A parsed definition: the text exactly as submitted, the dict Haystack loads, and the friendly-name mapping."""
+    """A parsed definition: the text exactly as submitted, the dict Haystack loads, and the Hayhooks sections.
+
+    An output maps to one socket or to several; a run answers with the first of them that produced a value (the
+    branch that ran). `streaming_components` is what the file asks to stream: `"all"`, the names, or None.
+    """
 
     text: str
     pipeline: dict[str, Any]
     inputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
-    outputs: dict[str, SocketRef] = field(default_factory=dict)
+    outputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
+    streaming_components: tuple[str, ...] | Literal["all"] | None = None
+    ignored_keys: tuple[str, ...] = ()
 
     @property
     def component_names(self) -> list[str]:
         return list(self.pipeline.get("components", {}))
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a deploy should tell its author: the keys that are accepted but have no effect."""
+        return [
+            f"Top-level key '{key}' has no effect: Haystack 3 reads past it ({IGNORED_KEYS[key]}). "
+            "Remove it to silence this warning."
+            for key in self.ignored_keys
+        ]
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A safe loader that refuses alias bombs and absurd nesting before building anything from them."""
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+class _BoundedLoader(YamlLoader):
+    """Haystack's safe loader, refusing alias bombs and absurd nesting before building anything from them."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -69,6 +98,18 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def refuse_tag(self, node: yaml.Node) -> Any:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"the tag {_short_tag(node.tag)} is refused: a definition holds plain data, and of the Python tags "
+            "only !!python/tuple (which Haystack writes) is read",
+            node.start_mark,
+        )
+
+
+_BoundedLoader.add_constructor(None, _BoundedLoader.refuse_tag)
+
 
 def parse_definition(text: str, *, max_bytes: int) -> Definition:
     """Parse and check the shape of a definition; raise `InvalidDefinition` (422) or `DefinitionTooLarge` (413)."""
@@ -83,11 +124,11 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
             f"The definition is a YAML {type(data).__name__}, not a mapping: "
             "the top level must hold 'components' and, optionally, 'connections'."
         )
-    unknown = sorted(str(key) for key in data if key not in PIPELINE_KEYS | MAPPING_KEYS)
+    unknown = sorted(str(key) for key in data if key not in KNOWN_KEYS)
     if unknown:
         raise InvalidDefinition(
             f"Unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(sorted(PIPELINE_KEYS | MAPPING_KEYS))}."
+            f"{', '.join(sorted(PIPELINE_KEYS | HAYHOOKS_KEYS))}."
         )
     components = data.get("components")
     if not isinstance(components, dict) or not components:
@@ -101,6 +142,8 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
         pipeline=pipeline,
         inputs=_parse_inputs(data.get("inputs")),
         outputs=_parse_outputs(data.get("outputs")),
+        streaming_components=_parse_streaming(data.get("streaming_components"), components),
+        ignored_keys=tuple(key for key in data if key in IGNORED_KEYS),
     )
 
 
@@ -221,23 +264,59 @@ def _socket_ref(value: Any, where: str) -> SocketRef:
     return SocketRef(component, socket)
 
 
+def _socket_refs(target: Any, where: str) -> tuple[SocketRef, ...]:
+    targets = target if isinstance(target, list) else [target]
+    if not targets:
+        raise InvalidDefinition(f"{where} maps to no socket.")
+    refs = tuple(_socket_ref(item, where) for item in targets)
+    if len(set(refs)) < len(refs):
+        raise InvalidDefinition(f"{where} lists the same socket twice; list each socket once.")
+    return refs
+
+
 def _parse_inputs(section: Any) -> dict[str, tuple[SocketRef, ...]]:
     if section is None:
         return {}
     if not isinstance(section, dict):
         raise InvalidDefinition("'inputs' must map friendly names to 'component.socket' or a list of them.")
     mapping: dict[str, tuple[SocketRef, ...]] = {}
+    fed_by: dict[SocketRef, str] = {}
     for friendly, target in section.items():
-        targets = target if isinstance(target, list) else [target]
-        if not targets:
-            raise InvalidDefinition(f"Input '{friendly}' maps to no socket.")
-        mapping[str(friendly)] = tuple(_socket_ref(item, f"Input '{friendly}'") for item in targets)
+        refs = _socket_refs(target, f"Input '{friendly}'")
+        for ref in refs:
+            other = fed_by.setdefault(ref, str(friendly))
+            if other != str(friendly):
+                # Haystack takes one value per socket: one of the two would silently win.
+                raise InvalidDefinition(
+                    f"Inputs '{other}' and '{friendly}' both map to '{ref}', which takes one value; keep one "
+                    "of them (one friendly name may list several sockets, not the other way round).",
+                    component=ref.component,
+                )
+        mapping[str(friendly)] = refs
     return mapping
 
 
-def _parse_outputs(section: Any) -> dict[str, SocketRef]:
+def _parse_outputs(section: Any) -> dict[str, tuple[SocketRef, ...]]:
     if section is None:
         return {}
     if not isinstance(section, dict):
-        raise InvalidDefinition("'outputs' must map friendly names to 'component.socket'.")
-    return {str(friendly): _socket_ref(target, f"Output '{friendly}'") for friendly, target in section.items()}
+        raise InvalidDefinition("'outputs' must map friendly names to 'component.socket' or a list of them.")
+    return {str(friendly): _socket_refs(target, f"Output '{friendly}'") for friendly, target in section.items()}
+
+
+def _parse_streaming(section: Any, components: dict[str, Any]) -> tuple[str, ...] | Literal["all"] | None:
+    if section is None:
+        return None
+    if isinstance(section, str) and section.lower() == "all":
+        return "all"
+    if isinstance(section, dict) and all(isinstance(flag, bool) for flag in section.values()):
+        section = [name for name, flag in section.items() if flag]  # `{llm: true}`, as earlier Hayhooks releases read
+    if not isinstance(section, list) or not all(isinstance(name, str) for name in section):
+        raise InvalidDefinition("'streaming_components' must be 'all' or a list of component names.")
+    missing = [name for name in section if name not in components]
+    if missing:
+        raise InvalidDefinition(
+            f"'streaming_components' names component(s) that are not in 'components': {', '.join(map(repr, missing))}.",
+            component=missing[0],
+        )
+    return tuple(dict.fromkeys(section))

@@ -118,7 +118,7 @@ class Policy:
     def _check_value(self, name: str, path: str, key: str | None, value: Any, has_secret: bool) -> None:
         if key == "unsafe" and value is True:
             self._refuse(name, "unsafe", f"'{path}: true' lets templates or expressions run arbitrary code.")
-        if key in CALLABLE_PARAMETERS and value not in (None, [], {}) and not self.allow_callables:
+        if key in CALLABLE_PARAMETERS and value not in (None, [], (), {}) and not self.allow_callables:
             self._refuse(
                 name,
                 "callables",
@@ -134,8 +134,8 @@ class Policy:
                 "template-sandbox",
                 f"The template in '{path}' reaches for Python internals (dunder names, attr, mro, globals).",
             )
-        if has_secret and key in URL_PARAMETERS and value not in (None, "", []):
-            for url in value if isinstance(value, list) else [value]:
+        if has_secret and key in URL_PARAMETERS and value not in (None, "", [], ()):
+            for url in value if isinstance(value, list | tuple) else [value]:
                 host = _host(url)
                 if host is None or not self._host_allowed(host):
                     self._refuse(
@@ -203,7 +203,7 @@ def _walk(value: Any, path: str = "", key: str | None = None) -> Iterator[tuple[
     if isinstance(value, dict):
         for child_key, child in value.items():
             yield from _walk(child, f"{path}.{child_key}" if path else str(child_key), str(child_key))
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):  # definitions may hold tuples (`!!python/tuple`, as Haystack writes them)
         for index, child in enumerate(value):
             yield from _walk(child, f"{path}[{index}]", key)
 
@@ -212,7 +212,8 @@ def _secrets(params: Any) -> Iterator[list[str]]:
     for _, _, value in _walk(params):
         if isinstance(value, dict) and value.get("type") == "env_var":
             variables = value.get("env_vars") or []
-            yield [str(variable) for variable in (variables if isinstance(variables, list) else [variables])]
+            listed = variables if isinstance(variables, list | tuple) else [variables]
+            yield [str(variable) for variable in listed]
 
 
 def _unsafe_template(text: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from haystack.core.errors import PipelineError, PipelineRuntimeError
 
 from stackyard.build import Build
+from stackyard.definition import SocketRef
 from stackyard.errors import InputRejected, InvalidRunInput, RunFailed, trim
 from stackyard.inputs import prepare_inputs
 from stackyard.jsonable import jsonable
@@ -27,7 +28,7 @@ def run_build(
         raise InvalidRunInput(f"include_outputs_from names unknown component(s): {', '.join(map(repr, unknown))}.")
     inputs = prepare_inputs(build, data, policy)
     mapping = build.definition.outputs
-    wanted = extra | {ref.component for ref in mapping.values()}
+    wanted = extra | {ref.component for refs in mapping.values() for ref in refs}
     try:
         raw = build.pipeline.run(inputs, include_outputs_from=wanted or None)
     except PipelineRuntimeError as error:
@@ -50,7 +51,16 @@ def run_build(
         raise RunFailed(trim(str(error), 300)) from None
     if not mapping:
         return jsonable(raw)  # type: ignore[no-any-return]
-    result = {friendly: raw.get(ref.component, {}).get(ref.socket) for friendly, ref in mapping.items()}
+    result = {friendly: _first_produced(raw, refs) for friendly, refs in mapping.items()}
     for component in extra:
         result.setdefault(component, raw.get(component, {}))
     return jsonable(result)  # type: ignore[no-any-return]
+
+
+def _first_produced(raw: dict[str, dict[str, Any]], refs: tuple[SocketRef, ...]) -> Any:
+    """The value of the first socket in `refs` that the run produced (an output may list one socket per branch)."""
+    for ref in refs:
+        produced = raw.get(ref.component, {})
+        if ref.socket in produced:
+            return produced[ref.socket]
+    return None

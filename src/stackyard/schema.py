@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from stackyard.build import Build
+from stackyard.definition import SocketRef
 
 try:  # Haystack's own conversion of its dataclasses (Document, ChatMessage...) into pydantic-describable types.
     from haystack.tools.parameters_schema_utils import _resolve_type as _haystack_resolve_type
@@ -68,10 +69,7 @@ def output_schema(build: Build) -> dict[str, Any]:
     """Schema of the `result` object of a run (before the plain-JSON conversion of Haystack dataclasses)."""
     if build.definition.outputs:
         return _object(
-            {
-                friendly: type_schema(build.sockets.outputs[ref.component][ref.socket]["type"])
-                for friendly, ref in build.definition.outputs.items()
-            },
+            {friendly: _one_of(build, refs) for friendly, refs in build.definition.outputs.items()},
             [],
         )
     return _object(
@@ -81,3 +79,13 @@ def output_schema(build: Build) -> dict[str, Any]:
         },
         [],
     )
+
+
+def _one_of(build: Build, refs: tuple[SocketRef, ...]) -> dict[str, Any]:
+    """The schema of an output that answers from one of several sockets: theirs, once each."""
+    schemas: list[dict[str, Any]] = []
+    for ref in refs:
+        schema = type_schema(build.sockets.outputs[ref.component][ref.socket]["type"])
+        if schema not in schemas:
+            schemas.append(schema)
+    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}

@@ -38,7 +38,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class BreakingChange:
-    kind: str  # input-removed, output-removed, mandatory-input-added
+    kind: str  # input-removed, output-removed, mandatory-input-added, ignored-key
     name: str
     message: str
 
@@ -155,10 +155,19 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
+def ignored_keys(build: Build) -> list[BreakingChange]:
+    """The keys of the candidate that Haystack 3 reads past, as warnings."""
+    definition = build.definition
+    return [
+        BreakingChange("ignored-key", key, message)
+        for key, message in zip(definition.ignored_keys, definition.warnings, strict=True)
+    ]
+
+
 def report_for(build: Build, live: Build | None) -> Report:
     return Report(
         valid=True,
-        warnings=breaking_changes(live, build) if live is not None else [],
+        warnings=ignored_keys(build) + (breaking_changes(live, build) if live is not None else []),
         inputs=input_schema(build),
         outputs=output_schema(build),
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -14,19 +12,6 @@ from tests.yamls import BM25, PROMPT, prompt_yaml
 YAML = {"Content-Type": "application/yaml"}
 WRITER = "haystack.components.writers.document_writer.DocumentWriter"
 STORE = "haystack.document_stores.in_memory.document_store.InMemoryDocumentStore"
-
-
-@pytest.fixture
-def live(client: TestClient, app: FastAPI) -> Iterator[TestClient]:
-    """A client with pipeline 'target' live at revision 1; after the test, it must still be exactly that."""
-    assert client.put("/pipelines/target", content=prompt_yaml(), headers=YAML).status_code == 201
-    before = yard(app).registry.get("target")
-    yield client
-    after = client.get("/pipelines/target", headers={"Accept": "application/yaml"})
-    assert (after.status_code, after.text, after.headers["etag"]) == (200, prompt_yaml(), '"1"')
-    assert yard(app).registry.get("target") is before
-    assert client.post("/pipelines/target/run", json={"data": {"name": "x"}}).json()["revision"] == 1
-
 
 BAD_DEFINITIONS = {
     "malformed-yaml": ("components:\n  a: [1, 2\n  b: c\n", 422, "line 3"),

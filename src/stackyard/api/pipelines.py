@@ -101,7 +101,9 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
     result = await state.manager.put(change, expectation(request))
     pending = await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
     live = state.registry.get(name)
-    warnings = await warnings_for(state.settings, state.store, [live.build] if live else [])
+    builds = [live.build] if live else []
+    warnings = [text for build in builds for text in build.definition.warnings]
+    warnings += await warnings_for(state.settings, state.store, builds)
     return pending or write_response(state, result, warnings)
 
 

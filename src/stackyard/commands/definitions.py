@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from stackyard.client import ApplyItem
 
 SUFFIXES = (".yml", ".yaml")
+
+
+class _MetadataLoader(yaml.SafeLoader):
+    """Reads what Haystack's `Pipeline.dumps()` writes (tuples too), without importing Haystack into the CLI."""
+
+    def construct_tuple(self, node: yaml.SequenceNode) -> tuple[Any, ...]:
+        return tuple(self.construct_sequence(node))
+
+
+_MetadataLoader.add_constructor("tag:yaml.org,2002:python/tuple", _MetadataLoader.construct_tuple)
 
 
 class DefinitionFileError(Exception):
@@ -44,7 +55,7 @@ def read_definition(path: Path) -> DefinitionFile:
     except (OSError, UnicodeDecodeError) as error:
         raise DefinitionFileError(f"{path}: cannot read it: {error}") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_MetadataLoader)  # noqa: S506 - a safe loader plus tuples
     except yaml.YAMLError:
         document = None
     metadata = document.get("metadata") if isinstance(document, dict) else None
