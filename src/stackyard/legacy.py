@@ -1,16 +1,19 @@
-"""The shapes of Haystack's 1.x REST API, mapped to and from Haystack 3: filters, documents, answers, labels, SQuAD.
+"""The shapes of Haystack's 1.x REST API, mapped to and from Haystack 3: filters, query parameters, documents, answers.
 
 1.x clients send and expect these shapes; Stackyard keeps them on the 1.x routes so those clients work unchanged
 while the pipelines behind them are Haystack 3 pipelines. Fields without a meaning in Haystack 3 are documented in
-`docs/migrating-from-haystack-1.md`.
+`docs/migrating-from-haystack-1.md`; labels (feedback) are in `legacy_labels.py`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from stackyard.build import Build
 from stackyard.docstores import InvalidFilters
-from stackyard.store import Feedback
+from stackyard.errors import InvalidRunInput
+from stackyard.inputs import ComponentInputs, mixed_inputs
 
 OPERATORS = {
     "$eq": "==",
@@ -106,7 +109,7 @@ def answer_1x(answer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def find_output(result: dict[str, Any], key: str) -> list[Any]:
+def find_output(result: dict[str, Any], key: str) -> list[Any] | None:
     """A list output named `key`: top level (friendly outputs) or under any component (Haystack's raw shape)."""
     value = result.get(key)
     if isinstance(value, list):
@@ -115,102 +118,98 @@ def find_output(result: dict[str, Any], key: str) -> list[Any]:
         if isinstance(outputs, dict) and isinstance(outputs.get(key), list):
             found: list[Any] = outputs[key]
             return found
-    return []
+    return None
 
 
 def query_answer_1x(query: str, result: dict[str, Any]) -> dict[str, Any]:
-    """A run result in the 1.x `QueryResponse` shape: `{query, answers, documents}`."""
-    answers = [answer_1x(item) for item in find_output(result, "answers") if isinstance(item, dict)]
-    documents = find_output(result, "documents")
+    """A run result in the 1.x `QueryResponse` shape: `{query, answers, documents}`, and `results` when generated.
+
+    `results` (1.x PromptNode's output) comes from an output named `results`, else from a generator's `replies`,
+    as their text.
+    """
+    found_answers = find_output(result, "answers") or []
+    answers = [answer_1x(item) for item in found_answers if isinstance(item, dict)]
+    documents = list(find_output(result, "documents") or [])
     if not documents:  # answers carry the documents they were built from
-        for item in find_output(result, "answers"):
+        for item in found_answers:
             if isinstance(item, dict):
                 documents.extend(item.get("documents") or [])
-    return {"query": query, "answers": answers, "documents": [document_1x(item) for item in documents]}
+    answer: dict[str, Any] = {
+        "query": query,
+        "answers": answers,
+        "documents": [document_1x(item) for item in documents if isinstance(item, dict)],
+    }
+    generated = find_output(result, "results")
+    if generated is None:
+        generated = find_output(result, "replies")
+    if generated is not None:
+        answer["results"] = [_text_of(item) for item in generated]
+    return answer
 
 
-def feedback_from_label(label: dict[str, Any], pipeline: str, revision: int | None, actor: str) -> Feedback:
-    """A 1.x label (`CreateLabelSerialized`) as feedback; the whole label is kept in `meta["label"]`."""
-    answer = _object(label.get("answer"))
-    document = _object(label.get("document"))
-    is_correct = label.get("is_correct_answer")
-    if is_correct is None:
-        is_correct = label.get("is_correct_document", False)
-    return Feedback(
-        pipeline=pipeline,
-        revision=revision,
-        query=str(label.get("query") or ""),
-        is_correct=bool(is_correct),
-        answer=_text(answer.get("answer")),
-        document_id=_text(document.get("id")),
-        comment="",
-        meta={"label": label},
-        actor=actor,
-    )
+def _text_of(item: Any) -> str:
+    """A generated result as 1.x's plain string: a reply's text, an answer's data, or the value as JSON."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        for key in ("text", "data"):  # a ChatMessage, a GeneratedAnswer
+            if isinstance(item.get(key), str):
+                text: str = item[key]
+                return text
+    return json.dumps(item)
 
 
-def label_of(record: Feedback) -> dict[str, Any]:
-    """Feedback as a 1.x label: the label as sent through `POST /feedback`, or one made from the record."""
-    stored = record.meta.get("label")
-    label: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
-    label.setdefault("id", str(record.id))
-    label.setdefault("query", record.query)
-    label.setdefault("document", {"id": record.document_id, "content": None, "content_type": "text", "meta": {}})
-    label.setdefault("is_correct_answer", record.is_correct)
-    label.setdefault("is_correct_document", record.is_correct)
-    label.setdefault("origin", "user-feedback")
-    label.setdefault("answer", {"answer": record.answer, "type": "generative"} if record.answer else None)
-    label.setdefault("no_answer", record.answer is None)
-    label.setdefault("pipeline_id", record.pipeline)
-    label.setdefault("created_at", record.created_at.isoformat() if record.created_at else None)
-    label.setdefault("meta", {key: value for key, value in record.meta.items() if key != "label"})
-    return label
+def query_inputs(build: Build, query: str, params: dict[str, Any], debug: bool) -> tuple[ComponentInputs, list[str]]:
+    """1.x `/query` `params` as run inputs per component, and the components whose outputs `_debug` shows.
 
-
-def squad_export(
-    records: list[Feedback], context_size: int, full_document_context: bool, only_positive_labels: bool
-) -> dict[str, Any]:
-    """Feedback as SQuAD JSON, as 1.x `GET /export-feedback` made it. Labels without document text are left out."""
-    data = []
-    for record in records:
-        label = label_of(record)
-        if only_positive_labels and not (label.get("is_correct_answer") and label.get("is_correct_document")):
+    As in 1.x, a key naming a component holds that component's inputs; any other key is given to every component
+    that takes it. Inputs for one component win over inputs for all. `debug` is not an input: the request's
+    `debug`, then `params.debug`, then `params.<component>.debug` choose the components shown, the most specific
+    winning. Every `filters` input is read as 1.x filters (Haystack 3 filters pass unchanged).
+    """
+    components = set(build.pipeline.graph.nodes)
+    shown = _flag(params.get("debug", debug), "params.debug")
+    debugged = set(components) if shown else set()
+    shared: dict[str, Any] = {key: value for key, value in params.items() if key != "debug"}
+    targeted: dict[str, dict[str, Any]] = {}
+    for key in components & set(shared):
+        if not isinstance(shared[key], dict):
             continue
-        document = _object(label.get("document"))
-        text = document.get("content")
-        if not isinstance(text, str):
-            continue
-        answer = _object(label.get("answer"))
-        answer_text = str(answer.get("answer") or "")
-        start = _answer_start(answer, text, answer_text)
-        if full_document_context:
-            context, answer_start = text, start
-        else:
-            around = max((context_size - len(answer_text)) // 2, 0)
-            begin = max(start - around, 0)
-            end = min(start + len(answer_text) + around, len(text))
-            context, answer_start = text[begin:end], start - begin
-        question = {
-            "question": label.get("query"),
-            "id": label.get("id"),
-            "is_impossible": bool(label.get("no_answer")),
-            "answers": [{"text": answer_text, "answer_start": answer_start}] if answer_text else [],
-        }
-        data.append({"paragraphs": [{"context": context, "id": document.get("id"), "qas": [question]}]})
-    return {"data": data}
+        values = dict(shared.pop(key))
+        if "debug" in values:
+            if _flag(values.pop("debug"), f"params.{key}.debug"):
+                debugged.add(key)
+            else:
+                debugged.discard(key)
+        if values:  # a component asked only for its debug output may take no inputs at all
+            targeted[key] = values
+    routed = mixed_inputs(build, {**shared, "query": query})
+    for component, values in mixed_inputs(build, targeted).items():
+        routed.setdefault(component, {}).update(values)
+    for values in routed.values():
+        if "filters" in values:
+            values["filters"] = filters_from_1x(values["filters"])
+    return routed, sorted(debugged)
 
 
-# Labels are stored as 1.x clients sent them, so their parts are read without trusting their shape.
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRunInput(f"'{where}' must be true or false.", input=where)
+    return value
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def plain_outputs(build: Build, result: dict[str, Any]) -> dict[str, Any]:
+    """What a run gives without `include_outputs_from`: the friendly outputs, or the components' leaf outputs.
 
-
-def _answer_start(answer: dict[str, Any], text: str, answer_text: str) -> int:
-    offsets = answer.get("offsets_in_document")
-    first = offsets[0] if isinstance(offsets, list) and offsets else None
-    start = first.get("start") if isinstance(first, dict) else None
-    return start if isinstance(start, int) else max(text.find(answer_text), 0)
+    The 1.x answer is made from this part only, so asking for `debug` never changes `answers`, `documents` or
+    `results`.
+    """
+    mapping = build.definition.outputs
+    if mapping:
+        return {key: value for key, value in result.items() if key in mapping}
+    leaves = build.sockets.leaf_outputs
+    return {
+        component: {socket: value for socket, value in outputs.items() if socket in leaves[component]}
+        for component, outputs in result.items()
+        if component in leaves and isinstance(outputs, dict)
+    }

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from stackyard.store import Feedback
+from tests.conftest import yard as yard_state
 from tests.documents import INDEXING, QUERY, on_index
 
 YAML = {"Content-Type": "application/yaml"}
@@ -94,7 +97,18 @@ def test_feedback_labels_round_trip_and_export_as_squad(yard: TestClient) -> Non
     assert yard.post("/feedback", json=label).json() is None
     listed = yard.get("/feedback").json()
     assert len(listed) == 1
-    assert {key: listed[0][key] for key in label} == label
+    assert {key: listed[0][key] for key in label if key != "answer"} == {
+        k: v for k, v in label.items() if k != "answer"
+    }
+    # 1.x answered labels whole: the answer's fields that were not sent come back with their defaults.
+    assert listed[0]["answer"] == {
+        **label["answer"],
+        "score": None,
+        "context": None,
+        "offsets_in_context": None,
+        "document_ids": None,
+        "meta": None,
+    }
     # It is the query pipeline's feedback on revision 1, so it shows in the per-revision summary too.
     assert yard.get("/pipelines/query/feedback/summary").json()["revisions"][0]["total"] == 1
     squad = yard.get("/export-feedback").json()
@@ -119,7 +133,8 @@ def test_feedback_labels_round_trip_and_export_as_squad(yard: TestClient) -> Non
         ]
     }
     short = yard.get("/export-feedback", params={"full_document_context": False, "context_size": 20}).json()
-    assert short["data"][0]["paragraphs"][0]["context"] == farm["content"][:15]
+    # 5 characters on each side of the answer; at the document's start, the 5 missing before it are taken after it.
+    assert short["data"][0]["paragraphs"][0]["context"] == farm["content"][:20]
     assert yard.delete("/feedback").json() is None
     assert yard.get("/feedback").json() == []
 
@@ -148,15 +163,19 @@ def test_malformed_1x_logical_filters_are_refused_as_invalid_filters(yard: TestC
     assert answer.json()["type"].endswith("/invalid-filters")
 
 
-def test_labels_of_unexpected_shapes_are_kept_and_listed_and_left_out_of_the_squad_export(yard: TestClient) -> None:
-    labels = [
+def test_labels_stored_by_earlier_versions_in_odd_shapes_are_listed_and_left_out_of_the_squad_export(
+    yard: TestClient, app: FastAPI
+) -> None:
+    # Earlier versions kept labels without checking them; these can no longer be sent, but may be stored.
+    labels: list[dict[str, Any]] = [
         {"query": "q1", "document": "not an object", "answer": ["not", "an", "object"]},
         {"query": "q2", "document": {"id": 7, "content": "hay"}, "answer": {"answer": 3, "offsets_in_document": 1}},
         {"query": "q3", "document": {"content": "hay"}, "answer": {"answer": "hay", "offsets_in_document": [{}]}},
     ]
+    store = yard_state(app).store
     for label in labels:
-        assert yard.post("/feedback", json=label).status_code == 200
-    assert [label["query"] for label in yard.get("/feedback").json()] == ["q3", "q2", "q1"]
+        store.add_feedback(Feedback("query", 1, label["query"], True, meta={"label": label}))
+    assert [label["query"] for label in yard.get("/feedback").json()] == ["q1", "q2", "q3"]
     assert yard.get("/pipelines/query/feedback").status_code == 200
     squad = yard.get("/export-feedback").json()
     assert [paragraph["paragraphs"][0]["qas"][0]["question"] for paragraph in squad["data"]] == ["q2", "q3"]

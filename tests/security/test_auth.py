@@ -68,6 +68,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/feedback"): "run",
     ("DELETE", "/feedback"): "admin",
     ("GET", "/export-feedback"): "admin",
+    ("POST", "/eval-feedback"): "admin",
     ("GET", "/openapi.json"): "read",
     ("GET", "/docs"): "read",
 }

@@ -308,6 +308,15 @@ class StoreContract:
         assert store.feedback(None, limit=10, offset=0) == [kept]
         assert store.delete_feedback(None) == 1
 
+    def test_feedback_is_deleted_by_ids_of_one_pipeline_only(self, store: DefinitionStore) -> None:
+        other = store.add_feedback(Feedback("other", 1, "q", True))
+        many = [store.add_feedback(Feedback("query", 1, f"q{n}", True)) for n in range(1001)]
+        kept = many.pop(600)
+        ids = [item.id for item in many if item.id is not None]
+        assert store.delete_feedback_ids("query", [*ids, other.id or 0, 999_999]) == len(many)
+        assert store.feedback(None, limit=10, offset=0) == [kept, other]
+        assert store.delete_feedback_ids("query", []) == 0
+
     def test_feedback_summary_counts_verdicts_per_revision(self, store: DefinitionStore) -> None:
         for revision, correct in [(1, True), (1, False), (1, False), (2, True), (2, True), (None, True)]:
             store.add_feedback(Feedback("query", revision, "q", correct))

@@ -108,6 +108,14 @@ def json_field(form: FormData, key: str) -> Any:
         raise InvalidRunInput(f"'{key}' is not valid JSON: {error.msg} (position {error.pos}).") from None
 
 
+def params_field(form: FormData, key: str) -> dict[str, Any]:
+    """A form field holding a JSON object of run inputs; empty when absent."""
+    params = json_field(form, key)
+    if not isinstance(params, dict | None):
+        raise InvalidRunInput(f"'{key}' must be a JSON object of run inputs.")
+    return params or {}
+
+
 async def index_uploads(
     state: AppState, limits: RunLimits, name: str, uploads: list[Upload], params: dict[str, Any]
 ) -> UploadAnswer:
@@ -148,11 +156,9 @@ async def index_uploads(
 async def upload_files(name: Name, request: Request, state: State, limits: RunLimitsDep) -> UploadAnswer:
     form = await read_form(request, state)
     try:
-        params = json_field(form, "params")
-        if not isinstance(params, dict | None):
-            raise InvalidRunInput("'params' must be a JSON object of run inputs.")
+        params = params_field(form, "params")
         uploads = await uploads_from(form, state, json_field(form, "meta"))
     finally:
         # Starlette spools large parts to temporary files; closing the form closes and removes them.
         await form.close()
-    return await index_uploads(state, limits, name, uploads, params or {})
+    return await index_uploads(state, limits, name, uploads, params)

@@ -8,6 +8,7 @@ as 1.x did; feedback is kept as the query pipeline's feedback. See `docs/migrati
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
@@ -19,19 +20,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from stackyard import __version__, docstores
 from stackyard.api.documents import plain_documents
 from stackyard.api.feedback import save
-from stackyard.api.files import index_uploads, json_field, read_form, uploads_from
+from stackyard.api.files import index_uploads, json_field, params_field, read_form, uploads_from
 from stackyard.api.limits import RunLimitsDep
 from stackyard.api.running import run_on_live, use_live
-from stackyard.api.state import Actor, State
-from stackyard.errors import InvalidRequest, InvalidRunInput
-from stackyard.inputs import mixed_inputs
-from stackyard.legacy import document_1x, feedback_from_label, filters_from_1x, label_of, query_answer_1x, squad_export
+from stackyard.api.state import Actor, AppState, State
+from stackyard.legacy import document_1x, filters_from_1x, plain_outputs, query_answer_1x, query_inputs
+from stackyard.legacy_labels import (
+    USER_FEEDBACK,
+    Label,
+    feedback_accuracy,
+    feedback_from_label,
+    is_user_feedback,
+    label_of,
+    squad_export,
+)
 from stackyard.registry import LiveRevision
 from stackyard.runs import run_build
+from stackyard.store import Feedback
 
-router = APIRouter(tags=["haystack-1.x"])
+# 1.x clients often send JSON without a Content-Type (requests' `data=json.dumps(...)`), and 1.x read it as JSON.
+router = APIRouter(tags=["haystack-1.x"], strict_content_type=False)
 HAYSTACK_VERSION = version("haystack-ai")
-FEEDBACK_PAGE = 10_000  # 1.x returned every label at once
+FEEDBACK_PAGE = 10_000
 
 
 class QueryRequest(BaseModel):
@@ -46,6 +56,8 @@ class QueryRequest(BaseModel):
 
 
 class FilterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     filters: dict[str, Any] | None = None
 
 
@@ -69,16 +81,15 @@ async def health() -> dict[str, Any]:
 async def query(body: QueryRequest, state: State, limits: RunLimitsDep) -> JSONResponse:
     name = state.settings.query_pipeline
 
-    def work(live: LiveRevision) -> dict[str, Any]:
+    def work(live: LiveRevision) -> tuple[list[str], dict[str, Any]]:
         build = live.build
-        data = mixed_inputs(build, {**(body.params or {}), "query": body.query})
-        debug = sorted(build.pipeline.graph.nodes) if body.debug else None
-        return run_build(build, data, debug, state.manager.policy)
+        inputs, debugged = query_inputs(build, body.query, body.params or {}, bool(body.debug))
+        return debugged, run_build(build, inputs, debugged, state.manager.policy)
 
-    live, result = await run_on_live(state, limits, name, work)
-    answer = query_answer_1x(body.query, result)
-    if body.debug:
-        answer["_debug"] = {key: value for key, value in result.items() if key in live.build.pipeline.graph.nodes}
+    live, (debugged, result) = await run_on_live(state, limits, name, work)
+    answer = query_answer_1x(body.query, plain_outputs(live.build, result))
+    if debugged:  # 1.x gave each node's `input` and `output`; Haystack 3 runs report outputs
+        answer["_debug"] = {component: {"output": result.get(component, {})} for component in debugged}
     return JSONResponse(answer, headers={"X-Stackyard-Revision": str(live.revision)})
 
 
@@ -88,10 +99,14 @@ async def file_upload(request: Request, state: State, limits: RunLimitsDep) -> J
     try:
         # 1.x `fileconverter_params` and `preprocessor_params` configured 1.x nodes; they have no meaning for a
         # Haystack 3 pipeline and are ignored (set converter and splitter options in the pipeline's YAML).
+        # `additional_params` were 1.x run parameters, and are run inputs here.
+        params = params_field(form, "additional_params")
         uploads = await uploads_from(form, state, json_field(form, "meta"))
     finally:
         await form.close()
-    answer = await index_uploads(state, limits, state.settings.indexing_pipeline, uploads, {})
+    # 1.x named every document after its file (over any `name` in `meta`); 1.x filters on `name` rely on it.
+    named = [replace(upload, meta={**upload.meta, "name": upload.file_name}) for upload in uploads]
+    answer = await index_uploads(state, limits, state.settings.indexing_pipeline, named, params)
     headers = {"X-Stackyard-Revision": str(answer.revision)}
     if answer.warnings:
         headers["X-Stackyard-Warning"] = answer.warnings[0]
@@ -125,38 +140,56 @@ async def delete_documents(body: FilterRequest, state: State, component: str | N
 
 
 @router.post("/feedback", summary="1.x: record a label on the query pipeline")
-async def post_feedback(request: Request, state: State, actor: Actor) -> None:
-    try:
-        label = await request.json()
-    except ValueError:
-        raise InvalidRequest("The body is not valid JSON.") from None  # 400, as on every other route
-    if not isinstance(label, dict) or not isinstance(label.get("query"), str):
-        raise InvalidRunInput(
-            "Send a 1.x label: a JSON object with 'query', 'document', 'answer' and 'is_correct_answer'."
-        )
+async def post_feedback(label: Label, state: State, actor: Actor) -> None:
     name = state.settings.query_pipeline
     live = state.registry.get(name)
-    await save(state, feedback_from_label(label, name, live.revision if live else None, actor))
+    await save(state, feedback_from_label(label.stored(), name, live.revision if live else None, actor))
 
 
-@router.get("/feedback", summary="1.x: every label recorded on the query pipeline")
+async def _labels(state: AppState) -> list[dict[str, Any]]:
+    """Every label recorded on the query pipeline, oldest first (1.x answered them all at once, in that order)."""
+    return [label_of(record) for record in await _records(state)]
+
+
+async def _records(state: AppState) -> list[Feedback]:
+    name = state.settings.query_pipeline
+    records: dict[int | None, Feedback] = {}
+    offset = 0
+    while True:
+        page = await anyio.to_thread.run_sync(state.store.feedback, name, FEEDBACK_PAGE, offset)
+        # A verdict recorded meanwhile shifts the pages by one: a record seen twice is kept once.
+        records.update((record.id, record) for record in page)
+        if len(page) < FEEDBACK_PAGE:
+            return list(reversed(records.values()))
+        offset += FEEDBACK_PAGE
+
+
+@router.get("/feedback", summary="1.x: every label recorded on the query pipeline, oldest first")
 async def get_feedback(state: State) -> list[dict[str, Any]]:
-    records = await anyio.to_thread.run_sync(state.store.feedback, state.settings.query_pipeline, FEEDBACK_PAGE, 0)
-    return [label_of(record) for record in records]
+    return await _labels(state)
 
 
-@router.delete("/feedback", summary="1.x: delete every label recorded on the query pipeline")
+@router.delete("/feedback", summary="1.x: delete the user feedback recorded on the query pipeline")
 async def delete_feedback(state: State) -> Response:
-    await anyio.to_thread.run_sync(state.store.delete_feedback, state.settings.query_pipeline)
+    # As in 1.x, gold labels (origin "gold-label") are kept: they are evaluation data, not feedback.
+    ids = [
+        record.id for record in await _records(state) if record.id is not None and is_user_feedback(label_of(record))
+    ]
+    await anyio.to_thread.run_sync(state.store.delete_feedback_ids, state.settings.query_pipeline, ids)
     return JSONResponse(None)
 
 
-@router.get("/export-feedback", summary="1.x: labels as SQuAD JSON")
+@router.post("/eval-feedback", summary="1.x: accuracy of the user feedback")
+async def eval_feedback(state: State, body: FilterRequest | None = None) -> dict[str, Any]:
+    filters = {**((body.filters if body else None) or {}), "origin": [USER_FEEDBACK]}  # as 1.x: user feedback only
+    return feedback_accuracy(await _labels(state), filters)
+
+
+@router.get("/export-feedback", summary="1.x: user feedback as SQuAD JSON")
 async def export_feedback(
     state: State,
     context_size: int = Query(default=100_000, ge=0),
     full_document_context: bool = Query(default=True),
     only_positive_labels: bool = Query(default=False),
 ) -> dict[str, Any]:
-    records = await anyio.to_thread.run_sync(state.store.feedback, state.settings.query_pipeline, FEEDBACK_PAGE, 0)
-    return squad_export(list(reversed(records)), context_size, full_document_context, only_positive_labels)
+    return squad_export(await _labels(state), context_size, full_document_context, only_positive_labels)

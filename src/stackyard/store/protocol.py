@@ -6,7 +6,7 @@ thread-safe; the server calls them from worker threads, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from stackyard.store.records import (
@@ -97,6 +97,9 @@ class DefinitionStore(Protocol):
 
     def delete_feedback(self, pipeline: str | None, feedback_id: int | None = None) -> int:
         """Delete one verdict (`feedback_id`) or all of `pipeline`'s (None: everyone's); answers how many went."""
+
+    def delete_feedback_ids(self, pipeline: str, feedback_ids: Sequence[int]) -> int:
+        """Delete `pipeline`'s verdicts with these ids, in one transaction; answers how many went."""
 
     def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
         """Counts of verdicts on `pipeline` per revision, oldest revision first (unknown revision last)."""

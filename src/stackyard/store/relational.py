@@ -50,6 +50,7 @@ _SELECT_REVISION = "SELECT name, number, yaml, description, labels, author, mess
 _SELECT_AUDIT = "SELECT id, at, actor, action, pipeline, outcome, from_revision, to_revision, detail FROM audit"
 _SELECT_REPLICA = "SELECT id, host, pid, started_at, seen_at, generation, pipelines FROM replicas"
 _GENERATION = "SELECT value FROM counters WHERE name = 'generation'"
+_IDS_PER_STATEMENT = 500  # well within SQLite's bound on the placeholders of one statement
 
 
 class Rows(Protocol):
@@ -317,6 +318,16 @@ class RelationalStore(ABC, Generic[ConnT]):
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._transaction() as conn:
             return self._execute(conn, f"DELETE FROM feedback {where}", params).rowcount  # noqa: S608 (placeholders only)
+
+    def delete_feedback_ids(self, pipeline: str, feedback_ids: Sequence[int]) -> int:
+        deleted = 0
+        with self._transaction() as conn:
+            for first in range(0, len(feedback_ids), _IDS_PER_STATEMENT):
+                chunk = list(feedback_ids[first : first + _IDS_PER_STATEMENT])
+                marks = ", ".join(["%s"] * len(chunk))
+                query = f"DELETE FROM feedback WHERE pipeline = %s AND id IN ({marks})"  # noqa: S608 (placeholders only)
+                deleted += self._execute(conn, query, (pipeline, *chunk)).rowcount
+        return deleted
 
     def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
         with self._read() as conn:
