@@ -103,3 +103,23 @@ def set_login_allowed(role: str, allowed: bool) -> None:
 def _end_sessions(conn: psycopg.Connection[tuple[object, ...]], column: str, value: str) -> None:
     query = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {} = %s AND pid <> pg_backend_pid()")
     conn.execute(query.format(sql.Identifier(column)), (value,))
+
+
+@contextmanager
+def database_cut_off(database: str) -> Iterator[None]:
+    """An outage of `database` for the block: no connection is allowed in, open ones are ended."""
+    set_connections_allowed(database, False)
+    try:
+        yield
+    finally:
+        set_connections_allowed(database, True)
+
+
+@contextmanager
+def role_cut_off(role: str) -> Iterator[None]:
+    """An outage for one replica, the one connecting as `role`, for the block; the database stays up for others."""
+    set_login_allowed(role, False)
+    try:
+        yield
+    finally:
+        set_login_allowed(role, True)

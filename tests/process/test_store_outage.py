@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -19,16 +20,15 @@ import pytest
 
 from tests.postgres import (
     as_role,
+    database_cut_off,
     fresh_database,
     fresh_role,
-    fresh_schema,
     needs_postgres,
-    set_connections_allowed,
-    set_login_allowed,
+    role_cut_off,
 )
 from tests.process.convergence import eventually
 from tests.process.server import Server, start_server
-from tests.process.test_replicas import put, run, serves, version_yaml
+from tests.process.test_replicas import is_ready, put, run, serves, version_yaml
 
 pytestmark = [pytest.mark.process, pytest.mark.postgres, needs_postgres]
 
@@ -43,10 +43,6 @@ def readiness(server: Server) -> httpx.Response:
 
 def unconfirmed(server: Server) -> bool:
     return readiness(server).status_code == 503
-
-
-def ready(server: Server) -> bool:
-    return readiness(server).status_code == 200
 
 
 @contextmanager
@@ -65,20 +61,32 @@ def started(tmp_path: Path, *urls: str) -> Iterator[list[Server]]:
             server.stop()
 
 
+@dataclass
+class Pair:
+    """Two replicas on a database of their own; the second connects as a role of its own, so it can be cut off
+    alone (`role_cut_off`) as well as with the other (`database_cut_off`)."""
+
+    reaching: Server
+    second: Server
+    role: str
+    database: str
+
+
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[Server, Server, str]]:
-    """Two replicas on one schema, the second connecting as a role of its own: (reaching, cut-off-able, its role)."""
-    with fresh_schema() as url, fresh_role() as role, started(tmp_path, url, as_role(url, role)) as (first, second):
-        yield first, second, role
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    # The role outlives the database: whatever it made there goes with the database before the role is dropped.
+    with (
+        fresh_role() as role,
+        fresh_database() as (database, url),
+        started(tmp_path, url, as_role(url, role)) as (first, second),
+    ):
+        yield Pair(first, second, role, database)
 
 
-def test_a_replica_that_lost_the_store_is_not_ready_and_keeps_a_wait_all_change_incomplete(
-    pair: tuple[Server, Server, str],
-) -> None:
-    reaching, lost, role = pair
+def test_a_replica_that_lost_the_store_is_not_ready_and_keeps_a_wait_all_change_incomplete(pair: Pair) -> None:
+    reaching, lost, role = pair.reaching, pair.second, pair.role
     assert put(reaching, "greet", version_yaml(1), "?wait=all").status_code == 201
-    set_login_allowed(role, False)
-    try:
+    with role_cut_off(role):
         # Its heartbeats stop; after 2 s it is no longer listed, but this change must still wait for it.
         answer = put(reaching, "greet", version_yaml(2), "?wait=all&timeout=4")
         assert answer.status_code == 202, answer.text
@@ -95,29 +103,17 @@ def test_a_replica_that_lost_the_store_is_not_ready_and_keeps_a_wait_all_change_
         assert readiness(reaching).status_code == 200
         # Serving goes on where the store cannot be reached, from the revision it has.
         assert run(lost, "greet").json()["revision"] == 1
-    finally:
-        set_login_allowed(role, True)
     back = time.monotonic()
     eventually(serves(lost, "greet", 2), "the replica catches up", deadline=RECOVERY)
-    eventually(partial(ready, lost), "the replica is ready again", deadline=RECOVERY)
+    eventually(is_ready(lost), "the replica is ready again", deadline=RECOVERY)
     assert time.monotonic() - back < RECOVERY
     assert put(lost, "greet", version_yaml(3), "?wait=all&timeout=5").status_code == 200
 
 
-@pytest.fixture
-def outage_pair(tmp_path: Path) -> Iterator[tuple[Server, Server, str]]:
-    """Two replicas on a database of their own, which the test cuts off: (first, second, database)."""
-    with fresh_database() as (database, url), started(tmp_path, url, url) as (first, second):
-        yield first, second, database
-
-
-def test_writes_fail_fast_during_an_outage_and_every_replica_recovers_within_seconds(
-    outage_pair: tuple[Server, Server, str],
-) -> None:
-    first, second, database = outage_pair
+def test_writes_fail_fast_during_an_outage_and_every_replica_recovers_within_seconds(pair: Pair) -> None:
+    first, second, database = pair.reaching, pair.second, pair.database
     assert put(first, "greet", version_yaml(1), "?wait=all").status_code == 201
-    set_connections_allowed(database, False)
-    try:
+    with database_cut_off(database):
         cut = time.monotonic()
         for server in (first, second):
             sent = time.monotonic()
@@ -133,11 +129,9 @@ def test_writes_fail_fast_during_an_outage_and_every_replica_recovers_within_sec
         # Long enough for the pool's old doubling backoff (1, 2, 4 s) to have left it idle for seconds after.
         while time.monotonic() - cut < 5:
             assert put(first, "greet", version_yaml(2)).status_code == 503
-    finally:
-        set_connections_allowed(database, True)
     back = time.monotonic()
     eventually(lambda: put(second, "greet", version_yaml(2)).status_code == 200, "a write is taken", deadline=RECOVERY)
     for server in (first, second):
         eventually(serves(server, "greet", 2), f"{server.url} serves revision 2", deadline=RECOVERY)
-        eventually(partial(ready, server), f"{server.url} is ready", deadline=RECOVERY)
+        eventually(is_ready(server), f"{server.url} is ready", deadline=RECOVERY)
     assert time.monotonic() - back < RECOVERY
