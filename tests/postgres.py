@@ -61,7 +61,65 @@ def set_connections_allowed(database: str, allowed: bool) -> None:
             )
         )
         if not allowed:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            )
+            _end_sessions(conn, "datname", database)
+
+
+@contextmanager
+def fresh_role() -> Iterator[str]:
+    """A login role of its own (a superuser, so it may use every test schema), for a store URL to connect as.
+
+    Dropped afterwards. Cutting one role off (`set_login_allowed`) is an outage of one replica only: the database
+    stays up for every other.
+    """
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with admin() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with admin() as conn:
+            _end_sessions(conn, "usename", name)
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))  # what it made in this database
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def as_role(url: str, role: str) -> str:
+    """`url` with `role` as its user (trust authentication: no password)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
+def set_login_allowed(role: str, allowed: bool) -> None:
+    """Refuse every new connection of `role` and end its open ones, or let it log in again."""
+    with admin() as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(role), sql.SQL("LOGIN" if allowed else "NOLOGIN"))
+        )
+        if not allowed:
+            _end_sessions(conn, "usename", role)
+
+
+def _end_sessions(conn: psycopg.Connection[tuple[object, ...]], column: str, value: str) -> None:
+    query = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {} = %s AND pid <> pg_backend_pid()")
+    conn.execute(query.format(sql.Identifier(column)), (value,))
+
+
+@contextmanager
+def database_cut_off(database: str) -> Iterator[None]:
+    """An outage of `database` for the block: no connection is allowed in, open ones are ended."""
+    set_connections_allowed(database, False)
+    try:
+        yield
+    finally:
+        set_connections_allowed(database, True)
+
+
+@contextmanager
+def role_cut_off(role: str) -> Iterator[None]:
+    """An outage for one replica, the one connecting as `role`, for the block; the database stays up for others."""
+    set_login_allowed(role, False)
+    try:
+        yield
+    finally:
+        set_login_allowed(role, True)

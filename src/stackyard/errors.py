@@ -154,9 +154,32 @@ class BuildTimeout(StackyardError):
 
 
 class StoreUnavailable(StackyardError):
+    """The store cannot take the call now (unreachable, locked, failing); live pipelines keep serving meanwhile.
+
+    The conditions below are kinds of it, so code that handles one handles them all; each names its own cause.
+    """
+
     status = 503
     slug = "store-unavailable"
     title = "The definition store cannot be reached"
+    # A replica reconnects within about a second of the database's return (`store/postgres.py`).
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "2"}
+
+
+class StoreFull(StoreUnavailable):
+    """The store's disk has no room for the write; nothing of it was kept. Writes work again once space is freed."""
+
+    slug = "store-full"
+    title = "The definition store's disk is full"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "30"}  # space comes back by an operator's hand
+
+
+class StoreReadOnly(StoreUnavailable):
+    """The store's file or folder cannot be written (read-only mount, permissions)."""
+
+    slug = "store-read-only"
+    title = "The definition store cannot be written"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "30"}
 
 
 class PipelineDisabled(StackyardError):

@@ -32,6 +32,9 @@ class Synchronizer:
     # Set whenever `applied_generation` moves, so the heartbeat reports it at once.
     converged: asyncio.Event = field(default_factory=asyncio.Event)
     _mark: int | None = None  # the store's change mark when this process last converged
+    # Why the last sync failed (the store cannot be read): this process cannot confirm that it serves what the store
+    # holds, so it is not ready (`/readyz`). None once a sync succeeds.
+    unconfirmed: str | None = None
 
     async def converge(self) -> None:
         """Apply every change committed since the last call."""
@@ -57,9 +60,14 @@ class Synchronizer:
         while True:
             try:
                 await self.converge()
-            except Exception:
-                # A store hiccup must not stop serving: keep what is live and try again at the next tick.
+            except StackyardError as error:  # the store cannot be read: serve what is live, retry at the next tick
+                self.unconfirmed = error.detail
+                log.warning("sync with the store failed; serving what is live", extra={"error": error.detail})
+            except Exception as error:
+                self.unconfirmed = f"The sync with the store failed ({type(error).__name__}); see the server log."
                 log.exception("sync with the store failed; serving what is live")
+            else:
+                self.unconfirmed = None
             self.ready.set()
             with anyio.move_on_after(interval):
                 await self.wake.wait()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
+import anyio
+import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from stackyard.api import create_app
+from stackyard.settings import Settings
 from stackyard.store import LoadedPipeline, ReplicaRecord
 from tests.conftest import yard
+from tests.waiting import until
 from tests.yamls import prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
@@ -77,3 +86,40 @@ def test_a_malformed_wait_is_refused_before_anything_changes(client: TestClient)
         assert answer.status_code == 400, query
         assert answer.headers["content-type"] == "application/problem+json"
     assert client.get("/pipelines").json()["pipelines"] == []
+
+
+@pytest.fixture
+def quick(tmp_path: Path) -> Settings:
+    """Replicas silent for 0.5 s are no longer listed; this process beats every 0.1 s so it stays listed."""
+    return Settings(store_url=f"sqlite:///{tmp_path}/yard.db", replica_timeout=0.5, heartbeat_interval=0.1)
+
+
+def test_wait_all_keeps_waiting_for_a_replica_that_falls_silent_and_names_it(quick: Settings) -> None:
+    with TestClient(create_app(quick)) as client:
+        app = client.app
+        assert isinstance(app, FastAPI)
+        assert client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML).status_code == 201
+        other_replica(app, 1, {"greet": LoadedPipeline(1)})  # its last heartbeat: it lost the store after this
+        answer = client.put("/pipelines/greet?wait=all&timeout=1.5", content=prompt_yaml("Hi {{ name }}"), headers=YAML)
+        assert answer.status_code == 202, answer.text
+        rows = {row["id"]: row for row in answer.json()["replicas"]}
+        assert (rows["other"]["silent"], rows["other"]["applied"], rows["other"]["live_revision"]) == (True, False, 1)
+        me = rows[yard(app).settings.replica_id]
+        assert (me["silent"], me["applied"]) == (False, True)
+        # No longer listed, as before: a new wait does not include it.
+        assert [r["id"] for r in client.get("/replicas").json()["replicas"]] == [yard(app).settings.replica_id]
+
+
+async def test_wait_all_stops_waiting_for_a_replica_that_unregisters(app: FastAPI, aclient: httpx.AsyncClient) -> None:
+    assert (await aclient.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)).status_code == 201
+    other_replica(app, 1, {"greet": LoadedPipeline(1)})
+    started = time.monotonic()
+    change = asyncio.create_task(
+        aclient.put("/pipelines/greet?wait=all&timeout=20", content=prompt_yaml("Hi {{ name }}"), headers=YAML)
+    )
+    store = yard(app).store
+    await until(lambda: store.generation() == 2, "the change is committed")
+    await anyio.to_thread.run_sync(store.leave, "other")  # a clean shutdown: it serves nothing any more
+    answer = await change
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 10

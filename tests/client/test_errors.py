@@ -24,6 +24,8 @@ BASE = "https://stackyard.dev/problems/"
         (422, "invalid-run-input", errors.InvalidRunInput),
         (503, "disabled", errors.PipelineDisabled),
         (503, "store-unavailable", errors.StoreUnavailable),
+        (503, "store-full", errors.StoreUnavailable),
+        (503, "store-read-only", errors.StoreUnavailable),
         (500, "internal-error", errors.ServerError),
     ],
 )

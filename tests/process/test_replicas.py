@@ -111,6 +111,11 @@ def test_a_replica_killed_and_restarted_catches_up(tmp_path: Path, store_url: st
         restarted.stop()
 
 
+def is_ready(server: Server) -> Callable[[], bool]:
+    """A condition for `eventually`: `server`'s /readyz answers 200."""
+    return lambda: httpx.get(f"{server.url}/readyz").status_code == 200
+
+
 def pg_cluster(action: str) -> None:
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True, timeout=120)
@@ -146,8 +151,8 @@ def test_runs_never_fail_while_postgres_restarts_and_changes_flow_again_after(th
             pg_cluster("start")
     assert answers
     assert set(answers) == {200}
-    for server in three:
-        assert httpx.get(f"{server.url}/readyz").status_code == 200
+    for server in three:  # ready again once a sync succeeds (not ready while the store could not be read)
+        eventually(is_ready(server), f"{server.url} is ready", deadline=10)
     assert put(second, "greet", version_yaml(2)).status_code == 200
     for server in (first, third):
         eventually(serves(server, "greet", 2), f"{server.url} serves revision 2 after")

@@ -3,18 +3,22 @@ at commit and answers "store unavailable" while the database cannot be reached, 
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 from psycopg import sql
+from psycopg_pool.base import AttemptWithBackoff
 
 from stackyard.errors import StoreUnavailable
 from stackyard.store import Change, DefinitionStore, open_store
 from stackyard.store.postgres import MIGRATIONS, PostgresStore, split_url
 from stackyard.store.sql import SchemaTooNew
-from tests.postgres import admin, fresh_database, fresh_schema, needs_postgres, set_connections_allowed
+from tests.postgres import admin, database_cut_off, fresh_database, fresh_schema, needs_postgres
 from tests.store.contract import MakeStore, StoreContract
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, needs_postgres]
 
@@ -87,24 +91,61 @@ def test_a_commit_on_one_replica_wakes_the_others(schema_url: str) -> None:
         reader.close()
 
 
-def test_an_unreachable_server_is_reported_as_store_unavailable() -> None:
-    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test")
-    with pytest.raises(StoreUnavailable, match="cannot be reached"):
+def test_an_unreachable_server_is_reported_as_store_unavailable_naming_host_and_port() -> None:
+    store = PostgresStore("postgresql://postgres:hunter2@127.0.0.1:1/test")
+    with pytest.raises(StoreUnavailable, match="cannot be reached") as raised:
         store.open()
+    assert "127.0.0.1:1 " in raised.value.detail
+    assert "Connection refused" in raised.value.detail
+    assert "hunter2" not in str(raised.value)
 
 
-def test_writes_answer_store_unavailable_during_an_outage_and_work_again_after_it() -> None:
+@pytest.fixture
+def outage_store() -> Iterator[tuple[PostgresStore, str]]:
+    """An open store on a database of its own, holding revision 1 of 'a', for a test that cuts the database off."""
     with fresh_database() as (database, url):
         store = PostgresStore(url)
         store.open()
         try:
             store.put(Change("a", "yaml: 1"))
-            set_connections_allowed(database, False)
-            try:
-                with pytest.raises(StoreUnavailable, match="cannot be reached"):
-                    store.put(Change("a", "yaml: 2"))
-            finally:
-                set_connections_allowed(database, True)
-            assert store.put(Change("a", "yaml: 2")).record.revision == 2
+            yield store, database
         finally:
             store.close()
+
+
+def test_writes_answer_store_unavailable_during_an_outage_and_work_again_after_it(
+    outage_store: tuple[PostgresStore, str],
+) -> None:
+    store, database = outage_store
+    with database_cut_off(database), pytest.raises(StoreUnavailable, match="cannot be reached"):
+        store.put(Change("a", "yaml: 2"))
+    assert store.put(Change("a", "yaml: 2")).record.revision == 2
+
+
+def writes(store: PostgresStore, n: int) -> bool:
+    try:
+        store.put(Change("a", f"yaml: back {n}"))
+    except StoreUnavailable:
+        return False
+    return True
+
+
+def test_after_a_long_outage_writes_work_again_within_a_second_or_so(
+    outage_store: tuple[PostgresStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # psycopg_pool's reconnection backoff at a tenth of its pace: these 3.6 s of outage are 36 s of a real one, by
+    # which time the doubling delay (1, 2, 4 ... s) had reached 32 s and the pool lay idle that long.
+    monkeypatch.setattr(AttemptWithBackoff, "INITIAL_DELAY", AttemptWithBackoff.INITIAL_DELAY / 10)
+    store, database = outage_store
+    with database_cut_off(database):
+        end, attempts = time.monotonic() + 3.6, 0
+        while time.monotonic() < end:  # writes keep coming, and each is refused within a second
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match=re.escape(f"PostgreSQL at {store.endpoint} ")):
+                store.put(Change("a", "yaml: 2"))
+            assert time.monotonic() - started < 1.0
+            attempts += 1
+    back = time.monotonic()
+    wait_until(lambda: writes(store, attempts), "a write succeeds again", timeout=15)
+    assert time.monotonic() - back < 1.5
+    assert [r.number for r in store.revisions("a", 10, 0)[0]] == [2, 1]  # nothing of the refused writes

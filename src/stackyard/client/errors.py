@@ -143,7 +143,9 @@ class PipelineDisabled(PipelineUnavailable):
 
 
 class StoreUnavailable(ApiError):
-    slugs = ("store-unavailable",)
+    """503: the store cannot take the change now (unreachable, disk full, read-only); `Retry-After` says when."""
+
+    slugs = ("store-unavailable", "store-full", "store-read-only")
 
 
 class ServerError(ApiError):

@@ -15,11 +15,19 @@ notification and how PostgreSQL stores times and JSON (`timestamptz` from the se
 
 `postgresql://...?schema=name` keeps every table in schema `name` (created when missing), so several
 deployments or test runs can share one database.
+
+During an outage a call fails within `WAIT_FOR_CONNECTION` with `StoreUnavailable` naming host and port. The pool's
+own reconnection backs off without a cap (1, 2, 4 ... 32 s), which once kept a replica refusing writes for half a
+minute after the database was back; so its attempts stop after `RECONNECT_FOR` and the next call that needs a
+connection starts a fresh one at once. The heartbeat and the sync call every second or two, so a replica has a
+connection within about a second of the database's return, however long the outage lasted; the listener has a
+connection of its own and retries every second (`postgres_feed.py`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -42,7 +50,15 @@ log = logging.getLogger(__name__)
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MIGRATION_LOCK = 0x5354_4B59  # pg_advisory_xact_lock key: "STKY"
 CONNECT_TIMEOUT = 5  # seconds to open one connection
-WAIT_FOR_CONNECTION = 5.0  # seconds a call waits for a pooled connection before answering "store unavailable"
+# Seconds a call waits for a pooled connection before answering "store unavailable", so a write during an outage
+# answers within a second. Calls take milliseconds (the run path never comes here): eight connections all busy for
+# half a second means the database is in trouble, and a 503 with Retry-After is the right answer then too.
+WAIT_FOR_CONNECTION = 0.5
+# Seconds the pool retries one connection with its doubling backoff before it gives up that attempt; the next call
+# that needs a connection starts a new one at once. No longer than a call waits, so the delay between two attempts
+# never grows past it, and a call made once the database is back finds an attempt within its wait.
+RECONNECT_FOR = WAIT_FOR_CONNECTION
+START_TIMEOUT = 5.0  # seconds start-up waits for the pool's first connection
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -114,6 +130,20 @@ MIGRATIONS: tuple[str, ...] = (
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
+def endpoint(conninfo: str) -> str:
+    """`host:port` of a connection string, as libpq would resolve it; never the user or the password."""
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    host = params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "localhost"
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    return f"{host}:{port}"
+
+
+def reason(error: psycopg.Error) -> str:
+    """libpq's reason for a failed connection, without the preamble that repeats host and port."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return first.rpartition(" failed: ")[2].removeprefix("FATAL:").strip()
+
+
 def split_url(url: str) -> tuple[str, str | None]:
     """The libpq URL without Stackyard's own `schema` parameter, and that schema (None: the server's default)."""
     parts = urlsplit(url)
@@ -137,6 +167,7 @@ class PostgresStore(RelationalStore[Connection]):
         if self.schema is not None:
             options["options"] = f"-c search_path={self.schema}"
         self.conninfo = psycopg.conninfo.make_conninfo(libpq_url, **options)
+        self.endpoint = endpoint(self.conninfo)
         self.keep_revisions = keep_revisions
         self._pool: ConnectionPool[Connection] | None = None
         self._watchers: list[Callable[[], None]] = []
@@ -145,8 +176,10 @@ class PostgresStore(RelationalStore[Connection]):
         try:  # fail fast, with libpq's reason, rather than wait for the pool to give up
             psycopg.connect(self.conninfo).close()
         except psycopg.OperationalError as error:
-            reason = str(error).strip().splitlines()[-1]
-            raise StoreUnavailable(f"PostgreSQL cannot be reached ({reason}); check STACKYARD_STORE_URL.") from None
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.endpoint} cannot be reached ({reason(error)}); check STACKYARD_STORE_URL "
+                "and that the server accepts connections."
+            ) from None
         pool: ConnectionPool[Connection] = ConnectionPool(
             self.conninfo,
             min_size=1,
@@ -155,13 +188,17 @@ class PostgresStore(RelationalStore[Connection]):
             # A connection that died with the server (restart, failover) is replaced before anyone uses it.
             check=ConnectionPool.check_connection,
             timeout=WAIT_FOR_CONNECTION,
+            reconnect_timeout=RECONNECT_FOR,
             name="stackyard",
         )
         try:
-            pool.open(wait=True, timeout=WAIT_FOR_CONNECTION)
-        except PoolTimeout as error:
+            pool.open(wait=True, timeout=START_TIMEOUT)
+        except PoolTimeout:
             pool.close()
-            raise StoreUnavailable(f"PostgreSQL cannot be reached ({error}); check STACKYARD_STORE_URL.") from None
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.endpoint} gave no connection within {START_TIMEOUT:g} s; "
+                "check STACKYARD_STORE_URL and the server's load."
+            ) from None
         self._pool = pool
         try:
             self._migrate()
@@ -188,11 +225,17 @@ class PostgresStore(RelationalStore[Connection]):
         try:
             with self._pool.connection() as conn:
                 yield conn  # committed when the block ends, rolled back if it raises
-        except (psycopg.OperationalError, PoolTimeout) as error:
-            log.warning("PostgreSQL unavailable", extra={"error": str(error).strip()})
+        except PoolTimeout:
+            log.warning("PostgreSQL unavailable", extra={"endpoint": self.endpoint, "error": "no connection"})
             raise StoreUnavailable(
-                "The definition store (PostgreSQL) cannot be reached; running pipelines keep serving. "
-                "Retry the change when it is back."
+                f"PostgreSQL at {self.endpoint} cannot be reached: no connection within {WAIT_FOR_CONNECTION:g} s "
+                "(it is down, cut off or overloaded). Running pipelines keep serving; retry when it is back."
+            ) from None
+        except psycopg.OperationalError as error:
+            log.warning("PostgreSQL unavailable", extra={"endpoint": self.endpoint, "error": reason(error)})
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.endpoint} cannot be reached ({reason(error)}). Running pipelines keep "
+                "serving; retry when it is back."
             ) from None
 
     def _read(self) -> AbstractContextManager[Connection]:

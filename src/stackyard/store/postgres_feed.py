@@ -38,6 +38,7 @@ def listen(conninfo: str, schema: str, wake: Callable[[], None]) -> Callable[[],
 
 def _run(conninfo: str, schema: str, wake: Callable[[], None], stop: threading.Event) -> None:
     connected_before = False
+    connected = False
     while not stop.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -45,11 +46,16 @@ def _run(conninfo: str, schema: str, wake: Callable[[], None], stop: threading.E
                 if connected_before:
                     log.info("listening to store changes again")
                     wake()  # catch up with what was committed while we were away
-                connected_before = True
+                connected_before = connected = True
                 while not stop.is_set():
                     for notify in conn.notifies(timeout=CHECK_STOP_EVERY):
                         if notify.payload.rpartition(" ")[0] == schema:
                             wake()
         except psycopg.Error as error:
-            log.warning("store change listener disconnected; polling covers the gap", extra={"error": str(error)})
+            if connected:
+                log.warning("store change listener disconnected; polling covers the gap", extra={"error": str(error)})
+                # The sync looks at once rather than at its next tick: if the store is gone, this replica reports
+                # itself not ready now, well before its silence drops it from the replicas listed.
+                wake()
+            connected = False
             stop.wait(RETRY_AFTER)
