@@ -12,42 +12,59 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, StrictFloat, model_validator
+from pydantic.config import JsonDict
 
+from stackyard.json_types import Integer
 from stackyard.store import Feedback
 
 USER_FEEDBACK = "user-feedback"
 
 
+def _numbers_are_text_too(schema: JsonDict) -> None:
+    # The OpenAPI document says what the model takes: a number where text is expected (not an enumerated one).
+    def widen(node: JsonValue) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "string" and "enum" not in node and "const" not in node:
+                node["type"] = ["string", "number"]
+            for value in node.values():
+                widen(value)
+        elif isinstance(node, list):
+            for value in node:
+                widen(value)
+
+    widen(schema.get("properties"))
+
+
 class _Shape(BaseModel):
     # 1.x's pydantic (v1) refused unknown fields and turned numbers into text where text was expected.
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, json_schema_extra=_numbers_are_text_too)
 
 
 class Span(_Shape):
-    start: int
-    end: int
+    start: Integer
+    end: Integer
 
 
 class TableCell(_Shape):
-    row: int
-    col: int
+    row: Integer
+    col: Integer
 
 
 class LabelDocument(_Shape):
     content: str
     content_type: Literal["text", "table", "image", "audio"] = "text"
     id: str | None = None
-    score: float | None = None
+    score: StrictFloat | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
-    embedding: list[float] | None = None
+    embedding: list[StrictFloat] | None = None
     id_hash_keys: list[str] | None = None
 
 
 class LabelAnswer(_Shape):
     answer: str
     type: Literal["generative", "extractive", "other"] = "extractive"
-    score: float | None = None
+    score: StrictFloat | None = None
     context: str | None = None
     offsets_in_document: list[Span] | list[TableCell] | None = None
     offsets_in_context: list[Span] | list[TableCell] | None = None
@@ -61,11 +78,11 @@ class Label(_Shape):
     id: str | None = None
     query: str
     document: LabelDocument
-    is_correct_answer: bool
-    is_correct_document: bool
+    is_correct_answer: StrictBool
+    is_correct_document: StrictBool
     origin: Literal["user-feedback", "gold-label"]
     answer: LabelAnswer | None = None
-    no_answer: bool | None = None
+    no_answer: StrictBool | None = None
     pipeline_id: str | None = None
     created_at: str | None = None
     updated_at: str | None = None

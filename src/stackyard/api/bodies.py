@@ -55,13 +55,6 @@ Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 """A date-time query parameter: ISO 8601 / RFC 3339 text, such as 2026-11-28T12:00:00Z."""
 
 
-def integral(value: object) -> object:
-    # JSON Schema counts 3.0 as an integer; strict validation would not. Every other non-integer stays refused.
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-Integer = Annotated[int, BeforeValidator(integral)]
-"""An integer member of a JSON body: 3 and 3.0, never "3" or true."""
 Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="How many items to skip.")]
 RevisionNumber = Annotated[int, Path(ge=1, le=MAX_INT, description="A revision number of the pipeline.")]
 

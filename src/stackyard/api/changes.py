@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from stackyard.api.bodies import MAX_INT, Integer, Name, RequestBody, WriteAnswer, one_of_required
+from stackyard.api.bodies import MAX_INT, Name, RequestBody, WriteAnswer, one_of_required
 from stackyard.api.headers import expectation
 from stackyard.api.pipelines import PROBLEMS, write_response
 from stackyard.api.state import Actor, State, Stored
 from stackyard.errors import InvalidRequest
+from stackyard.json_types import Integer
 from stackyard.names import NAME_PATTERN, check_name
 from stackyard.store import Change
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard import docstores
-from stackyard.api.bodies import MAX_INT, Integer, Name, RequestBody, one_of_required, problems
+from stackyard.api.bodies import MAX_INT, Name, RequestBody, one_of_required, problems
 from stackyard.api.running import use_live
 from stackyard.api.state import State
 from stackyard.errors import InvalidRequest
+from stackyard.json_types import Integer
 from stackyard.jsonable import jsonable
 from stackyard.registry import LiveRevision
 

@@ -9,9 +9,10 @@ import anyio
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from stackyard.api.bodies import MAX_ID, MAX_INT, Name, Offset, RequestBody, integral, one_of_required, problems
+from stackyard.api.bodies import MAX_ID, MAX_INT, Name, Offset, RequestBody, one_of_required, problems
 from stackyard.api.state import Actor, AppState, State, Stored
 from stackyard.errors import PipelineNotFound, RevisionNotFound, StackyardError
+from stackyard.json_types import integral
 from stackyard.names import check_name
 from stackyard.store import Feedback
 

@@ -48,24 +48,19 @@ class UploadAnswer(BaseModel):
     warnings: list[str]
 
 
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["files"],
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
-                        "meta": {"type": "string", "description": "JSON: one object for all files, or one per file"},
-                        "params": {"type": "string", "description": "JSON object: further run inputs"},
-                    },
-                }
-            }
-        },
+def upload_body(**fields: str) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart upload: one or more `files` parts, plus the text `fields` described."""
+    properties: dict[str, Any] = {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
+        **{name: {"type": "string", "description": description} for name, description in fields.items()},
     }
-}
+    schema = {"type": "object", "required": ["files"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+UPLOAD_BODY = upload_body(
+    meta="JSON: one object for all files, or one per file", params="JSON object: further run inputs"
+)
 
 
 async def read_form(request: Request, state: AppState) -> FormData:

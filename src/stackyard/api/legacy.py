@@ -15,12 +15,12 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from stackyard import __version__, docstores
 from stackyard.api.documents import plain_documents
 from stackyard.api.feedback import save
-from stackyard.api.files import index_uploads, json_field, params_field, read_form, uploads_from
+from stackyard.api.files import index_uploads, json_field, params_field, read_form, upload_body, uploads_from
 from stackyard.api.limits import RunLimitsDep
 from stackyard.api.running import run_on_live, use_live
 from stackyard.api.state import Actor, AppState, State
@@ -47,12 +47,12 @@ FEEDBACK_PAGE = 10_000
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str
+    query: str = Field(min_length=1)
     params: dict[str, Any] | None = Field(
         default=None,
         description="Per component ({component: {input: value}}) or flat ({input: value}), with Haystack 3 names.",
     )
-    debug: bool | None = Field(default=False, description="Adds `_debug`: every component's outputs.")
+    debug: StrictBool | None = Field(default=False, description="Adds `_debug`: every component's outputs.")
 
 
 class FilterRequest(BaseModel):
@@ -93,7 +93,16 @@ async def query(body: QueryRequest, state: State, limits: RunLimitsDep) -> JSONR
     return JSONResponse(answer, headers={"X-Stackyard-Revision": str(live.revision)})
 
 
-@router.post("/file-upload", summary="1.x: index files with the indexing pipeline")
+@router.post(
+    "/file-upload",
+    summary="1.x: index files with the indexing pipeline",
+    openapi_extra=upload_body(
+        meta="JSON object: metadata of every document",
+        additional_params="JSON object: further run inputs of the indexing pipeline",
+        fileconverter_params="1.x converter options: accepted and ignored (set them in the pipeline's YAML)",
+        preprocessor_params="1.x preprocessor options: accepted and ignored (set them in the pipeline's YAML)",
+    ),
+)
 async def file_upload(request: Request, state: State, limits: RunLimitsDep) -> JSONResponse:
     form = await read_form(request, state)
     try:
@@ -125,7 +134,7 @@ async def _store_call(state: State, component: str | None, call: Any) -> Any:
 
 @router.post("/documents/get_by_filters", summary="1.x: documents of the query pipeline's store, by filters")
 async def get_documents(
-    body: FilterRequest, state: State, component: str | None = Query(default=None)
+    body: FilterRequest, state: State, component: str | None = Query(default=None, min_length=1)
 ) -> list[dict[str, Any]]:
     filters = filters_from_1x(body.filters)
     documents = await _store_call(state, component, lambda store: docstores.search(store, filters, 0, 2**31)[1])
@@ -133,7 +142,9 @@ async def get_documents(
 
 
 @router.post("/documents/delete_by_filters", summary="1.x: delete documents of the query pipeline's store")
-async def delete_documents(body: FilterRequest, state: State, component: str | None = Query(default=None)) -> bool:
+async def delete_documents(
+    body: FilterRequest, state: State, component: str | None = Query(default=None, min_length=1)
+) -> bool:
     filters = filters_from_1x(body.filters)  # no filters deletes every document, as in 1.x
     await _store_call(state, component, lambda store: docstores.delete(store, filters))
     return True
