@@ -22,6 +22,7 @@ from stackyard.api import (
     audit,
     changes,
     console,
+    docs,
     documents,
     feedback,
     files,
@@ -123,12 +124,16 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # `docs.router` serves both pages with their assets from an installed package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     install_middleware(app, settings)
     for router in ROUTERS:
         app.include_router(router)
     console.mount_console(app)
+    docs.mount_docs_assets(app)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
@@ -149,6 +154,7 @@ ROUTERS = (
     feedback.router,
     legacy.router,
     console.router,
+    docs.router,
 )
 
 
