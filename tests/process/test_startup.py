@@ -27,7 +27,7 @@ def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subp
         **(env or {}),
     }
     command = [sys.executable, "-m", "stackyard", "serve", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=120)
+    return subprocess.run(command, check=False, capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=120)
 
 
 # What can be checked before a worker starts is: the answer is that one line and nothing else.
