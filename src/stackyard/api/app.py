@@ -42,6 +42,7 @@ from stackyard.api.limits import BodyLimit, RunLimits
 from stackyard.api.problems import install_problem_handlers, problem_openapi
 from stackyard.api.state import AppState
 from stackyard.auth import parse_token_line
+from stackyard.logs import write_logs_directly
 from stackyard.management import Manager
 from stackyard.observability import Observability
 from stackyard.registry import Registry
@@ -116,6 +117,10 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             await anyio.to_thread.run_sync(store.close)
             watch.close()
             threads.shutdown(wait=False)  # runs abandoned after their timeout end on their own
+            log.info("replica stopped: pipelines and store closed", extra={"replica": settings.replica_id})
+            # uvicorn ends a process stopped by a signal by raising that signal again once it is done, which skips
+            # atexit: from here on, lines are written at once rather than queued for the writer thread.
+            write_logs_directly()
 
     app = StackyardAPI(
         # Stackyard makes its own request spans (api/access.py, with Haystack's spans beneath and no payloads);
