@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/health"})
 # Pages and files that hold no data: the console, the API docs and the OpenAPI document they read. A browser opening
 # them sends no token; the console's API calls carry the one its user typed.
-_PUBLIC_PAGES = frozenset({"/", "/ui", "/docs", "/redoc", "/openapi.json"})
-_PUBLIC_FOLDERS = ("/ui/", "/docs/")
+PUBLIC_PAGES = frozenset({"/", "/ui", "/docs", "/redoc", "/openapi.json"})
+PUBLIC_FOLDERS = ("/ui/", "/docs/")
 _RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
 _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
 _ADMIN_READS = frozenset({"/audit", "/export-feedback"})
@@ -32,7 +32,7 @@ _ADMIN_READS = frozenset({"/audit", "/export-feedback"})
 
 def required(method: str, path: str) -> tuple[Need | None, str | None]:
     """The scope a request needs (None: public) and the pipeline it concerns, if any."""
-    if path in PUBLIC or (method == "GET" and (path in _PUBLIC_PAGES or path.startswith(_PUBLIC_FOLDERS))):
+    if path in PUBLIC or (method == "GET" and (path in PUBLIC_PAGES or path.startswith(PUBLIC_FOLDERS))):
         return None, None
     if method in ("GET", "HEAD"):
         return (Need.ADMIN if path in _ADMIN_READS else Need.READ), None
