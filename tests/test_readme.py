@@ -102,8 +102,14 @@ def test_the_readme_examples_run_in_order_against_the_example_server(served: Ser
         "COLUMNS": "200",
     }
 
-    def here(text: str) -> str:
-        return text.replace("localhost:8000", f"127.0.0.1:{port}").replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    def run(argv: list[str], what: str) -> str:
+        """Run one example from the repository root, pointed at the test server; what it printed."""
+        here = argv[-1].replace("localhost:8000", f"127.0.0.1:{port}").replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        done = subprocess.run(
+            [*argv[:-1], here], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, f"{what}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
 
     ran = 0
     try:
@@ -113,33 +119,14 @@ def test_the_readme_examples_run_in_order_against_the_example_server(served: Ser
             if block.language == "bash":
                 for command in commands(block):
                     what = f"README line {block.line}: {command.text}"
-                    done = subprocess.run(
-                        ["bash", "-c", here(command.text)],
-                        cwd=REPO,
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        timeout=60,
-                        check=False,
-                    )
-                    assert done.returncode == 0, f"{what}\n{done.stdout}\n{done.stderr}"
-                    check_output(done.stdout, command.expected, f"{what}\n{done.stdout}")
+                    printed = run(["bash", "-c", command.text], what)
+                    check_output(printed, command.expected, f"{what}\n{printed}")
                     ran += 1
             elif block.language == "python":
-                code = "\n".join(block.lines)
-                done = subprocess.run(
-                    [sys.executable, "-c", here(code)],
-                    cwd=REPO,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                    check=False,
-                )
                 what = f"README line {block.line}: the Python block"
-                assert done.returncode == 0, f"{what}\n{done.stdout}\n{done.stderr}"
+                printed = run([sys.executable, "-c", "\n".join(block.lines)], what)
                 expected = [line.strip().removeprefix(ARROW) for line in block.lines if line.strip().startswith(ARROW)]
-                assert done.stdout.splitlines() == expected, what
+                assert printed.splitlines() == expected, what
                 ran += 1
             else:
                 pytest.fail(f"README line {block.line}: a runnable block must be bash or python, or marked not run")
