@@ -170,7 +170,7 @@ def run(plan: Plan) -> Section:
             "(or worker) serves the new revision. Replicas are polled directly (`GET /pipelines/probe`, "
             "`live_revision`); workers behind one port are told apart by a probe component that answers its process "
             "id, each polled over a keep-alive connection that the kernel gave to it. The SQLite case polls the "
-            "store every `STACKYARD_SYNC_INTERVAL` (0.1 s by default), which bounds it; "
+            "store every `STACKYARD_SYNC_INTERVAL` (0.1 s by default), which bounds the wait for the poll; "
             f"{PAUSE_NOTE}. Target: p99 under 250 ms, with PostgreSQL and with SQLite."
         ),
         tables=[Table(["set-up", "updates", "p50 ms", "p99 ms", "max ms"], rows)],

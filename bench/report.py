@@ -154,8 +154,9 @@ def render(plan: Plan, command: str | None) -> Path:
         "",
         *machine(plan),
         "- The machine is **shared** with other people's test runs, so absolute numbers move between runs; read "
-        "the ratios, which are measured in the same run with rounds interleaved between the systems. Every figure "
-        f"is the median of {plan.rounds} rounds of {plan.seconds:g} s.",
+        "the ratios, which are measured in the same run with rounds interleaved between the systems. A figure "
+        f"measured under load for a fixed time is the median of {plan.rounds} rounds of {plan.seconds:g} s; a "
+        "figure over single operations (updates, propagations, deploys) is taken over all of them, as its part says.",
         "- Servers run pinned to core 0 (`taskset -c 0`); `wrk -t1` and the orchestrating script run on core 1, "
         "except in the scaling part, where two workers need both cores."
         if not plan.smoke

@@ -8,36 +8,58 @@ from typing import Annotated
 
 import typer
 
+from stackyard import __version__
 from stackyard.commands import register
+from stackyard.settings import Settings
 
 app = typer.Typer(
     help="Stackyard: many Haystack pipelines behind one REST API, changed while it runs.", no_args_is_help=True
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"stackyard {__version__}")
+        raise typer.Exit
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Stackyard: many Haystack pipelines behind one REST API, changed while it runs."""
+
+
+def _default(field: str) -> str:
+    """The default a `serve` option falls back to, as its help shows it: the setting's, unless its variable is set."""
+    return f"$STACKYARD_{field.upper()} or {Settings.model_fields[field].default}"
 
 
 @app.command()
 def serve(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Pipeline YAML files or folders to load at start-up (name = file stem).")
+        list[Path] | None,
+        typer.Argument(
+            help="Pipeline YAML files or folders to load at start-up (name = metadata.name, else the file stem).",
+            show_default="$STACKYARD_PIPELINE_PATHS or none",
+        ),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.", show_default=_default("host"))] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.", show_default=_default("port"))] = None,
     store: Annotated[
         str | None,
         typer.Option(
-            "--store", help="Store URL: sqlite:///file.db (default sqlite:///stackyard.db) or postgresql://..."
+            "--store",
+            help="Store URL: sqlite:///relative.db, sqlite:////absolute.db or postgresql://...",
+            show_default=_default("store_url"),
         ),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes; they converge through the store.")] = 1,
 ) -> None:
-    """Start the server."""
-    import uvicorn
-
+    """Start the server. A bad setting, token line, start-up file or store stops it with one line and status 2."""
     # Options override STACKYARD_* variables; workers read the result from their environment.
     if paths:
         os.environ["STACKYARD_PIPELINE_PATHS"] = ",".join(str(path.resolve()) for path in paths)
@@ -48,23 +70,21 @@ def serve(
     if store is not None:
         os.environ["STACKYARD_STORE_URL"] = store
     os.environ["STACKYARD_WORKERS"] = str(workers)  # so each worker knows it has siblings
+    from stackyard import startup
     from stackyard.logs import configure_logging
     from stackyard.metrics import prepare_multiprocess_dir
-    from stackyard.settings import Settings
 
-    settings = Settings()
+    try:
+        settings = startup.load_settings()
+        startup.check(settings)
+    except startup.StartupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(startup.EXIT_STARTUP_FAILED) from None
     configure_logging(settings.log_level, settings.log_format)
     prepare_multiprocess_dir(workers)  # before the workers import prometheus_client
-    uvicorn.run(
-        "stackyard.api.app:create_app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    status = startup.run(settings, workers)
+    if status:
+        raise typer.Exit(status)
 
 
 register(app)  # the client commands, after `serve` so it stays first in --help

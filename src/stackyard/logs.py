@@ -14,7 +14,14 @@ from typing import Any, TextIO
 # The id of the request being handled, set by the request-log middleware; every line logged meanwhile carries it.
 request_id: ContextVar[str | None] = ContextVar("stackyard_request_id", default=None)
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+# Attributes every record has, not fields a call passed. uvicorn passes `color_message`, its message with terminal
+# colour codes, for its own formatter: a log file or collector must never get them.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class FieldsFormatter(logging.Formatter):
@@ -85,6 +92,17 @@ def stop_logging() -> None:
     if _listener is not None:
         _listener.stop()
         _listener = None
+
+
+def write_logs_directly() -> None:
+    """Write what is queued, then write every later line in the caller's thread (for shutdown, when the process may
+    end by a signal that skips atexit). Does nothing unless `configure_logging` set up the queue."""
+    if _listener is None:
+        return
+    writer = _listener.handlers[0]
+    stop_logging()
+    writer.addFilter(RequestIdFilter())
+    logging.getLogger().handlers[:] = [writer]
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:

@@ -3,58 +3,72 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
+from stackyard.discovery import DefinitionFile, DiscoveryError, discover
 from stackyard.errors import StackyardError
 from stackyard.management import Manager
-from stackyard.names import check_name
-from stackyard.store import Change
+from stackyard.startup import StartupError
+from stackyard.store import Change, PipelineRecord
 
 log = logging.getLogger(__name__)
-YAML_SUFFIXES = (".yml", ".yaml")
 
 
-class SeedError(RuntimeError):
-    """A start-up file cannot be loaded; the server refuses to start rather than serve a partial set."""
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A start-up file whose pipeline was already stored with other content, which kept serving ('create' mode)."""
+
+    definition: DefinitionFile
+    revision: int  # the stored revision that served instead, at start-up
+
+    def differs_from(self, record: PipelineRecord | None) -> bool:
+        """True while the stored pipeline still differs from the file (an apply of the file ends it)."""
+        return record is not None and not change_of(self.definition).same_content(record)
+
+    def advice(self) -> str:
+        path, name = self.definition.path, self.definition.name
+        return (
+            f"{path} differs from the stored pipeline '{name}', whose revision {self.revision} kept serving. "
+            f"Apply the file with `stackyard apply -f {path}`, or restart with STACKYARD_SEED_MODE=replace."
+        )
 
 
-def pipeline_files(paths: list[Path]) -> dict[str, Path]:
-    """Name -> file for every YAML file named, or inside a folder named (not recursive); name = file stem."""
-    found: dict[str, Path] = {}
-    for path in paths:
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES and p.is_file())
-        elif path.is_file():
-            files = [path]
-        else:
-            raise SeedError(f"{path}: no such file or folder")
-        for file in files:
-            try:
-                name = check_name(file.stem)
-            except StackyardError as error:
-                raise SeedError(f"{file}: {error.detail}") from None
-            if name in found:
-                raise SeedError(f"{file} and {found[name]} would both be pipeline '{name}'")
-            found[name] = file
-    return found
+def change_of(definition: DefinitionFile) -> Change:
+    """The change a start-up file asks for: the name, YAML, description and labels `stackyard apply` would send."""
+    return Change(
+        name=definition.name,
+        yaml=definition.yaml,
+        description=definition.description,
+        labels=definition.labels,
+        author="start-up",
+        message=f"start-up file {definition.path.name}",
+    )
 
 
-async def seed(manager: Manager, paths: list[Path], mode: str) -> None:
-    """Put each file's definition into the store: only when absent ('create') or whenever it differs ('replace')."""
-    for name, file in pipeline_files(paths).items():
-        text = file.read_text(encoding="utf-8")
-        stored = await anyio.to_thread.run_sync(manager.store.get, name)
+async def seed(manager: Manager, paths: list[Path], mode: str) -> list[IgnoredFile]:
+    """Put each file's definition into the store: only when absent ('create') or whenever it differs ('replace').
+
+    Returns the files 'create' left aside because their pipeline was stored with other content. Raises
+    `StartupError` naming the file when one cannot be read or deployed: the server must not serve a partial set.
+    """
+    try:
+        definitions = await anyio.to_thread.run_sync(discover, paths)
+    except DiscoveryError as error:
+        raise StartupError(str(error)) from None
+    ignored = []
+    for definition in definitions:
+        change = change_of(definition)
+        stored = await anyio.to_thread.run_sync(manager.store.get, definition.name)
         if stored is not None and mode == "create":
-            if stored.yaml != text:
-                log.warning(
-                    "stored pipeline differs from its start-up file; keeping the stored revision "
-                    "(set STACKYARD_SEED_MODE=replace to make files win)",
-                    extra={"pipeline": name, "revision": stored.revision, "file": str(file)},
-                )
+            if not change.same_content(stored):
+                ignored.append(IgnoredFile(definition, stored.revision))
+                log.warning(ignored[-1].advice(), extra={"pipeline": definition.name, "revision": stored.revision})
             continue
         try:
-            await manager.put(Change(name=name, yaml=text, description=f"from {file.name}", author="start-up"))
+            await manager.put(change)
         except StackyardError as error:
-            raise SeedError(f"{file}: {error.title}: {error.detail}") from None
+            raise StartupError(f"{definition.path}: {error.title}: {error.detail}") from None
+    return ignored

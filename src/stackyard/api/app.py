@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -15,13 +16,14 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackyard import __version__
 from stackyard.api import (
     audit,
     changes,
     console,
+    docs,
     documents,
     feedback,
     files,
@@ -40,13 +42,15 @@ from stackyard.api.limits import BodyLimit, RunLimits
 from stackyard.api.problems import install_problem_handlers, problem_openapi
 from stackyard.api.state import AppState
 from stackyard.auth import parse_token_line
+from stackyard.logs import write_logs_directly
 from stackyard.management import Manager
 from stackyard.observability import Observability
 from stackyard.registry import Registry
 from stackyard.replicas import Replica
 from stackyard.seed import seed
 from stackyard.settings import Settings
-from stackyard.store import ChangeNotifier, open_store
+from stackyard.startup import StartupError, opened_store
+from stackyard.store import ChangeNotifier
 from stackyard.sync import Synchronizer, poll_interval
 
 if TYPE_CHECKING:
@@ -73,8 +77,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store(settings.store_url, keep_revisions=settings.keep_revisions)
-        await anyio.to_thread.run_sync(store.open)
+        store = await anyio.to_thread.run_sync(opened_store, settings)
         registry = Registry()
         watch = Observability.start(settings, tracer_provider)
         manager = Manager(store=store, registry=registry, settings=settings, metrics=watch.metrics)
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, threads)
         try:
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
-            await seed(manager, settings.start_up_files(), settings.seed_mode)
+            app.state.stackyard.ignored_files = await seed(manager, settings.start_up_files(), settings.seed_mode)
             # Converge once before accepting requests, so a started server serves everything stored.
             await sync.converge()
             # A plain task, not a task group: the lifespan may be entered and exited from different tasks.
@@ -114,6 +117,10 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             await anyio.to_thread.run_sync(store.close)
             watch.close()
             threads.shutdown(wait=False)  # runs abandoned after their timeout end on their own
+            log.info("replica stopped: pipelines and store closed", extra={"replica": settings.replica_id})
+            # uvicorn ends a process stopped by a signal by raising that signal again once it is done, which skips
+            # atexit: from here on, lines are written at once rather than queued for the writer thread.
+            write_logs_directly()
 
     app = StackyardAPI(
         # Stackyard makes its own request spans (api/access.py, with Haystack's spans beneath and no payloads);
@@ -123,12 +130,16 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # `docs.router` serves both pages with their assets from an installed package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     install_middleware(app, settings)
     for router in ROUTERS:
         app.include_router(router)
     console.mount_console(app)
+    docs.mount_docs_assets(app)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
@@ -149,6 +160,7 @@ ROUTERS = (
     feedback.router,
     legacy.router,
     console.router,
+    docs.router,
 )
 
 
@@ -157,12 +169,30 @@ class StackyardAPI(FastAPI):
 
     front: tuple[Middleware, ...] = ()  # outermost first; set by `install_middleware`
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            send = _one_line_start_failure(send)
+        await super().__call__(scope, receive, send)
+
     def build_middleware_stack(self) -> ASGIApp:
         # FastAPI's stack holds its error middleware, exception handlers, exit stack and routing; runs skip it.
         app: ASGIApp = runs.RunLane(super().build_middleware_stack())
         for cls, args, kwargs in reversed(self.front):
             app = cls(app, *args, **kwargs)
         return app
+
+
+def _one_line_start_failure(send: Send) -> Send:
+    """Starlette reports a failed start with the whole traceback; a `StartupError` says all there is in one line."""
+
+    async def reporting(message: Message) -> None:
+        # Starlette sends the failure from within its `except` block: the exception is the one being handled.
+        error = sys.exception()
+        if message["type"] == "lifespan.startup.failed" and isinstance(error, StartupError):
+            message = {**message, "message": str(error)}
+        await send(message)
+
+    return reporting
 
 
 def install_middleware(app: StackyardAPI, settings: Settings) -> None:

@@ -21,6 +21,10 @@ from stackyard.errors import PROBLEM_BASE
 log = logging.getLogger(__name__)
 
 PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/health"})
+# Pages and files that hold no data: the console, the API docs and the OpenAPI document they read. A browser opening
+# them sends no token; the console's API calls carry the one its user typed.
+PUBLIC_PAGES = frozenset({"/", "/ui", "/docs", "/redoc", "/openapi.json"})
+PUBLIC_FOLDERS = ("/ui/", "/docs/")
 _RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
 _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
 _ADMIN_READS = frozenset({"/audit", "/export-feedback"})
@@ -28,8 +32,8 @@ _ADMIN_READS = frozenset({"/audit", "/export-feedback"})
 
 def required(method: str, path: str) -> tuple[Need | None, str | None]:
     """The scope a request needs (None: public) and the pipeline it concerns, if any."""
-    if path in PUBLIC or (method == "GET" and (path == "/" or path.startswith("/ui/") or path == "/ui")):
-        return None, None  # the console's static files hold no data; its API calls carry the user's token
+    if path in PUBLIC or (method == "GET" and (path in PUBLIC_PAGES or path.startswith(PUBLIC_FOLDERS))):
+        return None, None
     if method in ("GET", "HEAD"):
         return (Need.ADMIN if path in _ADMIN_READS else Need.READ), None
     match = _RUN_ROUTE.match(path)

@@ -39,6 +39,13 @@ class PipelineStatus(BaseModel):
     error: str | None
 
 
+class IgnoredStartUpFile(BaseModel):
+    file: str
+    pipeline: str
+    revision: int = Field(description="The stored revision that served instead of the file at start-up.")
+    detail: str = Field(description="What happened and how to make the file's content live.")
+
+
 class Status(BaseModel):
     version: str
     replica: str
@@ -49,6 +56,11 @@ class Status(BaseModel):
     store: StoreStatus
     pipelines: list[PipelineStatus]
     warnings: list[str] = Field(default_factory=list, description="e.g. in-memory document stores in many processes")
+    ignored_files: list[IgnoredStartUpFile] = Field(
+        default_factory=list,
+        description="Start-up files that differ from their stored pipeline, which kept serving "
+        "(STACKYARD_SEED_MODE=create); listed until the stored pipeline matches the file.",
+    )
 
 
 class PipelineReadiness(BaseModel):
@@ -77,10 +89,13 @@ async def metrics(state: State) -> Response:
 async def status(state: State) -> Status:
     replica = state.observability.replica
     store = StoreStatus(kind=state.store.kind, generation=None, applied_generation=state.sync.applied_generation)
+    ignored = state.ignored_files
     try:
         store.generation = await anyio.to_thread.run_sync(state.store.generation)
         records = await anyio.to_thread.run_sync(state.store.pipelines)
         pipelines = [_from_record(state, record) for record in records]
+        stored = {record.name: record for record in records}
+        ignored = [file for file in ignored if file.differs_from(stored.get(file.definition.name))]
     except Exception as error:
         # Status must answer during a store outage: that is when it is read most. Show what this process serves.
         log.warning("status without the store", extra={"error": type(error).__name__})
@@ -96,6 +111,15 @@ async def status(state: State) -> Status:
         store=store,
         pipelines=pipelines,
         warnings=await warnings_for(state.settings, state.store, _live_builds(state)),
+        ignored_files=[
+            IgnoredStartUpFile(
+                file=str(file.definition.path),
+                pipeline=file.definition.name,
+                revision=file.revision,
+                detail=file.advice(),
+            )
+            for file in ignored
+        ],
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import anyio
@@ -14,6 +14,7 @@ from stackyard.errors import PipelineNotFound
 from stackyard.management import Manager
 from stackyard.observability import Observability
 from stackyard.registry import Registry
+from stackyard.seed import IgnoredFile
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, PipelineRecord
 from stackyard.sync import Synchronizer
@@ -28,6 +29,7 @@ class AppState:
     sync: Synchronizer
     observability: Observability
     threads: ThreadPoolExecutor  # pipeline runs and document reads; builds and store calls use anyio's threads
+    ignored_files: list[IgnoredFile] = field(default_factory=list)  # start-up files the stored pipelines won over
 
 
 # `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a thread hop on every request.

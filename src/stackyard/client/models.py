@@ -214,6 +214,15 @@ class PipelineStatus(Model):
     error: str | None = None
 
 
+class IgnoredStartUpFile(Model):
+    """A start-up file that differs from its stored pipeline, which kept serving."""
+
+    file: str
+    pipeline: str
+    revision: int
+    detail: str
+
+
 class Status(Model):
     """`GET /status`: one server process, its store and each pipeline's state there."""
 
@@ -225,6 +234,8 @@ class Status(Model):
     ready: bool = True
     store: StoreStatus | None = None
     pipelines: list[PipelineStatus] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    ignored_files: list[IgnoredStartUpFile] = Field(default_factory=list)
 
 
 class PipelineReadiness(Model):

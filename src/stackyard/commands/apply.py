@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,16 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from stackyard.client import ApplyResult, Client
-from stackyard.commands.definitions import (
-    DefinitionFile,
-    DefinitionFileError,
-    check_unique,
-    read_definition,
-    yaml_files,
-)
+from stackyard.client import ApplyItem, ApplyResult, Client
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_diff, print_json
+from stackyard.discovery import DefinitionFile, DiscoveryError, discover
 
 PROGRESS_FROM = 10  # files; below this the whole apply takes about as long as drawing a bar would
 
@@ -43,14 +37,14 @@ def _advance(bar: Progress | None) -> None:
         bar.advance(bar.task_ids[0])
 
 
-def read_all(paths: Sequence[Path]) -> list[DefinitionFile]:
-    files = []
-    with progress(len(paths), "reading") as bar:
-        for path in paths:
-            files.append(read_definition(path))
-            _advance(bar)
-    check_unique(files)
-    return files
+def item(file: DefinitionFile) -> ApplyItem:
+    return ApplyItem(
+        name=file.name,
+        yaml=file.yaml,
+        description=file.description,
+        labels=file.labels,
+        message=f"apply {file.path.name}",
+    )
 
 
 def diffs(yard: Client, result: ApplyResult, files: dict[str, DefinitionFile]) -> dict[str, str]:
@@ -63,7 +57,7 @@ def diffs(yard: Client, result: ApplyResult, files: dict[str, DefinitionFile]) -
                 found[name] = "".join(
                     difflib.unified_diff(
                         live.yaml.splitlines(keepends=True),
-                        files[name].item.yaml.splitlines(keepends=True),
+                        files[name].yaml.splitlines(keepends=True),
                         fromfile=f"{name}@{live.revision}",
                         tofile=str(files[name].path),
                     )
@@ -91,17 +85,17 @@ def apply(
     changes nothing. When any definition is refused nothing is applied, each reason is printed and the exit code is 1.
     """
     try:
-        files = read_all(list(yaml_files(filenames)))
-    except DefinitionFileError as error:
+        files = discover(filenames)
+    except DiscoveryError as error:
         err_console.print(f"[bold red]Error:[/] {error}", highlight=False)
         raise typer.Exit(1) from None
     if not files:
         err_console.print("[bold red]Error:[/] no *.yml or *.yaml files found there.")
         raise typer.Exit(1)
-    by_name = {file.item.name: file for file in files}
+    by_name = {file.name: file for file in files}
     with reporting(), connect(server, token) as yard:
         with err_console.status(f"applying {len(files)} definitions…") if len(files) >= PROGRESS_FROM else _quiet():
-            result = yard.apply([file.item for file in files], prune=prune, dry_run=dry_run)
+            result = yard.apply([item(file) for file in files], prune=prune, dry_run=dry_run)
         changes = diffs(yard, result, by_name)
     if output is Output.json:
         print_json({**result.model_dump(mode="json"), "diffs": changes})

@@ -13,7 +13,9 @@ def status(server: Server = DEFAULT_SERVER, token: Token = None, output: OutputO
     if output is Output.json:
         print_json(answer)
         return
-    print_fields(answer.model_dump(mode="json", exclude={"pipelines"}))
+    print_fields(answer.model_dump(mode="json", exclude={"pipelines", "ignored_files"}))
+    for file in answer.ignored_files:
+        console.print(f"[yellow]ignored start-up file:[/] {file.detail}", highlight=False)
     console.print()
     print_table(
         ["name", "revision", "live", "state", "error"],

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from stackyard.client import UploadFile
-from stackyard.commands.definitions import DefinitionFileError, read_definition
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_json
 from stackyard.commands.results import print_run
+from stackyard.discovery import DiscoveryError, read_definition
 
 
 class RunOutput(enum.StrEnum):
@@ -101,12 +101,12 @@ def validate(
     """Check a definition on the server without storing it; exit code 1 when it is not valid."""
     try:
         definition = read_definition(filename)
-    except DefinitionFileError as error:
+    except DiscoveryError as error:
         err_console.print(f"[bold red]Error:[/] {error}", highlight=False)
         raise typer.Exit(1) from None
     sample_input = parse_data(sample) if sample is not None else None
     with reporting(), connect(server, token) as yard:
-        report = yard.validate(definition.item.yaml, name=name or definition.item.name, sample_input=sample_input)
+        report = yard.validate(definition.yaml, name=name or definition.name, sample_input=sample_input)
     if output is Output.json:
         print_json(report)
     else:
@@ -125,7 +125,7 @@ def validate(
             if report.simulation.error is not None:
                 err_console.print(f"[red]simulation failed[/]: {report.simulation.error.message}", highlight=False)
             elif report.simulation.result is not None:
-                print_run(f"{definition.item.name} (simulated)", report.simulation.result)
+                print_run(f"{definition.name} (simulated)", report.simulation.result)
         console.print(f"{filename}: {'valid' if report.valid else 'not valid'}", highlight=False)
     if not report.valid:
         raise typer.Exit(1)
