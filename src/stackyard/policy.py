@@ -13,11 +13,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from stackyard.definition import Definition
 from stackyard.errors import StackyardError
+
+if TYPE_CHECKING:  # the settings (and so the CLI) read this module; parsing definitions needs Haystack
+    from stackyard.definition import Definition
 
 # Init parameters that take a network endpoint; a component holding a secret may only point them at allowed hosts.
 URL_PARAMETERS = frozenset(

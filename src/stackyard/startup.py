@@ -77,7 +77,7 @@ def opened_store(settings: Settings) -> DefinitionStore:
         store = open_store(settings.store_url, keep_revisions=settings.keep_revisions)
         store.open()
     except StackyardError as error:  # already says what to check
-        raise StartupError(error.detail) from None
+        raise StartupError(f"STACKYARD_STORE_URL: {error.detail}") from None
     except Exception as error:  # any reason at all: the server cannot start without its store
         raise StartupError(f"STACKYARD_STORE_URL: the store cannot be opened: {error}") from None
     return store
