@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     replica_timeout: float = Field(
         default=10.0, gt=0, description="A replica silent for this many seconds is no longer listed nor waited for."
     )
+    ready_without_store: bool = Field(
+        default=False,
+        description="Keep /readyz at 200 (status 'unconfirmed' in the body) while the store cannot be read: for "
+        "deployments where serving possibly older revisions beats serving nothing during an outage of the store.",
+    )
     keep_revisions: int | None = Field(
         default=None, ge=1, description="Revisions kept per pipeline; the oldest go first. Unset keeps them all."
     )

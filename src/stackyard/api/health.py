@@ -25,5 +25,5 @@ async def readyz(state: State) -> JSONResponse:
         # It may serve an older revision than the store holds and cannot tell: a load balancer should send runs to
         # the replicas that can, and `?wait=all` counts it as not converged.
         body = {"status": "unconfirmed", "reason": sync.unconfirmed, "generation": sync.applied_generation}
-        return JSONResponse(body, status_code=503)
+        return JSONResponse(body, status_code=200 if state.settings.ready_without_store else 503)
     return JSONResponse({"status": "ready", "generation": sync.applied_generation})
