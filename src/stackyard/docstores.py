@@ -13,27 +13,9 @@ from haystack.dataclasses import Document
 from haystack.errors import FilterError
 
 from stackyard.build import Build
-from stackyard.errors import StackyardError, trim
+from stackyard.errors import AmbiguousDocumentStore, InvalidFilters, NoDocumentStore, trim
 
 T = TypeVar("T")
-
-
-class InvalidFilters(StackyardError):
-    status = 422
-    slug = "invalid-filters"
-    title = "The filters are not valid"
-
-
-class NoDocumentStore(StackyardError):
-    status = 422
-    slug = "no-document-store"
-    title = "The pipeline has no document store"
-
-
-class AmbiguousDocumentStore(StackyardError):
-    status = 422
-    slug = "ambiguous-document-store"
-    title = "The pipeline has several document stores"
 
 
 def document_stores(build: Build) -> dict[str, Any]:

@@ -1,7 +1,46 @@
-"""The one error base of Stackyard, and the conditions named after it.
+"""Every problem Stackyard answers, in one place: the error base and the conditions named after it.
 
-Every expected failure is a `StackyardError` subclass that carries its HTTP status and a problem type; the API renders
-each as RFC 9457 problem+json. Messages say what happened and what to do next, and never carry secret values.
+Each is a `StackyardError` subclass that carries its HTTP status and its problem type (the slug after
+`https://stackyard.dev/problems/`); the API renders each as RFC 9457 problem+json, from one handler. Messages say what
+happened and what to do next, and never carry secret values. The Python client (`stackyard.client.errors`) has a
+class of the same name for each, in the same tree; a test holds the two together.
+
+    StackyardError
+    ├── InvalidRequest               400 invalid-request: not well formed (JSON that does not parse, a bad header)
+    │   └── InvalidPipelineName      400 invalid-pipeline-name
+    ├── RequestNotValid              422 request-not-valid: well formed, but does not fit the API document
+    ├── Unauthorized                 401 unauthorized: no token, or not a valid one
+    ├── Forbidden                    403 forbidden: the token lacks the scope
+    │   └── InsecureOpenMode         403 insecure-open-mode: no tokens, and management on a non-loopback address
+    ├── RouteNotFound                404 not-found: no such route
+    ├── PipelineNotFound             404 pipeline-not-found
+    ├── RevisionNotFound             404 revision-not-found
+    ├── FeedbackNotFound             404 feedback-not-found
+    ├── MethodNotAllowed             405 method-not-allowed (with Allow)
+    ├── RevisionConflict             412 revision-conflict: If-Match / If-None-Match
+    ├── BodyTooLarge                 413 body-too-large
+    │   ├── DefinitionTooLarge       413 definition-too-large
+    │   └── FileTooLarge             413 file-too-large
+    ├── UnsupportedMediaType         415 unsupported-media-type
+    ├── InvalidDefinition            422 invalid-definition: cannot become a working pipeline
+    │   ├── PolicyViolation          422 policy-violation: valid Haystack, refused by this server's policy
+    │   ├── BuildTimeout             422 build-timeout
+    │   └── SimulationRefused        422 simulation-refused: /validate would run writers
+    ├── InvalidRunInput              422 invalid-run-input: the inputs do not fit the pipeline
+    │   ├── InputRejected            422 input-rejected: a component refused the values
+    │   └── NoFileInput              422 no-file-input: the pipeline takes no files
+    ├── InvalidFilters               422 invalid-filters: document filters
+    ├── NoDocumentStore              422 no-document-store
+    ├── AmbiguousDocumentStore       422 ambiguous-document-store
+    ├── TooManyRuns                  429 too-many-runs (with Retry-After)
+    ├── InternalError                500 internal-error: unexpected; the server logged it
+    ├── RunFailed                    500 run-failed: a component raised
+    ├── PipelineUnavailable          503 pipeline-unavailable: stored, but no working build on this process
+    │   └── PipelineDisabled         503 disabled
+    ├── StoreUnavailable             503 store-unavailable (with Retry-After)
+    │   ├── StoreFull                503 store-full
+    │   └── StoreReadOnly            503 store-read-only
+    └── RunTimeout                   504 run-timeout
 """
 
 from __future__ import annotations
@@ -19,7 +58,7 @@ def trim(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
 
 
 class StackyardError(Exception):
-    """Base of every expected failure: a status, a problem type slug, a title and a detail."""
+    """Base of every problem the server answers: a status, a problem type slug, a title and a detail."""
 
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
@@ -49,10 +88,20 @@ class StackyardError(Exception):
         return problem
 
 
+# -- the request itself ----------------------------------------------------------------------------------------------
+
+
 class InvalidRequest(StackyardError):
+    """The request is not well formed: a body that does not parse, a header that cannot be read."""
+
     status = 400
     slug = "invalid-request"
     title = "The request is not well formed"
+
+
+class InvalidPipelineName(InvalidRequest):
+    slug = "invalid-pipeline-name"
+    title = "The pipeline name is not allowed"
 
 
 class RequestNotValid(StackyardError):
@@ -63,10 +112,30 @@ class RequestNotValid(StackyardError):
     title = "The request does not fit the API"
 
 
-class InvalidPipelineName(StackyardError):
-    status = 400
-    slug = "invalid-pipeline-name"
-    title = "The pipeline name is not allowed"
+class Unauthorized(StackyardError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="stackyard"'}
+
+
+class Forbidden(StackyardError):
+    status = 403
+    slug = "forbidden"
+    title = "Missing scope"
+
+
+class InsecureOpenMode(Forbidden):
+    """No tokens are configured and the server listens beyond loopback: management would be open to the network."""
+
+    slug = "insecure-open-mode"
+    title = "Management is closed on this address"
+
+
+class RouteNotFound(StackyardError):
+    status = 404
+    slug = "not-found"
+    title = "Not Found"
 
 
 class PipelineNotFound(StackyardError):
@@ -81,18 +150,24 @@ class RevisionNotFound(StackyardError):
     title = "No such revision"
 
 
+class FeedbackNotFound(StackyardError):
+    status = 404
+    slug = "feedback-not-found"
+    title = "No such feedback"
+
+
+class MethodNotAllowed(StackyardError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method Not Allowed"
+
+
 class RevisionConflict(StackyardError):
     """The caller's idea of the live revision is stale (If-Match / If-None-Match)."""
 
     status = 412
     slug = "revision-conflict"
     title = "The pipeline changed since you read it"
-
-
-class DefinitionTooLarge(StackyardError):
-    status = 413
-    slug = "definition-too-large"
-    title = "The definition is too large"
 
 
 class BodyTooLarge(StackyardError):
@@ -103,10 +178,23 @@ class BodyTooLarge(StackyardError):
     title = "The request body is too large"
 
 
+class DefinitionTooLarge(BodyTooLarge):
+    slug = "definition-too-large"
+    title = "The definition is too large"
+
+
+class FileTooLarge(BodyTooLarge):
+    slug = "file-too-large"
+    title = "A file is too large"
+
+
 class UnsupportedMediaType(StackyardError):
     status = 415
     slug = "unsupported-media-type"
     title = "Unsupported content type"
+
+
+# -- definitions -----------------------------------------------------------------------------------------------------
 
 
 class InvalidDefinition(StackyardError):
@@ -117,26 +205,71 @@ class InvalidDefinition(StackyardError):
     title = "The pipeline definition is not valid"
 
 
+class PolicyViolation(InvalidDefinition):
+    """The definition is valid Haystack, but this server's policy refuses it."""
+
+    slug = "policy-violation"
+    title = "The definition breaks this server's policy"
+
+
+class BuildTimeout(InvalidDefinition):
+    slug = "build-timeout"
+    title = "Building the pipeline took too long"
+
+
+class SimulationRefused(InvalidDefinition):
+    slug = "simulation-refused"
+    title = "The candidate writes to a document store"
+
+
+# -- runs, files and documents ---------------------------------------------------------------------------------------
+
+
 class InvalidRunInput(StackyardError):
     status = 422
     slug = "invalid-run-input"
     title = "The run inputs do not fit the pipeline"
 
 
-class InputRejected(StackyardError):
+class InputRejected(InvalidRunInput):
     """A component raised ValueError or TypeError on the values it was given."""
 
-    status = 422
     slug = "input-rejected"
     title = "A component refused the run inputs"
 
 
-class PipelineUnavailable(StackyardError):
-    """The pipeline is stored but this process has no working build of it (its build failed here)."""
+class NoFileInput(InvalidRunInput):
+    slug = "no-file-input"
+    title = "The pipeline takes no files"
 
-    status = 503
-    slug = "pipeline-unavailable"
-    title = "The pipeline is not available on this server"
+
+class InvalidFilters(StackyardError):
+    status = 422
+    slug = "invalid-filters"
+    title = "The filters are not valid"
+
+
+class NoDocumentStore(StackyardError):
+    status = 422
+    slug = "no-document-store"
+    title = "The pipeline has no document store"
+
+
+class AmbiguousDocumentStore(StackyardError):
+    status = 422
+    slug = "ambiguous-document-store"
+    title = "The pipeline has several document stores"
+
+
+class TooManyRuns(StackyardError):
+    status = 429
+    slug = "too-many-runs"
+    title = "The pipeline is busy"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
+
+
+class InternalError(StackyardError):
+    """Anything unexpected: the server logged it; the answer says no more."""
 
 
 class RunFailed(StackyardError):
@@ -147,10 +280,28 @@ class RunFailed(StackyardError):
     title = "The pipeline run failed"
 
 
-class BuildTimeout(StackyardError):
-    status = 422
-    slug = "build-timeout"
-    title = "Building the pipeline took too long"
+class PipelineUnavailable(StackyardError):
+    """The pipeline is stored but this process has no working build of it (its build failed here)."""
+
+    status = 503
+    slug = "pipeline-unavailable"
+    title = "The pipeline is not available on this server"
+
+
+class PipelineDisabled(PipelineUnavailable):
+    """The pipeline exists but was switched off with PATCH {"enabled": false}."""
+
+    slug = "disabled"
+    title = "The pipeline is disabled"
+
+
+class RunTimeout(StackyardError):
+    status = 504
+    slug = "run-timeout"
+    title = "The run took too long"
+
+
+# -- the store -------------------------------------------------------------------------------------------------------
 
 
 class StoreUnavailable(StackyardError):
@@ -180,11 +331,3 @@ class StoreReadOnly(StoreUnavailable):
     slug = "store-read-only"
     title = "The definition store cannot be written"
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "30"}
-
-
-class PipelineDisabled(StackyardError):
-    """The pipeline exists but was switched off with PATCH {"enabled": false}."""
-
-    status = 503
-    slug = "disabled"
-    title = "The pipeline is disabled"

@@ -11,8 +11,7 @@ import json
 from typing import Any
 
 from stackyard.build import Build
-from stackyard.docstores import InvalidFilters
-from stackyard.errors import InvalidRunInput
+from stackyard.errors import InvalidFilters, InvalidRunInput
 from stackyard.inputs import ComponentInputs, mixed_inputs
 
 OPERATORS = {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from stackyard.errors import StackyardError
+from stackyard.errors import PolicyViolation
 
 if TYPE_CHECKING:  # the settings (and so the CLI) read this module; parsing definitions needs Haystack
     from stackyard.definition import Definition
@@ -55,14 +55,6 @@ DEFAULT_DENIED_COMPONENTS = (
 )
 _JINJA = re.compile(r"({{.*?}}|{%.*?%})", re.DOTALL)
 _UNSAFE_JINJA = re.compile(r"__|\|\s*attr\b|\bmro\b|\bsubclasses\b|\bglobals\b|\bbuiltins\b")
-
-
-class PolicyViolation(StackyardError):
-    """The definition is valid Haystack, but this server's policy refuses it."""
-
-    status = 422
-    slug = "policy-violation"
-    title = "The definition breaks this server's policy"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from haystack.components.routers import FileTypeRouter
 from haystack.dataclasses import ByteStream
 
 from stackyard.build import Build
-from stackyard.errors import InvalidRunInput, StackyardError, UnsupportedMediaType
+from stackyard.errors import InvalidRunInput, NoFileInput, StackyardError, UnsupportedMediaType
 from stackyard.inputs import mixed_inputs
 from stackyard.policy import Policy
 from stackyard.runs import run_build
@@ -39,18 +39,6 @@ CONVERTER_TYPES: dict[str, tuple[str, ...]] = {
     "PPTXToDocument": ("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
     "XLSXToDocument": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
 }
-
-
-class FileTooLarge(StackyardError):
-    status = 413
-    slug = "file-too-large"
-    title = "A file is too large"
-
-
-class NoFileInput(StackyardError):
-    status = 422
-    slug = "no-file-input"
-    title = "The pipeline takes no files"
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,11 @@ from typing import Any
 from haystack.components.writers import DocumentWriter
 
 from stackyard.build import Build
-from stackyard.errors import StackyardError
+from stackyard.errors import SimulationRefused, StackyardError
 from stackyard.inputs import accepted_names
 from stackyard.policy import Policy
 from stackyard.runs import run_build
 from stackyard.schema import input_schema, output_schema
-
-
-class SimulationRefused(StackyardError):
-    status = 422
-    slug = "simulation-refused"
-    title = "The candidate writes to a document store"
 
 
 @dataclass(frozen=True)

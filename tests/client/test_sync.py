@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,14 @@ from stackyard.client import (
     PipelineNotFound,
     RevisionConflict,
     RevisionNotFound,
+    RolloutPending,
     RouteNotFound,
     ServerUnreachable,
     ValidationFailed,
     WriteResult,
 )
 from stackyard.settings import Settings
+from stackyard.store import LoadedPipeline, ReplicaRecord
 from tests.conftest import as_httpx
 from tests.process.server import free_port
 from tests.yamls import prompt_yaml
@@ -151,3 +154,36 @@ def test_the_token_is_sent_as_a_bearer_header(client: TestClient) -> None:
     Client(http=as_httpx(client), token="s3cret").list_pipelines()
     Client(http=as_httpx(client), token="").list_pipelines()
     assert seen == ["Bearer s3cret", None]
+
+
+def _lagging_replica(client: TestClient, generation: int) -> None:
+    """A second replica whose heartbeat says it applied `generation` only, written as another process would."""
+    store = client.app.state.stackyard.store  # type: ignore[attr-defined]  # the app TestClient drives
+    store.beat(ReplicaRecord("other", "host-b", 4242, datetime.now(UTC), generation, {"greet": LoadedPipeline(1)}))
+
+
+def test_a_wait_that_runs_out_raises_rollout_pending_with_the_typed_rollout(client: TestClient, yard: Client) -> None:
+    yard.put_pipeline("greet", prompt_yaml())
+    _lagging_replica(client, 1)
+    with pytest.raises(RolloutPending) as caught:
+        yard.put_pipeline("greet", prompt_yaml("Hi {{ name }}"), wait="all", wait_timeout=0.1)
+    rollout = caught.value.rollout
+    assert (rollout.pipeline, rollout.revision, rollout.complete) == ("greet", 2, False)
+    lagging = next(replica for replica in rollout.replicas if replica.id == "other")
+    assert (lagging.applied, lagging.state, lagging.live_revision) == (False, "pending", 1)
+    assert "other" in str(caught.value)
+    assert yard.get_pipeline("greet").revision == 2  # the change itself was made
+    with pytest.raises(RolloutPending) as deleted:
+        yard.delete_pipeline("greet", wait="all", wait_timeout=0.1)
+    assert (deleted.value.rollout.revision, deleted.value.rollout.complete) == (None, False)
+    with pytest.raises(PipelineNotFound):
+        yard.get_pipeline("greet")
+
+
+def test_replicas_and_rollout_are_typed(yard: Client) -> None:
+    yard.put_pipeline("greet", prompt_yaml(), wait="all")
+    [me] = yard.replicas()
+    assert (me.this, me.generation, me.pipelines["greet"].live_revision) == (True, 1, 1)
+    rollout = yard.rollout("greet")
+    assert (rollout.complete, [(r.state, r.live_revision) for r in rollout.replicas]) == (True, [("serving", 1)])
+    yard.delete_pipeline("greet", wait="all")

@@ -11,12 +11,12 @@ import logging
 import re
 from ipaddress import ip_address
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stackyard.api.problems import problem_response
 from stackyard.auth import Scope as Need
 from stackyard.auth import Token, find_token
-from stackyard.errors import PROBLEM_BASE
+from stackyard.errors import Forbidden, InsecureOpenMode, StackyardError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _problem(status: int, slug: str, title: str, detail: str, path: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="stackyard"'} if status == 401 else None
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": path}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
-
-
 class AccessControl:
     """ASGI middleware: 401 without a valid token, 403 without the scope; sets `request.state.actor`."""
 
@@ -77,34 +71,28 @@ class AccessControl:
         if need is None:
             await self.app(scope, receive, send)
             return
-        response = self._check(scope, need, pipeline, path)
-        if response is not None:
-            await response(scope, receive, send)
+        refusal = self._check(scope, need, pipeline)
+        if refusal is not None:
+            await problem_response(refusal, path)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope, need: Need, pipeline: str | None, path: str) -> JSONResponse | None:
+    def _check(self, scope: Scope, need: Need, pipeline: str | None) -> StackyardError | None:
         if not self.tokens:
             if need is Need.ADMIN and self.refuse_open_admin:
-                return _problem(
-                    403,
-                    "insecure-open-mode",
-                    "Management is closed on this address",
+                return InsecureOpenMode(
                     "No tokens are configured and the server listens beyond loopback. Configure tokens "
-                    "(stackyard token create) or set STACKYARD_ALLOW_INSECURE=true.",
-                    path,
+                    "(stackyard token create) or set STACKYARD_ALLOW_INSECURE=true."
                 )
             return None
         presented = _bearer(scope)
         token = find_token(self.tokens, presented) if presented else None
         if token is None:
             detail = "Send 'Authorization: Bearer <token>'." if not presented else "The token is not valid."
-            return _problem(401, "unauthorized", "Authentication required", detail, path)
+            return Unauthorized(detail)
         if not token.allows(need, pipeline):
             target = f" on pipeline '{pipeline}'" if pipeline else ""
-            return _problem(
-                403, "forbidden", "Missing scope", f"Token '{token.name}' lacks the '{need}' scope{target}.", path
-            )
+            return Forbidden(f"Token '{token.name}' lacks the '{need}' scope{target}.")
         scope.setdefault("state", {})["actor"] = token.name
         return None
 

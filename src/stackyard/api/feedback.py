@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from stackyard.api.bodies import MAX_ID, MAX_INT, Name, Offset, RequestBody, one_of_required, problems
 from stackyard.api.state import Actor, AppState, State, Stored
-from stackyard.errors import PipelineNotFound, RevisionNotFound, StackyardError
+from stackyard.errors import FeedbackNotFound, PipelineNotFound, RevisionNotFound
 from stackyard.json_types import integral
 from stackyard.names import check_name
 from stackyard.store import Feedback
@@ -19,12 +19,6 @@ from stackyard.store import Feedback
 router = APIRouter(prefix="/pipelines", tags=["feedback"])
 FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="The id the feedback was stored with.")]
 PROBLEMS = problems({404: "No such pipeline or feedback", 422: "The feedback is not valid"})
-
-
-class FeedbackNotFound(StackyardError):
-    status = 404
-    slug = "feedback-not-found"
-    title = "No such feedback"
 
 
 class FeedbackBody(RequestBody):

@@ -14,12 +14,11 @@ from stackyard.api.limits import RunLimits, RunLimitsDep
 from stackyard.api.running import run_on_live
 from stackyard.api.runs import RUN_PROBLEMS
 from stackyard.api.state import AppState, State
-from stackyard.errors import InvalidRequest, InvalidRunInput, UnsupportedMediaType
+from stackyard.errors import FileTooLarge, InvalidRequest, InvalidRunInput, UnsupportedMediaType
 from stackyard.registry import LiveRevision
 from stackyard.sharing import warnings_for
 from stackyard.uploads import (
     FileResult,
-    FileTooLarge,
     Upload,
     accepted_types,
     check_types,

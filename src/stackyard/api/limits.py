@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stackyard.errors import BodyTooLarge, StackyardError
-
-
-class TooManyRuns(StackyardError):
-    status = 429
-    slug = "too-many-runs"
-    title = "The pipeline is busy"
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
-
-
-class RunTimeout(StackyardError):
-    status = 504
-    slug = "run-timeout"
-    title = "The run took too long"
+from stackyard.api.problems import problem_response
+from stackyard.errors import BodyTooLarge, TooManyRuns
 
 
 class _Gate:
@@ -94,7 +81,7 @@ class BodyLimit:
         limit = self.max_upload if is_upload else self.max_body
         if length is not None and length.isdigit():
             if int(length) > limit:
-                await _refuse(_too_large(limit), scope, receive, send)
+                await problem_response(_too_large(limit), scope["path"])(scope, receive, send)
             else:
                 # HTTP framing ends the body at Content-Length (the server reads no further), so nothing to count.
                 await self.app(scope, receive, send)
@@ -121,21 +108,11 @@ class BodyLimit:
         except BodyTooLarge as error:
             if started:  # an app that streams its answer while it reads: the answer cannot be replaced any more
                 raise
-            await _refuse(error, scope, receive, send)
+            await problem_response(error, scope["path"])(scope, receive, send)
 
 
 def _too_large(limit: int) -> BodyTooLarge:
     return BodyTooLarge(f"The body is larger than this server accepts ({limit} bytes).", limit=limit)
-
-
-async def _refuse(error: StackyardError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse(
-        error.to_problem(instance=scope["path"]),
-        status_code=error.status,
-        media_type="application/problem+json",
-        headers=error.headers,
-    )
-    await response(scope, receive, send)
 
 
 def _run_limits(request: Request) -> RunLimits:

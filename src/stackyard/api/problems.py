@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,32 +13,44 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from stackyard.errors import PROBLEM_BASE, InvalidRequest, RequestNotValid, StackyardError, trim
+from stackyard.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    RequestNotValid,
+    RouteNotFound,
+    StackyardError,
+    trim,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_response(error: StackyardError, request: Request) -> JSONResponse:
+def problem_response(error: StackyardError, path: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The answer to `error` at `path`: its problem+json body, its status, its own headers and any `headers` added.
+
+    The one place a problem becomes a response: the exception handlers and the ASGI middlewares use it alike.
+    """
     return JSONResponse(
-        error.to_problem(instance=request.url.path),
+        error.to_problem(instance=path),
         status_code=error.status,
         media_type=PROBLEM_JSON,
-        headers=error.headers,
+        headers={**(error.headers or {}), **(headers or {})} or None,
     )
 
 
 async def _stackyard_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StackyardError)
-    return problem_response(error, request)
+    return problem_response(error, request.url.path)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = error.errors()
     if any(item.get("type") == "json_invalid" for item in errors):
-        return problem_response(InvalidRequest("The body is not valid JSON."), request)
-    return problem_response(not_valid(errors), request)
+        return problem_response(InvalidRequest("The body is not valid JSON."), request.url.path)
+    return problem_response(not_valid(errors), request.url.path)
 
 
 def not_valid(errors: Sequence[Any]) -> RequestNotValid:
@@ -52,21 +64,18 @@ def not_valid(errors: Sequence[Any]) -> RequestNotValid:
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    # Starlette's own refusals: no route (404), a method the path does not take (405), a form it cannot parse (400).
     assert isinstance(error, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
-    body = {
-        "type": PROBLEM_BASE + slug,
-        "title": str(error.detail) if error.status_code != 404 else "Not Found",
-        "status": error.status_code,
-        "detail": str(error.detail) if error.status_code != 404 else f"There is no route {request.url.path}.",
-        "instance": request.url.path,
-    }
-    headers = error.headers
+    path = request.url.path
+    if error.status_code == 404:
+        return problem_response(RouteNotFound(f"There is no route {path}."), path)
     if error.status_code == 405:
         # Starlette's router names only the methods of the first route that matched the path; each method of a path
         # is a route of its own here, so the answer lists them all (RFC 9110: Allow names every method supported).
-        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-    return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=headers)
+        allowed = ", ".join(_allowed_methods(request))
+        refused = MethodNotAllowed(f"{request.method} is not a method of {path}; it takes {allowed}.")
+        return problem_response(refused, path, {"Allow": allowed})
+    return problem_response(InvalidRequest(str(error.detail)), path, error.headers)
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -85,14 +94,8 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"path": request.url.path})
-    body = {
-        "type": PROBLEM_BASE + "internal-error",
-        "title": "Internal error",
-        "status": 500,
-        "detail": "The server met an unexpected condition; the error was logged.",
-        "instance": request.url.path,
-    }
-    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+    unexpected = InternalError("The server met an unexpected condition; the error was logged.")
+    return problem_response(unexpected, request.url.path)
 
 
 HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]] = {

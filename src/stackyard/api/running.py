@@ -18,9 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
-from stackyard.api.limits import RunLimits, RunTimeout
+from stackyard.api.limits import RunLimits
 from stackyard.api.state import AppState
-from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
+from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout
 from stackyard.names import check_name
 from stackyard.registry import LiveRevision, Registry
 from stackyard.tracer import RunScope, enter_run_scope

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from stackyard.client.errors import ApiError, error_for
+from stackyard.client.errors import ApiError, RolloutPending, error_for
 from stackyard.client.models import (
     ApplyItem,
     ApplyResult,
@@ -26,8 +26,10 @@ from stackyard.client.models import (
     PipelineReadiness,
     PipelineSchema,
     PipelineSummary,
+    Replica,
     RevisionDetail,
     RevisionPage,
+    Rollout,
     RunResult,
     Status,
     UploadResult,
@@ -94,6 +96,17 @@ def _model(model: type[M]) -> Callable[[httpx.Response], M]:
 
 def _field(key: str, adapter: TypeAdapter[T]) -> Callable[[httpx.Response], T]:
     return lambda response: adapter.validate_python(response.json()[key])
+
+
+def _written(parse: Callable[[httpx.Response], T]) -> Callable[[httpx.Response], T]:
+    """`parse` for a change that may wait for the replicas: a 202 is the rollout as it stood when the wait ran out."""
+
+    def written(response: httpx.Response) -> T:
+        if response.status_code == httpx.codes.ACCEPTED:
+            raise RolloutPending(Rollout.model_validate(response.json()))
+        return parse(response)
+
+    return written
 
 
 def _text(response: httpx.Response) -> str:
@@ -166,12 +179,13 @@ def put_pipeline(
     wait_timeout: float | None = None,
 ) -> Call[WriteResult]:
     """Create or replace a pipeline. `if_match=N` refuses (RevisionConflict) unless revision N is live;
-    `create_only` refuses if it exists."""
+    `create_only` refuses if it exists. `wait="all"` answers once every replica serves the change, or raises
+    `RolloutPending` (the change is made) when `wait_timeout` seconds pass first."""
     body = {"yaml": yaml, "description": description, "labels": dict(labels or {}), "message": message}
     return Call(
         "PUT",
         _path(name),
-        _model(WriteResult),
+        _written(_model(WriteResult)),
         params=_rollout(wait, wait_timeout),
         json=body,
         headers=_preconditions(if_match, create_only),
@@ -198,9 +212,17 @@ def patch_pipeline(
     return Call("PATCH", _path(name), _model(WriteResult), json=body, headers=_preconditions(if_match, False))
 
 
-def delete_pipeline(name: str, *, if_match: int | None = None) -> Call[None]:
-    """Delete a pipeline."""
-    return Call("DELETE", _path(name), _nothing, headers=_preconditions(if_match, False))
+def delete_pipeline(
+    name: str, *, if_match: int | None = None, wait: str | None = None, wait_timeout: float | None = None
+) -> Call[None]:
+    """Delete a pipeline; `wait="all"` as for `put_pipeline`."""
+    return Call(
+        "DELETE",
+        _path(name),
+        _written(_nothing),
+        params=_rollout(wait, wait_timeout),
+        headers=_preconditions(if_match, False),
+    )
 
 
 def apply(
@@ -208,16 +230,14 @@ def apply(
     *,
     prune: bool = False,
     dry_run: bool = False,
-    wait: str | None = None,
-    wait_timeout: float | None = None,
 ) -> Call[ApplyResult]:
-    """Apply a set of pipelines in one transaction; a refused member raises ValidationFailed
+    """Apply a set of pipelines in one transaction; a refused member raises InvalidDefinition
     whose `problems` names each."""
     return Call(
         "PUT",
         "/pipelines",
         _model(ApplyResult),
-        params={**_flags(prune=prune, dry_run=dry_run), **_rollout(wait, wait_timeout)},
+        params=_flags(prune=prune, dry_run=dry_run),
         json=[item.model_dump(include={"name", "yaml", "description", "labels", "message"}) for item in items],
     )
 
@@ -355,23 +375,14 @@ def pipeline_ready(name: str) -> Call[PipelineReadiness]:
     return Call("GET", _path(name) + "/ready", _model(PipelineReadiness))
 
 
-def _listing(key: str) -> Callable[[httpx.Response], list[dict[str, Any]]]:
-    def parse(response: httpx.Response) -> list[dict[str, Any]]:
-        body = response.json()
-        items = body.get(key, []) if isinstance(body, dict) else body
-        return [item for item in items if isinstance(item, dict)]
-
-    return parse
+def replicas() -> Call[list[Replica]]:
+    """The server's live replicas: host, generation applied, the revision of each pipeline each serves."""
+    return Call("GET", "/replicas", _field("replicas", TypeAdapter(list[Replica])))
 
 
-def replicas() -> Call[list[dict[str, Any]]]:
-    """The server's replicas, as the server describes them."""
-    return Call("GET", "/replicas", _listing("replicas"))
-
-
-def rollout(name: str) -> Call[dict[str, Any]]:
-    """How far a pipeline's latest revision has reached the replicas."""
-    return Call("GET", _path(name) + "/rollout", _json)
+def rollout(name: str) -> Call[Rollout]:
+    """How far a pipeline's latest change has reached the replicas."""
+    return Call("GET", _path(name) + "/rollout", _model(Rollout))
 
 
 def raw(method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None) -> Call[Any]:

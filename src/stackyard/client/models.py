@@ -242,3 +242,48 @@ class PipelineReadiness(Model):
     pipeline: str
     revision: int
     state: str
+
+
+class LoadedRevision(Model):
+    """What one replica has of one pipeline."""
+
+    live_revision: int | None = None
+    failed_revision: int | None = None
+    error: str | None = None
+
+
+class Replica(Model):
+    """`GET /replicas`: one live server process and the revision of each pipeline it serves."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime | None = None
+    generation: int = Field(description="The store generation this replica has applied.")
+    this: bool = Field(default=False, description="True for the replica that answered.")
+    pipelines: dict[str, LoadedRevision] = Field(default_factory=dict)
+
+
+class ReplicaRollout(Model):
+    """Where one replica stands with a pipeline's last change."""
+
+    id: str
+    host: str
+    seen_at: datetime | None = None
+    silent: bool = False
+    generation: int
+    applied: bool
+    live_revision: int | None = None
+    state: str
+    error: str | None = None
+
+
+class Rollout(Model):
+    """`GET /pipelines/{name}/rollout`, or the 202 of a change whose wait ran out: which replica serves what."""
+
+    pipeline: str
+    revision: int | None = None
+    generation: int
+    complete: bool
+    replicas: list[ReplicaRollout] = Field(default_factory=list)

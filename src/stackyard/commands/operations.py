@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
-from stackyard.commands.render import console, print_fields, print_json, print_records, print_table
+from stackyard.commands.render import console, print_fields, print_json, print_table
 
 
 def status(server: Server = DEFAULT_SERVER, token: Token = None, output: OutputOption = Output.table) -> None:
@@ -31,4 +31,8 @@ def replicas(server: Server = DEFAULT_SERVER, token: Token = None, output: Outpu
     if output is Output.json:
         print_json(answer)
     else:
-        print_records(answer, empty="No replicas.")
+        print_table(
+            ["id", "host", "pid", "generation", "pipelines", "seen", "answered"],
+            ([r.id, r.host, r.pid, r.generation, len(r.pipelines), r.seen_at, "yes" if r.this else ""] for r in answer),
+            empty="No replicas.",
+        )

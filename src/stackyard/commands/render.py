@@ -54,16 +54,6 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty:
     console.print(table)
 
 
-def print_records(records: Sequence[Mapping[str, Any]], *, empty: str = "Nothing to show.") -> None:
-    """A table of records whose fields we do not know in advance (the columns are the union of their scalar keys)."""
-    columns: list[str] = []
-    for record in records:
-        for key, value in record.items():
-            if key not in columns and not isinstance(value, Mapping | list):
-                columns.append(key)
-    print_table(columns, ([record.get(column) for column in columns] for record in records), empty=empty)
-
-
 def print_fields(values: Mapping[str, Any], prefix: str = "") -> None:
     """`key: value` lines; nested objects are flattened to `outer.inner`, lists of objects are skipped."""
     for key, value in values.items():
