@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,30 @@ def start_server(
         time.sleep(0.05)  # polling a port that is not open yet; no assertion depends on this timing
     server.stop()
     raise RuntimeError(f"server not ready after {ready_timeout} s:\n{log.read_text()}")
+
+
+@contextmanager
+def started(tmp_path: Path, *argsets: Sequence[str], env: dict[str, str] | None = None) -> Iterator[list[Server]]:
+    """One server per set of arguments, started side by side (their start-ups overlap), all stopped afterwards."""
+    with ThreadPoolExecutor(len(argsets)) as starting:
+        launches = [starting.submit(start_server, tmp_path, *args, env=env) for args in argsets]
+        wait(launches)
+    servers = [launch.result() for launch in launches if launch.exception() is None]
+    try:
+        if len(servers) < len(argsets):
+            raise next(error for launch in launches if (error := launch.exception()) is not None)
+        yield servers
+    finally:
+        stop_all(servers)
+
+
+def stop_all(servers: Sequence[Server]) -> None:
+    """SIGTERM to every server first, then wait for each: their shutdowns overlap."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.stop()
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import pytest
 
 from tests.postgres import fresh_schema, needs_postgres
 from tests.process.convergence import eventually, served_revision
-from tests.process.server import Server, start_server
+from tests.process.server import Server, start_server, started
 from tests.yamls import prompt_yaml
 
 pytestmark = [pytest.mark.process, pytest.mark.postgres, needs_postgres]
@@ -33,14 +33,8 @@ def store_url() -> Iterator[str]:
 
 @pytest.fixture
 def three(tmp_path: Path, store_url: str) -> Iterator[list[Server]]:
-    servers: list[Server] = []
-    try:
-        for _ in range(3):
-            servers.append(start_server(tmp_path, "--store", store_url))
+    with started(tmp_path, *[("--store", store_url)] * 3) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def put(server: Server, name: str, yaml: str, query: str = "") -> httpx.Response:

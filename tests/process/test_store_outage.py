@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,7 +25,7 @@ from tests.postgres import (
     role_cut_off,
 )
 from tests.process.convergence import eventually
-from tests.process.server import Server, start_server
+from tests.process.server import Server, started
 from tests.process.test_replicas import is_ready, put, run, serves, version_yaml
 
 pytestmark = [pytest.mark.process, pytest.mark.postgres, needs_postgres]
@@ -43,22 +41,6 @@ def readiness(server: Server) -> httpx.Response:
 
 def unconfirmed(server: Server) -> bool:
     return readiness(server).status_code == 503
-
-
-@contextmanager
-def started(tmp_path: Path, *urls: str) -> Iterator[list[Server]]:
-    """One replica per store URL, started side by side (they migrate once between them), stopped afterwards."""
-    with ThreadPoolExecutor(len(urls)) as starting:
-        launches = [starting.submit(start_server, tmp_path, "--store", url, env=QUICK) for url in urls]
-        wait(launches)
-    servers = [launch.result() for launch in launches if launch.exception() is None]
-    try:
-        if len(servers) < len(urls):
-            raise next(error for launch in launches if (error := launch.exception()) is not None)
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @dataclass
@@ -78,7 +60,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     with (
         fresh_role() as role,
         fresh_database() as (database, url),
-        started(tmp_path, url, as_role(url, role)) as (first, second),
+        started(tmp_path, ("--store", url), ("--store", as_role(url, role)), env=QUICK) as (first, second),
     ):
         yield Pair(first, second, role, database)
 
