@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stackyard.api import create_app
-from stackyard.api.state import AppState
+from stackyard.api.dependencies import AppState
 from stackyard.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

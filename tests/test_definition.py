@@ -6,7 +6,7 @@ import pytest
 import yaml
 from haystack.marshal.yaml import YamlLoader
 
-from stackyard.definition import Definition, SocketRef, parse_definition
+from stackyard.definitions.parsing import Definition, SocketRef, parse_definition
 from stackyard.errors import InvalidDefinition
 from tests.yamls import prompt_yaml
 

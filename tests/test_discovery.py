@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stackyard.discovery import DefinitionFile, DiscoveryError, discover, read_definition
+from stackyard.definitions.discovery import DefinitionFile, DiscoveryError, discover, read_definition
 from tests.conftest import REPO
 from tests.yamls import prompt_yaml
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from stackyard import logs
+from stackyard.observability import logs
 
 
 def test_configured_logging_writes_json_lines_with_the_request_id_of_the_caller(

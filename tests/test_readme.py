@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stackyard.api.auth import PUBLIC, PUBLIC_FOLDERS, PUBLIC_PAGES
+from stackyard.api.middleware.access_control import PUBLIC, PUBLIC_FOLDERS, PUBLIC_PAGES
 from tests.conftest import REPO
 from tests.process.server import Server, start_server
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from stackyard.management import Manager
-from stackyard.registry import Registry
+from stackyard.changes.manager import Manager
+from stackyard.changes.sync import Synchronizer
+from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import Change, PipelineRecord
 from stackyard.store.sqlite import SQLiteStore
-from stackyard.sync import Synchronizer
 from tests.yamls import prompt_yaml
 
 

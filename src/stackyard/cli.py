@@ -71,8 +71,8 @@ def serve(
         os.environ["STACKYARD_STORE_URL"] = store
     os.environ["STACKYARD_WORKERS"] = str(workers)  # so each worker knows it has siblings
     from stackyard import startup
-    from stackyard.logs import configure_logging
-    from stackyard.metrics import prepare_multiprocess_dir
+    from stackyard.observability.logs import configure_logging
+    from stackyard.observability.metrics import prepare_multiprocess_dir
 
     try:
         settings = startup.load_settings()
@@ -102,7 +102,7 @@ def token_create(
     ] = "read",
 ) -> None:
     """Print a new token (shown once) and the line that configures it in STACKYARD_TOKENS or a tokens file."""
-    from stackyard.auth import InvalidTokenLine, create_token
+    from stackyard.tokens import InvalidTokenLine, create_token
 
     try:
         token, line = create_token(name, scopes)

@@ -2,7 +2,7 @@
 
 Each is a `StackyardError` subclass that carries its HTTP status and its problem type (the slug after
 `https://stackyard.dev/problems/`); the API renders each as RFC 9457 problem+json, from one handler. Messages say what
-happened and what to do next, and never carry secret values. The Python client (`stackyard.client.errors`) has a
+happened and what to do next, and never carry secret values. The Python client (`stackyard.client.exceptions`) has a
 class of the same name for each, in the same tree; a test holds the two together.
 
     StackyardError

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from stackyard.policy import DEFAULT_DENIED_COMPONENTS, Policy
+from stackyard.definitions.policy import DEFAULT_DENIED_COMPONENTS, Policy
 
 DEFAULT_STORE_URL = "sqlite:///stackyard.db"
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from stackyard.auth import InvalidTokenLine, parse_token_line
-from stackyard.discovery import DiscoveryError, discover
+from stackyard.definitions.discovery import DiscoveryError, discover
 from stackyard.errors import StackyardError
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, open_store
+from stackyard.tokens import InvalidTokenLine, parse_token_line
 
 EXIT_STARTUP_FAILED = 2
 _QUOTING = "quote token lines in single quotes: inside double quotes the shell expands each $"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from stackyard.logs import log_handler
+from stackyard.observability.logs import log_handler
 from tests.yamls import prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from stackyard.api import create_app
-from stackyard.auth import create_token
 from stackyard.settings import Settings
+from stackyard.tokens import create_token
 
 
 def test_the_root_leads_to_the_console_page_and_its_assets(client: TestClient) -> None:

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stackyard.api import create_app
-from stackyard.auth import create_token
 from stackyard.settings import Settings
+from stackyard.tokens import create_token
 
 _, LINE = create_token("ops", "admin")
 ASSET = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|url:\s*'([^']+)'""")

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stackyard.api import create_app
-from stackyard.auth import create_token
 from stackyard.settings import Settings
+from stackyard.tokens import create_token
 from tests.documents import INDEXING, QUERY, on_index
 
 YAML = {"Content-Type": "application/yaml"}

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stackyard.errors import InvalidRunInput, PipelineUnavailable, RunFailed, StackyardError
-from stackyard.metrics import RunOutcome, run_outcome
+from stackyard.observability.metrics import RunOutcome, run_outcome
 from tests.components import GATES
 from tests.metrics_text import sample
 from tests.waiting import wait_until

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from stackyard.api.running import use_live
-from stackyard.registry import LiveRevision
+from stackyard.serving.leases import use_live
+from stackyard.serving.registry import LiveRevision
 from stackyard.settings import Settings
 from tests.components import CLOSED, GATES
 from tests.conftest import yard

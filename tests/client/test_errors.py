@@ -11,7 +11,7 @@ import pytest
 
 import stackyard
 from stackyard import errors as server
-from stackyard.client import errors
+from stackyard.client import exceptions as errors
 from tests.conftest import REPO
 
 BASE = "https://stackyard.dev/problems/"

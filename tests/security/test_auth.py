@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from stackyard.api import create_app
-from stackyard.auth import InvalidTokenLine, create_token, parse_token_line
 from stackyard.cli import app as cli_app
 from stackyard.client import Client, Forbidden, Unauthorized
 from stackyard.settings import Settings
+from stackyard.tokens import InvalidTokenLine, create_token, parse_token_line
 from tests.conftest import as_httpx
 from tests.yamls import prompt_yaml
 

@@ -19,39 +19,39 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackyard import __version__
-from stackyard.api import (
+from stackyard.api.dependencies import AppState
+from stackyard.api.middleware import run_lane
+from stackyard.api.middleware.access_control import AccessControl, is_loopback
+from stackyard.api.middleware.body_limit import BodyLimit, RunLimits
+from stackyard.api.middleware.request_log import RequestLogMiddleware
+from stackyard.api.problems import install_problem_handlers, problem_openapi
+from stackyard.api.routes import (
     audit,
-    changes,
     console,
     docs,
     documents,
     feedback,
     files,
     health,
+    history,
     legacy,
-    observability,
     pipelines,
     replicas,
-    revisions,
-    runs,
-    validation,
+    status,
+    updates,
+    validate,
 )
-from stackyard.api.access import RequestLogMiddleware
-from stackyard.api.auth import AccessControl, is_loopback
-from stackyard.api.limits import BodyLimit, RunLimits
-from stackyard.api.problems import install_problem_handlers, problem_openapi
-from stackyard.api.state import AppState
-from stackyard.auth import parse_token_line
-from stackyard.logs import write_logs_directly
-from stackyard.management import Manager
-from stackyard.observability import Observability
-from stackyard.registry import Registry
-from stackyard.replicas import Replica
-from stackyard.seed import seed
+from stackyard.changes.heartbeat import Replica
+from stackyard.changes.manager import Manager
+from stackyard.changes.seed import seed
+from stackyard.changes.sync import Synchronizer, poll_interval
+from stackyard.observability.logs import write_logs_directly
+from stackyard.observability.process import Observability
+from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.startup import StartupError, opened_store
 from stackyard.store import ChangeNotifier
-from stackyard.sync import Synchronizer, poll_interval
+from stackyard.tokens import parse_token_line
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -147,12 +147,12 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
 # `changes` comes before `pipelines`: PUT /pipelines (apply) is declared next to PUT /pipelines/{name}.
 ROUTERS = (
     health.router,
-    observability.router,
-    changes.router,
+    status.router,
+    updates.router,
     pipelines.router,
-    revisions.router,
-    runs.router,
-    validation.router,
+    history.router,
+    run_lane.router,
+    validate.router,
     audit.router,
     replicas.router,
     files.router,
@@ -176,7 +176,7 @@ class StackyardAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         # FastAPI's stack holds its error middleware, exception handlers, exit stack and routing; runs skip it.
-        app: ASGIApp = runs.RunLane(super().build_middleware_stack())
+        app: ASGIApp = run_lane.RunLane(super().build_middleware_stack())
         for cls, args, kwargs in reversed(self.front):
             app = cls(app, *args, **kwargs)
         return app
@@ -225,7 +225,7 @@ def install_middleware(app: StackyardAPI, settings: Settings) -> None:
 
 def create_app_from_environment() -> FastAPI:
     """The factory `stackyard serve` hands to uvicorn: settings come from `STACKYARD_*` variables."""
-    from stackyard.logs import configure_logging
+    from stackyard.observability.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)

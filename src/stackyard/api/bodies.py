@@ -9,8 +9,8 @@ from fastapi import Depends, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from stackyard.names import NAME_PATTERN, check_name
-from stackyard.registry import State
+from stackyard.definitions.names import NAME_PATTERN, check_name
+from stackyard.serving.registry import State
 
 
 async def _pipeline_name(

@@ -11,10 +11,11 @@ Example:
     ...     print(error.detail)
 """
 
-from stackyard.client import errors
+from stackyard.client import exceptions
 from stackyard.client.aio import AsyncClient
+from stackyard.client.blocking import Client
 from stackyard.client.calls import Call, UploadFile
-from stackyard.client.errors import *  # noqa: F403  # every exception, listed in errors.__all__
+from stackyard.client.exceptions import *  # noqa: F403  # every exception, listed in exceptions.__all__
 from stackyard.client.models import (
     ApplyItem,
     ApplyResult,
@@ -40,7 +41,6 @@ from stackyard.client.models import (
     ValidationReport,
     WriteResult,
 )
-from stackyard.client.sync import Client
 
 __all__ = [
     "ApplyItem",
@@ -71,4 +71,4 @@ __all__ = [
     "ValidationReport",
     "WriteResult",
 ]
-__all__ += errors.__all__  # every exception, by the list their module keeps
+__all__ += exceptions.__all__  # every exception, by the list their module keeps

@@ -17,7 +17,7 @@ import httpx
 from stackyard.client import calls
 from stackyard.client.calls import Call
 from stackyard.client.connection import DEFAULT_TIMEOUT, base_url, default_token
-from stackyard.client.errors import ServerUnreachable
+from stackyard.client.exceptions import ServerUnreachable
 from stackyard.client.methods import AsyncMethod
 
 __all__ = ["AsyncClient"]
@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 class AsyncClient:
-    """Every route of the API as a method returning a typed result; errors raise `stackyard.client.errors` classes.
+    """Every route of the API as a method returning a typed result; errors raise `stackyard.client.exceptions` classes.
 
     `url` and `token` default to `STACKYARD_URL` and `STACKYARD_TOKEN`. Pass `http` to send through a client you
     made (an `httpx.AsyncClient`, with `httpx.ASGITransport` in tests); it is not closed here.

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from stackyard.client.errors import ApiError, RolloutPending, error_for
+from stackyard.client.exceptions import ApiError, RolloutPending, error_for
 from stackyard.client.models import (
     ApplyItem,
     ApplyResult,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from stackyard.commands import apply, operations, pipelines, runs
+from stackyard.commands import apply, manage, operations, runs
 
 __all__ = ["register"]
 
@@ -15,12 +15,12 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     """Add the client commands to the `stackyard` command."""
     app.command("apply")(apply.apply)
-    app.command("list")(pipelines.list_pipelines)
-    app.command("get")(pipelines.get)
-    app.command("delete")(pipelines.delete)
-    app.command("history")(pipelines.history)
-    app.command("diff")(pipelines.diff)
-    app.command("rollback")(pipelines.rollback)
+    app.command("list")(manage.list_pipelines)
+    app.command("get")(manage.get)
+    app.command("delete")(manage.delete)
+    app.command("history")(manage.history)
+    app.command("diff")(manage.diff)
+    app.command("rollback")(manage.rollback)
     app.command("run")(runs.run)
     app.command("validate")(runs.validate)
     app.command("status")(operations.status)

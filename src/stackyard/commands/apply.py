@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from stackyard.client import ApplyItem, ApplyResult, Client
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_diff, print_json
-from stackyard.discovery import DefinitionFile, DiscoveryError, discover
+from stackyard.definitions.discovery import DefinitionFile, DiscoveryError, discover
 
 PROGRESS_FROM = 10  # files; below this the whole apply takes about as long as drawing a bar would
 

@@ -14,7 +14,7 @@ from stackyard.client import UploadFile
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_json
 from stackyard.commands.results import print_run
-from stackyard.discovery import DiscoveryError, read_definition
+from stackyard.definitions.discovery import DiscoveryError, read_definition
 
 
 class RunOutput(enum.StrEnum):

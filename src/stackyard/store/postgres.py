@@ -41,9 +41,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stackyard.errors import StoreUnavailable
-from stackyard.store.postgres_feed import CHANNEL, listen
+from stackyard.store.migrations import refuse_newer_schema
+from stackyard.store.notifications import CHANNEL, listen
 from stackyard.store.relational import RelationalStore, Stamp
-from stackyard.store.sql import refuse_newer_schema
 
 log = logging.getLogger(__name__)
 

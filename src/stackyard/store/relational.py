@@ -16,6 +16,13 @@ from datetime import datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from stackyard.errors import PipelineNotFound
+from stackyard.store.migrations import (
+    FEEDBACK_COLUMNS,
+    FORGET_REPLICAS_AFTER,
+    audit_filter,
+    feedback_from_row,
+    feedback_summary_sql,
+)
 from stackyard.store.records import (
     AuditEntry,
     AuditFor,
@@ -32,13 +39,6 @@ from stackyard.store.records import (
     as_json_labels,
     pipelines_from_json,
     pipelines_to_json,
-)
-from stackyard.store.sql import (
-    FEEDBACK_COLUMNS,
-    FORGET_REPLICAS_AFTER,
-    audit_filter,
-    feedback_from_row,
-    feedback_summary_sql,
 )
 
 _SELECT = """

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from stackyard.errors import StoreFull, StoreReadOnly, StoreUnavailable
+from stackyard.store.migrations import SchemaTooNew, refuse_newer_schema
 from stackyard.store.relational import RelationalStore, Stamp
-from stackyard.store.sql import SchemaTooNew, refuse_newer_schema
 
 __all__ = ["MIGRATIONS", "SQLiteStore", "SchemaTooNew", "store_failure"]
 

@@ -1,0 +1,66 @@
+"""What the lifespan makes and the handlers use, reached through typed dependencies."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, Request
+
+from stackyard.api.bodies import Name
+from stackyard.changes.manager import Manager
+from stackyard.changes.seed import IgnoredFile
+from stackyard.changes.sync import Synchronizer
+from stackyard.errors import PipelineNotFound
+from stackyard.observability.process import Observability
+from stackyard.serving.registry import Registry
+from stackyard.settings import Settings
+from stackyard.store import DefinitionStore, PipelineRecord
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    store: DefinitionStore
+    registry: Registry
+    manager: Manager
+    sync: Synchronizer
+    observability: Observability
+    threads: ThreadPoolExecutor  # pipeline runs and document reads; builds and store calls use anyio's threads
+    ignored_files: list[IgnoredFile] = field(default_factory=list)  # start-up files the stored pipelines won over
+
+
+# `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a thread hop on every request.
+async def _app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.stackyard
+    return state
+
+
+async def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.stackyard.registry
+    return registry
+
+
+State = Annotated[AppState, Depends(_app_state)]
+RegistryDep = Annotated[Registry, Depends(_registry)]
+
+
+def _actor(request: Request) -> str:
+    # Authentication, when configured, stores the caller's token name here; without it every caller is anonymous.
+    return str(getattr(request.state, "actor", "anonymous"))
+
+
+Actor = Annotated[str, Depends(_actor)]
+
+
+async def _stored(name: Name, state: State) -> PipelineRecord:
+    record = await anyio.to_thread.run_sync(state.store.get, name)
+    if record is None:
+        raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+    return record
+
+
+Stored = Annotated[PipelineRecord, Depends(_stored)]
+"""The pipeline that `{name}` names, as stored; 404 when there is none."""

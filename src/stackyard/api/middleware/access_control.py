@@ -1,0 +1,108 @@
+"""Who may call what: bearer tokens checked against one table of route -> scope, before any handler runs.
+
+One central table (rather than a dependency on each route) means a route added later is covered by the default:
+reads need `read`, runs need `run`, anything else needs `admin`. It is plain ASGI middleware so the run path pays
+for one dict lookup and one hash, not for a middleware stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from ipaddress import ip_address
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from stackyard.api.problems import problem_response
+from stackyard.errors import Forbidden, InsecureOpenMode, StackyardError, Unauthorized
+from stackyard.tokens import Scope as Need
+from stackyard.tokens import Token, find_token
+
+log = logging.getLogger(__name__)
+
+PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/health"})
+# Pages and files that hold no data: the console, the API docs and the OpenAPI document they read. A browser opening
+# them sends no token; the console's API calls carry the one its user typed.
+PUBLIC_PAGES = frozenset({"/", "/ui", "/docs", "/redoc", "/openapi.json"})
+PUBLIC_FOLDERS = ("/ui/", "/docs/")
+_RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
+_LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
+_ADMIN_READS = frozenset({"/audit", "/export-feedback"})
+
+
+def required(method: str, path: str) -> tuple[Need | None, str | None]:
+    """The scope a request needs (None: public) and the pipeline it concerns, if any."""
+    if path in PUBLIC or (method == "GET" and (path in PUBLIC_PAGES or path.startswith(PUBLIC_FOLDERS))):
+        return None, None
+    if method in ("GET", "HEAD"):
+        return (Need.ADMIN if path in _ADMIN_READS else Need.READ), None
+    match = _RUN_ROUTE.match(path)
+    if method == "POST" and match:
+        return Need.RUN, match.group("name")
+    if method == "POST" and path in _LEGACY_RUN_ROUTES:
+        return Need.RUN, None
+    return Need.ADMIN, None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AccessControl:
+    """ASGI middleware: 401 without a valid token, 403 without the scope; sets `request.state.actor`."""
+
+    def __init__(self, app: ASGIApp, tokens: tuple[Token, ...], refuse_open_admin: bool) -> None:
+        self.app = app
+        self.tokens = tokens
+        # Open development mode on a non-loopback address: management would be open to the network.
+        self.refuse_open_admin = refuse_open_admin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        need, pipeline = required(scope["method"], path)
+        if need is None:
+            await self.app(scope, receive, send)
+            return
+        refusal = self._check(scope, need, pipeline)
+        if refusal is not None:
+            await problem_response(refusal, path)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, need: Need, pipeline: str | None) -> StackyardError | None:
+        if not self.tokens:
+            if need is Need.ADMIN and self.refuse_open_admin:
+                return InsecureOpenMode(
+                    "No tokens are configured and the server listens beyond loopback. Configure tokens "
+                    "(stackyard token create) or set STACKYARD_ALLOW_INSECURE=true."
+                )
+            return None
+        presented = _bearer(scope)
+        token = find_token(self.tokens, presented) if presented else None
+        if token is None:
+            detail = "Send 'Authorization: Bearer <token>'." if not presented else "The token is not valid."
+            return Unauthorized(detail)
+        if not token.allows(need, pipeline):
+            target = f" on pipeline '{pipeline}'" if pipeline else ""
+            return Forbidden(f"Token '{token.name}' lacks the '{need}' scope{target}.")
+        scope.setdefault("state", {})["actor"] = token.name
+        return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            header: str = value.decode("latin-1")
+            scheme, _, credentials = header.partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+            return None
+    return None

@@ -1,0 +1,185 @@
+"""What operators read: Prometheus metrics, this process's status, and the readiness of one pipeline."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import anyio
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from stackyard import __version__
+from stackyard.api.bodies import Name, Problem
+from stackyard.api.dependencies import AppState, State
+from stackyard.api.routes.pipelines import summary
+from stackyard.definitions.build import Build
+from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
+from stackyard.observability.metrics import EXPOSITION_TYPE
+from stackyard.serving.registry import State as PipelineState
+from stackyard.serving.sharing import warnings_for
+from stackyard.store import PipelineRecord
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["observability"])
+
+
+class StoreStatus(BaseModel):
+    kind: str
+    generation: int | None = Field(description="The store's generation now; null when the store cannot be read.")
+    applied_generation: int = Field(description="The generation this process has converged to.")
+    error: str | None = None
+
+
+class PipelineStatus(BaseModel):
+    name: str
+    revision: int | None = Field(description="The stored revision; null when the store cannot be read.")
+    live_revision: int | None
+    state: PipelineState
+    error: str | None
+
+
+class IgnoredStartUpFile(BaseModel):
+    file: str
+    pipeline: str
+    revision: int = Field(description="The stored revision that served instead of the file at start-up.")
+    detail: str = Field(description="What happened and how to make the file's content live.")
+
+
+class Status(BaseModel):
+    version: str
+    replica: str
+    pid: int
+    started_at: datetime
+    uptime_seconds: float
+    ready: bool
+    store: StoreStatus
+    pipelines: list[PipelineStatus]
+    warnings: list[str] = Field(default_factory=list, description="e.g. in-memory document stores in many processes")
+    ignored_files: list[IgnoredStartUpFile] = Field(
+        default_factory=list,
+        description="Start-up files that differ from their stored pipeline, which kept serving "
+        "(STACKYARD_SEED_MODE=create); listed until the stored pipeline matches the file.",
+    )
+
+
+class PipelineReadiness(BaseModel):
+    pipeline: str
+    revision: int = Field(description="The revision this process serves.")
+    state: PipelineState
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (summed over the workers of this server)",
+    response_class=Response,
+    responses={200: {"content": {EXPOSITION_TYPE: {"schema": {"type": "string"}}}}},
+)
+async def metrics(state: State) -> Response:
+    observability = state.observability
+    observability.publish_state(state.registry, state.sync.applied_generation)
+    # Reading the other workers' files is blocking I/O.
+    text = await anyio.to_thread.run_sync(observability.metrics.exposition)
+    return Response(text, media_type=EXPOSITION_TYPE)
+
+
+@router.get(
+    "/status", summary="This process: version, replica, store, and each pipeline's state", response_model=Status
+)
+async def status(state: State) -> Status:
+    replica = state.observability.replica
+    store = StoreStatus(kind=state.store.kind, generation=None, applied_generation=state.sync.applied_generation)
+    ignored = state.ignored_files
+    try:
+        store.generation = await anyio.to_thread.run_sync(state.store.generation)
+        records = await anyio.to_thread.run_sync(state.store.pipelines)
+        pipelines = [_from_record(state, record) for record in records]
+        stored = {record.name: record for record in records}
+        ignored = [file for file in ignored if file.differs_from(stored.get(file.definition.name))]
+    except Exception as error:
+        # Status must answer during a store outage: that is when it is read most. Show what this process serves.
+        log.warning("status without the store", extra={"error": type(error).__name__})
+        store.error = f"The store cannot be read: {type(error).__name__}."
+        pipelines = _from_registry(state)
+    return Status(
+        version=__version__,
+        replica=replica.id,
+        pid=replica.pid,
+        started_at=replica.started_at,
+        uptime_seconds=round(replica.uptime(), 3),
+        ready=state.sync.ready.is_set(),
+        store=store,
+        pipelines=pipelines,
+        warnings=await warnings_for(state.settings, state.store, _live_builds(state)),
+        ignored_files=[
+            IgnoredStartUpFile(
+                file=str(file.definition.path),
+                pipeline=file.definition.name,
+                revision=file.revision,
+                detail=file.advice(),
+            )
+            for file in ignored
+        ],
+    )
+
+
+def _live_builds(state: AppState) -> list[Build]:
+    return [live.build for name in state.registry.names() if (live := state.registry.get(name)) is not None]
+
+
+def _from_record(state: AppState, record: PipelineRecord) -> PipelineStatus:
+    brief = summary(state, record)
+    return PipelineStatus(
+        name=brief.name,
+        revision=brief.revision,
+        live_revision=brief.live_revision,
+        state=brief.state,
+        error=brief.error,
+    )
+
+
+def _from_registry(state: AppState) -> list[PipelineStatus]:
+    answer = []
+    for name in state.registry.names():
+        live = state.registry.get(name)
+        failure = state.registry.failure(name)
+        degraded = failure is not None and live is not None and failure.revision > live.revision
+        answer.append(
+            PipelineStatus(
+                name=name,
+                revision=None,
+                live_revision=live.revision if live is not None else None,
+                state=PipelineState.DEGRADED if degraded else PipelineState.SERVING,
+                error=failure.error if degraded and failure is not None else None,
+            )
+        )
+    return answer
+
+
+@router.get(
+    "/pipelines/{name}/ready",
+    summary="Whether this process serves one pipeline",
+    description="200 while a revision of the pipeline serves here (state `degraded` when a newer stored revision "
+    "failed to build here); 503 when it is disabled, or known but nothing serves; 404 when this process does not "
+    "know it.",
+    response_model=PipelineReadiness,
+    responses={404: {"model": Problem}, 503: {"model": Problem}},
+)
+async def pipeline_ready(name: Name, state: State) -> PipelineReadiness:
+    live = state.registry.get(name)
+    failure = state.registry.failure(name)
+    if live is None:
+        if failure is not None:
+            raise PipelineUnavailable(
+                f"Pipeline '{name}' does not serve here: revision {failure.revision} failed to build: {failure.error}",
+                revision=failure.revision,
+            )
+        raise PipelineNotFound(f"Pipeline '{name}' is not served by this process.")
+    if not state.registry.is_enabled(name):
+        raise PipelineDisabled(
+            f"Pipeline '{name}' is disabled: its runs are refused; PATCH it with {{\"enabled\": true}} to serve it."
+        )
+    degraded = failure is not None and failure.revision > live.revision
+    return PipelineReadiness(
+        pipeline=name, revision=live.revision, state=PipelineState.DEGRADED if degraded else PipelineState.SERVING
+    )

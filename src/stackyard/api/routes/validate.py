@@ -1,0 +1,96 @@
+"""`POST /validate`: the deploy path without the store or the swap, and an optional simulated run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from stackyard.api.bodies import RequestBody
+from stackyard.api.definitions import read_yaml_or_json
+from stackyard.api.dependencies import State
+from stackyard.api.routes.pipelines import PROBLEMS
+from stackyard.definitions.checks import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
+from stackyard.definitions.names import NAME_PATTERN, check_name
+from stackyard.errors import StackyardError
+from stackyard.serving.sharing import warnings_for
+
+router = APIRouter(tags=["changes"])
+
+
+class ValidateBody(RequestBody):
+    yaml: str
+    name: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description="Compare with the live pipeline of this name",
+    )
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    sample_input: dict[str, Any] | None = Field(default=None, description="Run the candidate once with these inputs")
+    allow_writes: bool = Field(default=False, description="Allow simulating a candidate that writes documents")
+
+
+class ValidateAnswer(BaseModel):
+    valid: bool
+    problems: list[Problem]
+    warnings: list[BreakingChange]
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    simulation: Simulation | None
+
+
+VALIDATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": ValidateBody.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "/validate",
+    summary="Check a definition (and optionally simulate one run) without storing or swapping anything",
+    response_model=ValidateAnswer,
+    responses=PROBLEMS,
+    openapi_extra=VALIDATE_BODY,
+)
+async def validate(request: Request, state: State) -> ValidateAnswer:
+    body = await read_yaml_or_json(request, ValidateBody)
+    if body.name is not None:
+        check_name(body.name)
+    try:
+        build = await state.manager.build_async(body.yaml)
+    except StackyardError as error:
+        if error.status == 413:
+            raise
+        return ValidateAnswer(
+            valid=False, problems=[problem_of(error)], warnings=[], inputs=None, outputs=None, simulation=None
+        )
+    try:
+        live = state.registry.get(body.name) if body.name else None
+        report: Report = report_for(build, live.build if live else None)
+        shared = await warnings_for(state.settings, state.store, [build])
+        report.warnings.extend(BreakingChange("in-memory-store-per-process", "document_store", text) for text in shared)
+        simulation = None
+        if body.sample_input is not None:
+            simulation = await anyio.to_thread.run_sync(
+                lambda: simulate(
+                    build, body.sample_input or {}, allow_writes=body.allow_writes, policy=state.manager.policy
+                )
+            )
+    finally:
+        await anyio.to_thread.run_sync(build.close)
+    return ValidateAnswer(
+        valid=True,
+        problems=[],
+        warnings=report.warnings,
+        inputs=report.inputs,
+        outputs=report.outputs,
+        simulation=simulation,
+    )

@@ -1,0 +1,360 @@
+"""Management operations: the update path from a submitted definition to a live revision.
+
+Order matters and is the whole point: parse, build and warm up off the event loop; only then store (one
+transaction); only then swap (one reference). A failure at any step before the store leaves everything as it was.
+Every action, accepted or refused, is written to the audit log; a change and its audit entry are committed in the
+same transaction, so the log never misses a change that happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
+
+import anyio
+
+from stackyard.definitions.build import Build, build_pipeline
+from stackyard.definitions.names import check_name
+from stackyard.definitions.parsing import parse_definition
+from stackyard.errors import (
+    BuildTimeout,
+    InvalidDefinition,
+    InvalidRequest,
+    PipelineNotFound,
+    RevisionNotFound,
+    StackyardError,
+)
+from stackyard.observability.metrics import ChangeAction, ChangeOutcome, Metrics
+from stackyard.serving.registry import LiveRevision, Registry
+from stackyard.settings import Settings
+from stackyard.store import (
+    AuditEntry,
+    AuditFor,
+    Change,
+    DefinitionStore,
+    Expectation,
+    Outcome,
+    PipelineRecord,
+    WriteResult,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What a declarative apply did (or, in a dry run, would do), by outcome."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    generation: int | None = None
+
+
+@dataclass
+class Manager:
+    """Applies changes to the store and this process's registry, one change per pipeline at a time."""
+
+    store: DefinitionStore
+    registry: Registry
+    settings: Settings
+    metrics: Metrics | None = None
+
+    # -- building -----------------------------------------------------------------------------------------------
+
+    def __post_init__(self) -> None:
+        self.policy = self.settings.policy()
+
+    def build(self, yaml_text: str) -> Build:
+        """Parse, check against the policy, and build a definition. Blocking; raises `StackyardError`s."""
+        with self.metrics.build() if self.metrics is not None else contextlib.nullcontext():
+            definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
+            self.policy.check(definition)  # before Haystack imports or instantiates anything
+            return build_pipeline(
+                definition, allowed_modules=self.settings.extra_allowed_modules, pre_init=self.policy.pre_init
+            )
+
+    async def build_async(self, yaml_text: str) -> Build:
+        try:
+            with anyio.fail_after(self.settings.build_timeout):
+                return await anyio.to_thread.run_sync(self.build, yaml_text, abandon_on_cancel=True)
+        except TimeoutError:
+            raise BuildTimeout(
+                f"Building took longer than {self.settings.build_timeout:g} s; the definition was not applied."
+            ) from None
+
+    # -- single pipeline ----------------------------------------------------------------------------------------
+
+    async def put(self, change: Change, expect: Expectation | None = None, action: str | None = None) -> WriteResult:
+        """Create or replace `change.name`; identical content is a no-op that builds nothing."""
+        async with self.registry.lock(change.name):
+            current = await self._get(change.name)
+            verb = action or ("update" if current else "create")
+            return await self._audited(
+                verb,
+                change.name,
+                current,
+                change.author,
+                lambda audit: self._put_locked(change, current, expect, audit),
+            )
+
+    async def _put_locked(
+        self, change: Change, current: PipelineRecord | None, expect: Expectation | None, audit: AuditFor
+    ) -> WriteResult:
+        if expect is not None:
+            expect.check(current, change.name)
+        if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
+            if change.changes_nothing(current):
+                generation = await anyio.to_thread.run_sync(self.store.generation)
+                return WriteResult(current, Outcome.UNCHANGED, generation)
+            result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)  # the switch alone
+        else:
+            build = await self.build_async(change.yaml)
+            try:
+                result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)
+            except BaseException:
+                await anyio.to_thread.run_sync(build.close)
+                raise
+            self.registry.install(LiveRevision(change.name, result.record.revision, build))
+        if change.enabled is not None:
+            self.registry.set_enabled(change.name, change.enabled)
+        self._applied(result)
+        return result
+
+    async def delete(self, name: str, expect: Expectation | None = None, actor: str = "anonymous") -> WriteResult:
+        async with self.registry.lock(name):
+            current = await self._get(name)
+
+            async def delete(audit: AuditFor) -> WriteResult:
+                result = await anyio.to_thread.run_sync(self.store.delete, name, expect, audit)
+                self.registry.remove(name)
+                self._applied(result)
+                return result
+
+            return await self._audited("delete", name, current, actor, delete)
+
+    async def rollback(
+        self, name: str, revision: int, expect: Expectation | None, actor: str, message: str = ""
+    ) -> WriteResult:
+        """Make `revision` live again as a new revision, so history stays append-only."""
+        old = await anyio.to_thread.run_sync(self.store.revision, name, revision)
+        if old is None:
+            current = await self._get(name)
+            error = RevisionNotFound(
+                f"Pipeline '{name}' has no revision {revision}; see GET /pipelines/{name}/revisions."
+            )
+            await self._record(AuditEntry(actor, "rollback", name, "refused", _rev(current), None, error.detail))
+            raise error
+        change = Change(
+            name=name,
+            yaml=old.yaml,
+            description=old.description,
+            labels=old.labels,
+            author=actor,
+            message=message or f"rollback to revision {revision}",
+        )
+        return await self.put(change, expect, action="rollback")
+
+    async def patch(
+        self,
+        name: str,
+        *,
+        enabled: bool | None,
+        description: str | None,
+        labels: dict[str, str] | None,
+        expect: Expectation | None,
+        actor: str,
+        message: str = "",
+    ) -> WriteResult:
+        """Change the switch, the description or the labels of `name`: one revision at most, one transaction, one
+        audit entry, whatever the combination."""
+        async with self.registry.lock(name):
+            current = await self._get(name)
+            if current is None:
+                raise PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+            change = Change(
+                name=name,
+                yaml=current.yaml,
+                description=current.description if description is None else description,
+                labels=current.labels if labels is None else labels,
+                author=actor,
+                message=message,
+                enabled=enabled,
+            )
+            switch_only = enabled is not None and change.same_content(current)
+            action = ("enable" if enabled else "disable") if switch_only else "update"
+
+            async def patch(audit: AuditFor) -> WriteResult:
+                if expect is not None:
+                    expect.check(current, name)
+                # The content is the one read here, so the write expects the revision it was read from: a change
+                # committed meanwhile by another replica is never overwritten.
+                return await self._put_locked(change, current, Expectation.at(current.revision), audit)
+
+            return await self._audited(action, name, current, actor, patch)
+
+    # -- many pipelines -----------------------------------------------------------------------------------------
+
+    async def apply(self, changes: list[Change], *, prune: bool, dry_run: bool, actor: str) -> ApplyReport:
+        """Declarative apply: validate every definition first, then store all of it in one transaction."""
+        names = [check_name(change.name) for change in changes]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InvalidRequest(f"Each pipeline may appear once in an apply; repeated: {', '.join(duplicates)}.")
+        stored = {record.name: record for record in await anyio.to_thread.run_sync(self.store.pipelines)}
+        deletes = sorted(set(stored) - set(names)) if prune else []
+        async with self._locks(sorted(set(names) | set(deletes))):
+            builds: dict[str, Build] = {}
+            try:
+                report = await self._plan(changes, stored, deletes, builds)
+                if dry_run:
+                    await self._close_all(builds)
+                    return report
+                to_write = [change for change in changes if change.name in builds]
+
+                def entry_for(result: WriteResult) -> AuditEntry:
+                    action = _APPLY_ACTIONS.get(result.outcome, "update")
+                    before = _rev(stored.get(result.record.name))
+                    return AuditEntry(actor, action, result.record.name, "ok", before, _after(result), "apply")
+
+                results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes, entry_for)
+            except StackyardError as error:
+                await self._close_all(builds)
+                self._count("update", ChangeOutcome.REFUSED)
+                await self._record(AuditEntry(actor, "apply", None, "refused", detail=error.detail))
+                raise
+            except BaseException:
+                await self._close_all(builds)
+                raise
+            for result in results:
+                if result.outcome is Outcome.DELETED:
+                    self.registry.remove(result.record.name)
+                else:
+                    self.registry.install(
+                        LiveRevision(result.record.name, result.record.revision, builds.pop(result.record.name))
+                    )
+                self._applied(result)
+            for result in results:  # their audit entries were committed with them
+                self._count(_APPLY_ACTIONS.get(result.outcome, "update"), ChangeOutcome.APPLIED)
+            generation = max((result.generation for result in results), default=None)
+            return replace(report, generation=generation)
+
+    async def _plan(
+        self, changes: list[Change], stored: dict[str, PipelineRecord], deletes: list[str], builds: dict[str, Build]
+    ) -> ApplyReport:
+        report = ApplyReport(deleted=list(deletes))
+        problems: list[dict[str, object]] = []
+        for change in changes:
+            current = stored.get(change.name)
+            if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
+                report.unchanged.append(change.name)
+                continue
+            try:
+                builds[change.name] = await self.build_async(change.yaml)
+            except StackyardError as error:
+                problems.append({"name": change.name, "title": error.title, "detail": error.detail, **error.extensions})
+                continue
+            (report.updated if current is not None else report.created).append(change.name)
+        if problems:
+            await self._close_all(builds)
+            names = ", ".join(str(problem["name"]) for problem in problems)
+            raise InvalidDefinition(
+                f"Nothing was applied: {len(problems)} definition(s) are not valid ({names}).", problems=problems
+            )
+        return report
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    async def _audited(
+        self,
+        action: str,
+        name: str,
+        current: PipelineRecord | None,
+        actor: str,
+        operation: Callable[[AuditFor], Awaitable[WriteResult]],
+    ) -> WriteResult:
+        """Run `operation`, which hands `entry_for` to the store: a write commits its audit entry with it."""
+        written: list[AuditEntry] = []
+
+        def entry_for(result: WriteResult) -> AuditEntry:
+            outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
+            entry = AuditEntry(actor, action, name, outcome, _rev(current), _after(result))
+            written.append(entry)
+            return entry
+
+        try:
+            result = await operation(entry_for)
+        except StackyardError as error:
+            self._count(action, ChangeOutcome.REFUSED)
+            await self._record(AuditEntry(actor, action, name, "refused", _rev(current), None, error.detail))
+            raise
+        unchanged = result.outcome is Outcome.UNCHANGED
+        self._count(action, ChangeOutcome.UNCHANGED if unchanged else ChangeOutcome.APPLIED)
+        if not written:  # nothing went to the store (identical to the live revision): the entry goes on its own
+            await self._record(entry_for(result))
+        outcome = "unchanged" if unchanged else "ok"
+        log.info("%s %s", action, outcome, extra={"pipeline": name, "revision": result.record.revision})
+        return result
+
+    def _applied(self, result: WriteResult) -> None:
+        # The sync applies a stored change only when it is newer than what this process applied itself: otherwise a
+        # tick that read the store just before this change committed would undo it (re-enable, or bring back a
+        # deleted pipeline) once it gets the pipeline's lock.
+        if result.outcome is not Outcome.UNCHANGED:
+            self.registry.mark_applied(result.record.name, result.generation)
+
+    def _count(self, action: str, outcome: ChangeOutcome) -> None:
+        metric_action = _METRIC_ACTIONS.get(action)
+        if self.metrics is not None and metric_action is not None:
+            self.metrics.record_change(metric_action, outcome)
+
+    async def _record(self, entry: AuditEntry) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.store.record_audit, entry)
+        except Exception:
+            # Only refusals and no-ops come here (writes commit their entry with them): nothing was changed, so a
+            # lost line must not turn the answer into an error.
+            log.exception("could not record an audit entry", extra={"pipeline": entry.pipeline, "action": entry.action})
+
+    async def _get(self, name: str) -> PipelineRecord | None:
+        return await anyio.to_thread.run_sync(self.store.get, name)
+
+    @asynccontextmanager
+    async def _locks(self, names: list[str]) -> AsyncIterator[None]:
+        # Sorted acquisition: two applies over overlapping sets can never wait on each other in a cycle.
+        async with AsyncExitStack() as stack:
+            for name in names:
+                await stack.enter_async_context(self.registry.lock(name))
+            yield
+
+    async def _close_all(self, builds: dict[str, Build]) -> None:
+        for build in builds.values():
+            await anyio.to_thread.run_sync(build.close)
+        builds.clear()
+
+    def _is_live(self, name: str, revision: int) -> bool:
+        live = self.registry.get(name)
+        return live is not None and live.revision == revision
+
+
+_APPLY_ACTIONS = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}
+
+# Audit actions -> the management counter's bounded action label (enable/disable are not counted there).
+_METRIC_ACTIONS = {
+    "create": ChangeAction.DEPLOY,
+    "update": ChangeAction.UPDATE,
+    "rollback": ChangeAction.ROLLBACK,
+    "delete": ChangeAction.DELETE,
+}
+
+
+def _rev(record: PipelineRecord | None) -> int | None:
+    return record.revision if record is not None and not record.deleted else None
+
+
+def _after(result: WriteResult) -> int | None:
+    return None if result.outcome is Outcome.DELETED else result.record.revision

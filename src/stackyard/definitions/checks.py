@@ -1,0 +1,167 @@
+"""Checking a candidate definition without storing or swapping anything, and simulating one run of it.
+
+`validate` uses the same parse-and-build path as a deploy, so a definition that validates deploys. A simulation runs
+the candidate build in isolation, never the live one; since in-memory document stores with the same index share
+storage with live pipelines, a candidate that writes is refused unless the caller accepts writes explicitly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from haystack.components.writers import DocumentWriter
+
+from stackyard.definitions.build import Build
+from stackyard.definitions.policy import Policy
+from stackyard.definitions.schema import input_schema, output_schema
+from stackyard.errors import SimulationRefused, StackyardError
+from stackyard.serving.inputs import accepted_names
+from stackyard.serving.runner import run_build
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    title: str
+    component: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+@dataclass(frozen=True)
+class BreakingChange:
+    kind: str  # input-removed, output-removed, mandatory-input-added, ignored-key
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Simulation:
+    result: dict[str, Any] | None
+    timings_ms: dict[str, float]
+    total_ms: float
+    error: Problem | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    valid: bool
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[BreakingChange] = field(default_factory=list)
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    simulation: Simulation | None = None
+
+
+def problem_of(error: StackyardError) -> Problem:
+    extensions = error.extensions
+    return Problem(
+        message=error.detail,
+        title=error.title,
+        component=extensions.get("component"),
+        line=extensions.get("line"),
+        column=extensions.get("column"),
+    )
+
+
+def writers(build: Build) -> list[str]:
+    """Components of the candidate that write documents."""
+    found = []
+    for name in build.pipeline.graph.nodes:
+        instance = build.pipeline.get_component(name)
+        if isinstance(instance, DocumentWriter) or type(instance).__name__.endswith("Writer"):
+            found.append(name)
+    return found
+
+
+def breaking_changes(live: Build, candidate: Build) -> list[BreakingChange]:
+    """What a caller of the live pipeline would notice: inputs or outputs gone, a new mandatory input."""
+    warnings: list[BreakingChange] = []
+    old_inputs, new_inputs = set(accepted_names(live)), set(accepted_names(candidate))
+    for name in sorted(old_inputs - new_inputs):
+        warnings.append(
+            BreakingChange("input-removed", name, f"Input '{name}' is accepted now and would not be any more.")
+        )
+    old_required, new_required = _mandatory(live), _mandatory(candidate)
+    for name in sorted(new_required - old_required):
+        warnings.append(
+            BreakingChange(
+                "mandatory-input-added", name, f"Input '{name}' would become mandatory; current callers omit it."
+            )
+        )
+    old_outputs, new_outputs = _outputs(live), _outputs(candidate)
+    for name in sorted(old_outputs - new_outputs):
+        warnings.append(
+            BreakingChange("output-removed", name, f"Output '{name}' is returned now and would not be any more.")
+        )
+    return warnings
+
+
+def _mandatory(build: Build) -> set[str]:
+    return set(input_schema(build)["anyOf"][0].get("required", []))
+
+
+def _outputs(build: Build) -> set[str]:
+    if build.definition.outputs:
+        return set(build.definition.outputs)
+    return {f"{component}.{socket}" for component, sockets in build.sockets.leaf_outputs.items() for socket in sockets}
+
+
+def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool, policy: Policy) -> Simulation:
+    """Run the candidate once and time each component. Blocking: call it in a worker thread."""
+    writing = writers(build)
+    if writing and not allow_writes:
+        raise SimulationRefused(
+            f"Component(s) {', '.join(map(repr, writing))} write to a document store, which a simulation would change "
+            "for real. Pass allow_writes: true to simulate anyway.",
+            components=writing,
+        )
+    timings: dict[str, float] = {}
+    _time_components(build, timings)
+    started = time.perf_counter()
+    try:
+        result = run_build(build, sample_input, policy=policy)
+    except StackyardError as error:
+        return Simulation(None, timings, _ms(started), problem_of(error))
+    return Simulation(result, timings, _ms(started))
+
+
+def _time_components(build: Build, timings: dict[str, float]) -> None:
+    # The candidate is a throwaway build that no request can reach, so timing its components by wrapping their
+    # `run` methods affects nothing else (live pipelines are timed through Haystack's tracing instead).
+    for name in build.pipeline.graph.nodes:
+        instance = build.pipeline.get_component(name)
+        original = instance.run
+
+        def timed(*args: Any, __name: str = name, __run: Any = original, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return __run(*args, **kwargs)
+            finally:
+                timings[__name] = timings.get(__name, 0.0) + _ms(started)
+
+        instance.run = timed  # type: ignore[method-assign]  # instance-level shadowing is the point
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def ignored_keys(build: Build) -> list[BreakingChange]:
+    """The keys of the candidate that Haystack 3 reads past, as warnings."""
+    definition = build.definition
+    return [
+        BreakingChange("ignored-key", key, message)
+        for key, message in zip(definition.ignored_keys, definition.warnings, strict=True)
+    ]
+
+
+def report_for(build: Build, live: Build | None) -> Report:
+    return Report(
+        valid=True,
+        warnings=ignored_keys(build) + (breaking_changes(live, build) if live is not None else []),
+        inputs=input_schema(build),
+        outputs=output_schema(build),
+    )

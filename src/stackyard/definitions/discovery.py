@@ -1,0 +1,105 @@
+"""Pipeline definitions in files and folders: which files count, and the name, description and labels of each.
+
+Start-up files (`stackyard serve PATH`) and `stackyard apply -f PATH` both read folders through this module, so
+applying the folder a server was started from changes nothing. It imports neither FastAPI nor Haystack: the client
+commands use it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stackyard.definitions.names import check_name
+from stackyard.errors import InvalidPipelineName
+
+__all__ = ["SUFFIXES", "DefinitionFile", "DiscoveryError", "discover", "read_definition", "yaml_files"]
+
+SUFFIXES = (".yml", ".yaml")
+
+
+class _MetadataLoader(yaml.SafeLoader):
+    """Reads what Haystack's `Pipeline.dumps()` writes (tuples too), without importing Haystack into the CLI."""
+
+    def construct_tuple(self, node: yaml.SequenceNode) -> tuple[Any, ...]:
+        return tuple(self.construct_sequence(node))
+
+
+_MetadataLoader.add_constructor("tag:yaml.org,2002:python/tuple", _MetadataLoader.construct_tuple)
+
+
+class DiscoveryError(ValueError):
+    """A path names no file, a file cannot be read, its name is not a pipeline name, or two files name one pipeline."""
+
+
+@dataclass(frozen=True)
+class DefinitionFile:
+    """One file's pipeline: its name, the YAML exactly as written, and the description and labels it declares."""
+
+    path: Path
+    name: str
+    yaml: str
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Each file as given, and each `*.yml` / `*.yaml` directly inside each folder (not recursive), in name order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(child for child in path.iterdir() if child.is_file() and child.suffix in SUFFIXES)
+        elif path.is_file():
+            yield path
+        else:
+            raise DiscoveryError(f"{path}: no such file or folder")
+
+
+def read_definition(path: Path) -> DefinitionFile:
+    """The pipeline one file defines: name = `metadata.name`, else the file stem; `metadata.description` and
+    `metadata.labels` (strings) become the pipeline's description and labels.
+
+    The YAML is kept exactly as written. Text that does not parse is kept too, so the server reports the problem with
+    its line and column, like every other refusal.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DiscoveryError(f"{path}: cannot read it: {error}") from None
+    try:
+        document = yaml.load(text, Loader=_MetadataLoader)  # noqa: S506 - a safe loader plus tuples
+    except yaml.YAMLError:
+        document = None
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = metadata.get("name")
+    description = metadata.get("description")
+    labels = metadata.get("labels")
+    return DefinitionFile(
+        path=path,
+        name=name if isinstance(name, str) and name else path.stem,
+        yaml=text,
+        description=description if isinstance(description, str) else "",
+        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+    )
+
+
+def discover(paths: Iterable[Path]) -> list[DefinitionFile]:
+    """Every definition in `paths` (files, or folders of `*.yml` / `*.yaml`): valid names, each named by one file."""
+    found: dict[str, DefinitionFile] = {}
+    for path in yaml_files(paths):
+        definition = read_definition(path)
+        try:
+            check_name(definition.name)
+        except InvalidPipelineName as error:
+            raise DiscoveryError(f"{path}: {error.detail} Rename the file or set metadata.name.") from None
+        if definition.name in found:
+            raise DiscoveryError(
+                f"{found[definition.name].path} and {path} both define pipeline '{definition.name}'; "
+                "rename one file or set a different metadata.name."
+            )
+        found[definition.name] = definition
+    return list(found.values())

@@ -1,0 +1,105 @@
+"""What one process knows about itself for operators: its replica id, its metrics, its optional tracing.
+
+Made in the lifespan (`Observability.start`) and reached by handlers through `AppState`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+
+from stackyard.observability.metrics import MULTIPROC_ENV, Metrics, RunSeries
+from stackyard.observability.tracer import RunScope, install_tracer
+from stackyard.serving.registry import LiveRevision, Registry
+from stackyard.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from stackyard.observability.otel import Otel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """This process: an id for status pages and response headers, and when it started."""
+
+    id: str
+    pid: int = field(default_factory=os.getpid)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _started: float = field(default_factory=time.monotonic)
+
+    def uptime(self) -> float:
+        return time.monotonic() - self._started
+
+
+@dataclass(frozen=True)
+class RunMeter:
+    """One pipeline revision's run metrics and tracing scope, made once and shared by its runs."""
+
+    series: RunSeries
+    scope: RunScope
+
+
+@dataclass
+class Observability:
+    replica: Replica
+    metrics: Metrics
+    otel: Otel | None = None
+    # Per (pipeline, revision), like the metric series they hold: bounded by the revisions this process served.
+    _meters: dict[tuple[str, int], RunMeter] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, settings: Settings, tracer_provider: TracerProvider | None = None) -> Observability:
+        """Make the metrics, install Haystack's tracer, and start OpenTelemetry when enabled or given a provider."""
+        otel = None
+        if tracer_provider is not None or settings.otel_tracing:
+            from stackyard.observability.otel import Otel, provider_from_environment
+
+            owned = tracer_provider is None
+            otel = Otel(tracer_provider or provider_from_environment(), owned=owned)
+        install_tracer()
+        return cls(Replica(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
+
+    def meter(self, live: LiveRevision) -> RunMeter:
+        """What one run of `live` records into: its metric series, and the scope its component spans belong to."""
+        key = (live.name, live.revision)
+        meter = self._meters.get(key)
+        if meter is None:
+            spans = self.otel.haystack if self.otel is not None else None
+            meter = self._meters[key] = RunMeter(
+                self.metrics.run_series(live.name, live.revision),
+                RunScope(live.name, live.revision, self.metrics, spans),
+            )
+        return meter
+
+    def publish_state(self, registry: Registry, generation: int) -> None:
+        live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}
+        self.metrics.publish_state(live, generation)
+
+    async def publish_forever(self, registry: Registry, generation: GenerationSource, interval: float) -> None:
+        """Keep the per-process gauges current, so a scrape answered by another worker sees this one's state."""
+        while True:
+            try:
+                self.publish_state(registry, generation.applied_generation)
+            except Exception:
+                log.exception("publishing the state gauges failed")
+            await anyio.sleep(interval)
+
+    def close(self) -> None:
+        self.metrics.close()
+        if self.otel is not None:
+            self.otel.close()
+
+
+class GenerationSource(Protocol):
+    """Anything that knows the store generation this process converged to (the `Synchronizer`)."""
+
+    applied_generation: int

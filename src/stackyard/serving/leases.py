@@ -1,0 +1,149 @@
+"""Doing blocking work on a pipeline's live revision: the lookup, the slot, the lease and the timeout of a run.
+
+The run route, file uploads and the Haystack 1.x routes all run pipelines the same way; the document routes only
+need the lease (a revision is never closed while its document store is being read).
+
+This is the hot path of every run, so it is written for the event loop's sake: the work goes to the app's own run
+threads with `run_in_executor` (anyio's `to_thread` adds checkpoints and a capacity limiter the executor already
+is), the timeout is `asyncio.timeout`, a free slot is taken without suspending, and the lease goes back on the loop
+unless the caller has given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TypeVar
+
+from stackyard.api.dependencies import AppState
+from stackyard.api.middleware.body_limit import RunLimits
+from stackyard.definitions.names import check_name
+from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout
+from stackyard.observability.tracer import RunScope, enter_run_scope
+from stackyard.serving.registry import LiveRevision, Registry
+
+T = TypeVar("T")
+
+
+def missing(registry: Registry, name: str) -> Exception:
+    """The problem for a pipeline this process does not serve: failed to build here, unknown, or not a name at all.
+
+    Only a miss needs the name checked: every name the registry holds was checked when it was deployed.
+    """
+    check_name(name)
+    failure = registry.failure(name)
+    if failure is not None:
+        return PipelineUnavailable(
+            f"Pipeline '{name}' is stored, but revision {failure.revision} failed to build here: {failure.error}",
+            revision=failure.revision,
+        )
+    return PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
+
+
+async def run_on_live(
+    state: AppState, limits: RunLimits, name: str, work: Callable[[LiveRevision], T]
+) -> tuple[LiveRevision, T]:
+    """Run `work(live)` in a run thread as one run of `name`: counted, within the run limits and timeout."""
+    registry = state.registry
+    current = registry.get(name)
+    if current is None:
+        raise missing(registry, name)
+    meter = state.observability.meter(current)
+    started = meter.series.started()
+    error: BaseException | None = None
+    try:
+        if not registry.is_enabled(name):
+            raise PipelineDisabled(
+                f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
+            )
+        gate = await limits.enter(name)
+        try:
+            # Taken after the wait for a slot, so a queued run starts on the newest revision.
+            live = registry.acquire(name)
+            if live is None:
+                raise missing(registry, name)
+            seconds = state.settings.run_timeout
+            deadline = asyncio.timeout(seconds)
+            try:
+                async with deadline:
+                    result = await _in_thread(state.threads, registry, live, work, meter.scope)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise RunTimeout(
+                    f"Pipeline '{name}' did not finish within {seconds:g} s (STACKYARD_RUN_TIMEOUT)."
+                ) from None
+        finally:
+            gate.release()
+    except BaseException as raised:
+        error = raised
+        raise
+    finally:
+        meter.series.finished(started, error)
+    return live, result
+
+
+async def use_live(state: AppState, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
+    """Run `work(live)` in a run thread under a lease on the live revision of `name` (no run limits)."""
+    registry = state.registry
+    live = registry.acquire(name)
+    if live is None:
+        raise missing(registry, name)
+    return live, await _in_thread(state.threads, registry, live, work)
+
+
+class _Handoff:
+    """Who gives a lease back: the caller, unless it gave up (timeout, cancellation) while the work was running.
+
+    Then the thread does, when the work really ends, so a revision is never closed under a run that is still going.
+    Work the caller gave up on before a thread picked it up never starts.
+    """
+
+    __slots__ = ("abandoned", "finished", "lock", "started")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = self.finished = self.abandoned = False
+
+
+async def _in_thread(
+    threads: Executor,
+    registry: Registry,
+    live: LiveRevision,
+    work: Callable[[LiveRevision], T],
+    scope: RunScope | None = None,
+) -> T:
+    loop = asyncio.get_running_loop()
+    handoff = _Handoff()
+
+    def call() -> T:
+        with handoff.lock:
+            if handoff.abandoned:
+                raise RuntimeError("the caller gave up before the work started")  # nobody awaits this any more
+            handoff.started = True
+        try:
+            if scope is not None:
+                enter_run_scope(scope)  # in this call's own copy of the context: nothing to reset
+            return work(live)
+        finally:
+            with handoff.lock:
+                handoff.finished = True
+                abandoned = handoff.abandoned
+            if abandoned:
+                loop.call_soon_threadsafe(registry.release, live)
+
+    try:
+        # The copied context carries the request id (log records) and the run scope into the thread.
+        result = await loop.run_in_executor(threads, contextvars.copy_context().run, call)
+    except BaseException:
+        with handoff.lock:
+            handoff.abandoned = True
+            mine = not handoff.started or handoff.finished
+        if mine:
+            registry.release(live)
+        raise
+    registry.release(live)
+    return result

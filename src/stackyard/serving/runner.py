@@ -1,0 +1,66 @@
+"""Running one request on one live revision: inputs in, plain JSON out, failures named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack.core.errors import PipelineError, PipelineRuntimeError
+
+from stackyard.definitions.build import Build
+from stackyard.definitions.parsing import SocketRef
+from stackyard.definitions.policy import Policy
+from stackyard.errors import InputRejected, InvalidRunInput, RunFailed, trim
+from stackyard.serving.inputs import prepare_inputs
+from stackyard.serving.outputs import jsonable
+
+
+def run_build(
+    build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: Policy | None = None
+) -> dict[str, Any]:
+    """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker thread.
+
+    With an `outputs:` mapping the result is keyed by the friendly names; otherwise it is Haystack's
+    `{component: {socket: value}}`. Components named in `include_outputs_from` are added under their own name.
+    """
+    extra = set(include_outputs_from or ())
+    unknown = sorted(extra - set(build.pipeline.graph.nodes))
+    if unknown:
+        raise InvalidRunInput(f"include_outputs_from names unknown component(s): {', '.join(map(repr, unknown))}.")
+    inputs = prepare_inputs(build, data, policy)
+    mapping = build.definition.outputs
+    wanted = extra | {ref.component for refs in mapping.values() for ref in refs}
+    try:
+        raw = build.pipeline.run(inputs, include_outputs_from=wanted or None)
+    except PipelineRuntimeError as error:
+        component = getattr(error, "component_name", None)
+        cause = error.__cause__ if error.__cause__ is not None else error
+        if isinstance(cause, ValueError | TypeError):
+            # Components raise these when the values they were given do not fit (an empty query, a wrong shape):
+            # the caller can fix that, so it is a 4xx, not a failure of the pipeline.
+            raise InputRejected(
+                f"Component '{component}' refused its inputs: {type(cause).__name__}: {trim(str(cause), 300)}",
+                component=component,
+            ) from None
+        raise RunFailed(
+            f"Component '{component}' failed: {type(cause).__name__}: {trim(str(cause), 300)}",
+            component=component,
+        ) from None
+    except ValueError as error:  # Haystack's own input validation, after ours
+        raise InvalidRunInput(trim(str(error), 300)) from None
+    except PipelineError as error:  # e.g. a component ran more often than max_runs_per_component allows
+        raise RunFailed(trim(str(error), 300)) from None
+    if not mapping:
+        return jsonable(raw)  # type: ignore[no-any-return]
+    result = {friendly: _first_produced(raw, refs) for friendly, refs in mapping.items()}
+    for component in extra:
+        result.setdefault(component, raw.get(component, {}))
+    return jsonable(result)  # type: ignore[no-any-return]
+
+
+def _first_produced(raw: dict[str, dict[str, Any]], refs: tuple[SocketRef, ...]) -> Any:
+    """The value of the first socket in `refs` that the run produced (an output may list one socket per branch)."""
+    for ref in refs:
+        produced = raw.get(ref.component, {})
+        if ref.socket in produced:
+            return produced[ref.socket]
+    return None
