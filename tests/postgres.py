@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,8 +102,18 @@ def set_login_allowed(role: str, allowed: bool) -> None:
 
 
 def _end_sessions(conn: psycopg.Connection[tuple[object, ...]], column: str, value: str) -> None:
+    """End the sessions whose `column` is `value`, once the refusal of new ones is committed.
+
+    A connection that passed its checks just before that commit shows up a moment later: sessions are ended until
+    two looks in a row find none.
+    """
     query = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {} = %s AND pid <> pg_backend_pid()")
-    conn.execute(query.format(sql.Identifier(column)), (value,))
+    quiet = 0
+    deadline = time.monotonic() + 10
+    while quiet < 2 and time.monotonic() < deadline:
+        ended = conn.execute(query.format(sql.Identifier(column)), (value,)).fetchall()
+        quiet = 0 if ended else quiet + 1
+        time.sleep(0.05)  # the pace of looking only
 
 
 @contextmanager

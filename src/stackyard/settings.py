@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stackyard.definitions.policy import DEFAULT_DENIED_COMPONENTS, Policy
+
+if TYPE_CHECKING:
+    from stackyard.serving.inputs import InputPolicy
 
 DEFAULT_STORE_URL = "sqlite:///stackyard.db"
 
@@ -166,8 +169,13 @@ class Settings(BaseSettings):
             max_components=self.max_components,
             max_runs_per_component=self.max_runs_per_component,
             allow_callables=self.allow_callables,
-            readable_dirs=tuple(self.readable_dirs),
         )
+
+    def input_policy(self) -> InputPolicy:
+        """What run inputs may name on this server."""
+        from stackyard.serving.inputs import InputPolicy  # Haystack comes with it; the CLI reads these settings too
+
+        return InputPolicy(readable_dirs=tuple(self.readable_dirs))
 
     def start_up_files(self) -> list[Path]:
         """`pipeline_paths` plus the legacy `PIPELINE_YAML_PATH`, in that order."""

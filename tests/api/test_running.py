@@ -12,7 +12,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from stackyard.serving.leases import use_live
 from stackyard.serving.registry import LiveRevision
 from stackyard.settings import Settings
 from tests.components import CLOSED, GATES
@@ -47,15 +46,16 @@ async def test_work_given_up_before_a_run_thread_took_it_never_starts_and_gives_
         busy.set()
         free.wait(10)
 
-    blocker = asyncio.create_task(use_live(state, "query", occupy))
+    blocker = asyncio.create_task(state.leases.use("query", occupy))
     assert await anyio.to_thread.run_sync(busy.wait, 10)  # the only run thread is taken
     started: list[LiveRevision] = []
     with anyio.CancelScope() as scope:
         scope.cancel()  # as a run timeout does while the run waits for a run thread
-        await use_live(state, "query", started.append)
+        await state.leases.use("query", started.append)
     free.set()
     await blocker
-    await asyncio.get_running_loop().run_in_executor(state.threads, lambda: None)  # the queue behind it has drained
+    # The queue behind it has drained.
+    await asyncio.get_running_loop().run_in_executor(state.leases.threads, lambda: None)
 
     live = state.registry.get("query")
     assert live is not None

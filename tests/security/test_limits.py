@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from stackyard.api import create_app
 from stackyard.settings import Settings
 from tests.components import GATES
+from tests.conftest import yard
 from tests.waiting import wait_until
 from tests.yamls import gate_yaml, prompt_yaml
 
@@ -97,7 +98,7 @@ async def test_runs_beyond_concurrency_and_queue_get_429_with_retry_after(limite
 def _waiting(client: httpx.AsyncClient) -> bool:
     transport = client._transport  # the ASGI app behind the client, to read its run gates
     app = transport.app  # type: ignore[attr-defined]
-    gates = app.state.run_limits._gates
+    gates = yard(app).leases.gates._gates
     return "busy" in gates and gates["busy"].waiting >= 1
 
 
@@ -129,7 +130,7 @@ def _two_runs_one_waiting(app: FastAPI, client: TestClient, key: str) -> list[in
         running = pool.submit(client.post, "/pipelines/slow/run", json={"data": {"text": "1"}})
         assert entered.wait(10)
         queued = pool.submit(client.post, "/pipelines/slow/run", json={"data": {"text": "2"}})
-        gates = app.state.run_limits._gates
+        gates = yard(app).leases.gates._gates
         wait_until(lambda: gates["slow"].waiting >= 1, "the second run waits for the slot")
         release.set()
         return [running.result(timeout=30).status_code, queued.result(timeout=30).status_code]

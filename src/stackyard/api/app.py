@@ -22,7 +22,7 @@ from stackyard import __version__
 from stackyard.api.dependencies import AppState
 from stackyard.api.middleware import run_lane
 from stackyard.api.middleware.access_control import AccessControl, is_loopback
-from stackyard.api.middleware.body_limit import BodyLimit, RunLimits
+from stackyard.api.middleware.body_limit import BodyLimit
 from stackyard.api.middleware.request_log import RequestLogMiddleware
 from stackyard.api.problems import install_problem_handlers, problem_openapi
 from stackyard.api.routes import (
@@ -47,6 +47,8 @@ from stackyard.changes.seed import seed
 from stackyard.changes.sync import Synchronizer, poll_interval
 from stackyard.observability.logs import write_logs_directly
 from stackyard.observability.process import Observability
+from stackyard.serving.gates import RunLimits
+from stackyard.serving.leases import Leases
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.startup import StartupError, opened_store
@@ -85,9 +87,10 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         replica = Replica(settings, store, registry, sync)
         # Runs get threads of their own: a burst of runs never waits behind builds and store calls, nor they behind it.
         threads = ThreadPoolExecutor(settings.run_threads, thread_name_prefix="stackyard-run")
-        # Made here, not with the app: its semaphores belong to the event loop that serves.
-        app.state.run_limits = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
-        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, threads)
+        # Made here, not with the app: the gates' semaphores belong to the event loop that serves.
+        gates = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
+        leases = Leases(registry, gates, threads, settings.run_timeout, watch.meter)
+        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, leases, settings.input_policy())
         try:
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
             app.state.stackyard.ignored_files = await seed(manager, settings.start_up_files(), settings.seed_mode)
@@ -140,7 +143,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         app.include_router(router)
     console.mount_console(app)
     docs.mount_docs_assets(app)
-    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
+    app.openapi = lambda: problem_openapi(app, [run_lane.DESCRIPTION])  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 
@@ -151,7 +154,6 @@ ROUTERS = (
     updates.router,
     pipelines.router,
     history.router,
-    run_lane.router,
     validate.router,
     audit.router,
     replicas.router,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -15,6 +14,8 @@ from stackyard.changes.seed import IgnoredFile
 from stackyard.changes.sync import Synchronizer
 from stackyard.errors import PipelineNotFound
 from stackyard.observability.process import Observability
+from stackyard.serving.inputs import InputPolicy
+from stackyard.serving.leases import Leases
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, PipelineRecord
@@ -28,7 +29,8 @@ class AppState:
     manager: Manager
     sync: Synchronizer
     observability: Observability
-    threads: ThreadPoolExecutor  # pipeline runs and document reads; builds and store calls use anyio's threads
+    leases: Leases  # the run path: gates, leases, run threads, timeout
+    inputs: InputPolicy  # what run inputs may name
     ignored_files: list[IgnoredFile] = field(default_factory=list)  # start-up files the stored pipelines won over
 
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from stackyard.errors import (
     InternalError,
@@ -117,7 +117,7 @@ async def problem_for(request: Request, error: Exception) -> JSONResponse:
     return await handler(request, error)
 
 
-def problem_openapi(app: FastAPI) -> dict[str, Any]:
+def problem_openapi(app: FastAPI, described: Sequence[BaseRoute] = ()) -> dict[str, Any]:
     """The OpenAPI document, with every error response described as what it is: problem+json.
 
     FastAPI documents error models as application/json and adds its own 422 shape; Stackyard answers every error
@@ -125,7 +125,8 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
     """
     if app.openapi_schema is not None:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    routes = [*app.routes, *described]  # `described`: operations answered outside FastAPI's routing (the run lane)
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     components.pop("HTTPValidationError", None)

@@ -14,10 +14,9 @@ from typing import Any
 from haystack.components.writers import DocumentWriter
 
 from stackyard.definitions.build import Build
-from stackyard.definitions.policy import Policy
 from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.errors import SimulationRefused, StackyardError
-from stackyard.serving.inputs import accepted_names
+from stackyard.serving.inputs import InputPolicy, accepted_names
 from stackyard.serving.runner import run_build
 
 
@@ -109,7 +108,7 @@ def _outputs(build: Build) -> set[str]:
     return {f"{component}.{socket}" for component, sockets in build.sockets.leaf_outputs.items() for socket in sockets}
 
 
-def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool, policy: Policy) -> Simulation:
+def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool, policy: InputPolicy) -> Simulation:
     """Run the candidate once and time each component. Blocking: call it in a worker thread."""
     writing = writers(build)
     if writing and not allow_writes:

@@ -12,7 +12,6 @@ import fnmatch
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -69,7 +68,6 @@ class Policy:
     max_components: int = 100
     max_runs_per_component: int = 100
     allow_callables: bool = False
-    readable_dirs: tuple[Path, ...] = ()
 
     # -- definitions --------------------------------------------------------------------------------------------
 
@@ -172,23 +170,6 @@ class Policy:
     def _refuse(component: str, rule: str, reason: str) -> None:
         raise PolicyViolation(
             f"Component '{component}' is refused by rule '{rule}': {reason}", rule=rule, component=component
-        )
-
-    # -- run inputs ---------------------------------------------------------------------------------------------
-
-    def check_path_input(self, value: str, where: str) -> None:
-        """A string sent where a file is expected is a path on this server: only inside `readable_dirs`."""
-        try:
-            resolved = Path(value).resolve()
-        except (OSError, ValueError):
-            resolved = None
-        if resolved is not None and any(resolved.is_relative_to(root.resolve()) for root in self.readable_dirs):
-            return
-        raise PolicyViolation(
-            f"Refused by rule 'local-paths': input '{where}' names a local path; send the file's content instead "
-            '(a ByteStream: {"data": base64, "mime_type": ...}, or upload it). Directories can be opened with '
-            "STACKYARD_READABLE_DIRS.",
-            rule="local-paths",
         )
 
 

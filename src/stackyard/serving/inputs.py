@@ -10,27 +10,49 @@ import base64
 import binascii
 import types
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Union, get_args, get_origin
 
 from haystack.dataclasses import ByteStream, ChatMessage, Document
 from pydantic import TypeAdapter, ValidationError
 
 from stackyard.definitions.build import Build
-from stackyard.definitions.policy import Policy
-from stackyard.errors import InvalidRunInput, trim
+from stackyard.errors import InvalidRunInput, PolicyViolation, trim
 
 ComponentInputs = dict[str, dict[str, Any]]
 
 
-def prepare_inputs(build: Build, data: dict[str, Any], policy: Policy | None = None) -> ComponentInputs:
+@dataclass(frozen=True)
+class InputPolicy:
+    """What run inputs may name on this server: files only under `readable_dirs` (`STACKYARD_READABLE_DIRS`)."""
+
+    readable_dirs: tuple[Path, ...] = ()
+
+    def check_path(self, value: str, where: str) -> None:
+        """A string sent where a file is expected is a path on this server: only inside `readable_dirs`."""
+        try:
+            resolved = Path(value).resolve()
+        except (OSError, ValueError):
+            resolved = None
+        if resolved is not None and any(resolved.is_relative_to(root.resolve()) for root in self.readable_dirs):
+            return
+        raise PolicyViolation(
+            f"Refused by rule 'local-paths': input '{where}' names a local path; send the file's content instead "
+            '(a ByteStream: {"data": base64, "mime_type": ...}, or upload it). Directories can be opened with '
+            "STACKYARD_READABLE_DIRS.",
+            rule="local-paths",
+        )
+
+
+def prepare_inputs(build: Build, data: dict[str, Any], policy: InputPolicy | None = None) -> ComponentInputs:
     """Route `data` (flat, friendly or per component) to sockets, convert values, and check nothing is missing.
 
     Where a socket accepts a `Path` (converters' `sources`, routers), a string is a path on this server: the
     policy refuses it unless it lies in a readable directory, so run inputs cannot read the server's files.
     """
-    policy = policy or Policy()
+    policy = policy or InputPolicy()
     open_sockets = build.sockets.inputs
     nested = bool(data) and all(key in open_sockets and isinstance(value, dict) for key, value in data.items())
     routed = _route_nested(data, open_sockets) if nested else _route_flat(build, data)
@@ -42,7 +64,7 @@ def prepare_inputs(build: Build, data: dict[str, Any], policy: Policy | None = N
             expected = open_sockets[component][socket]["type"]
             where = f"{component}.{socket}"
             for path in _path_strings(value, expected):
-                policy.check_path_input(path, where)
+                policy.check_path(path, where)
             prepared[component][socket] = convert(value, expected, where)
     return prepared
 

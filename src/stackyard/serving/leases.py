@@ -1,7 +1,7 @@
 """Doing blocking work on a pipeline's live revision: the lookup, the slot, the lease and the timeout of a run.
 
-The run route, file uploads and the Haystack 1.x routes all run pipelines the same way; the document routes only
-need the lease (a revision is never closed while its document store is being read).
+The run lane, file uploads and the Haystack 1.x routes all run pipelines the same way, through `Leases.run`; the
+document routes only need the lease (`Leases.use`).
 
 This is the hot path of every run, so it is written for the event loop's sake: the work goes to the app's own run
 threads with `run_in_executor` (anyio's `to_thread` adds checkpoints and a capacity limiter the executor already
@@ -16,13 +16,14 @@ import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import TypeVar
 
-from stackyard.api.dependencies import AppState
-from stackyard.api.middleware.body_limit import RunLimits
 from stackyard.definitions.names import check_name
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout
+from stackyard.observability.process import RunMeter
 from stackyard.observability.tracer import RunScope, enter_run_scope
+from stackyard.serving.gates import RunLimits
 from stackyard.serving.registry import LiveRevision, Registry
 
 T = TypeVar("T")
@@ -43,56 +44,65 @@ def missing(registry: Registry, name: str) -> Exception:
     return PipelineNotFound(f"There is no pipeline named '{name}'. List them with GET /pipelines.")
 
 
-async def run_on_live(
-    state: AppState, limits: RunLimits, name: str, work: Callable[[LiveRevision], T]
-) -> tuple[LiveRevision, T]:
-    """Run `work(live)` in a run thread as one run of `name`: counted, within the run limits and timeout."""
-    registry = state.registry
-    current = registry.get(name)
-    if current is None:
-        raise missing(registry, name)
-    meter = state.observability.meter(current)
-    started = meter.series.started()
-    error: BaseException | None = None
-    try:
-        if not registry.is_enabled(name):
-            raise PipelineDisabled(
-                f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
-            )
-        gate = await limits.enter(name)
+@dataclass
+class Leases:
+    """How work reaches a live revision: the lookup, the gate (runs only), the lease, the timeout and the thread.
+
+    Made once by the lifespan. `run` is one counted run of a pipeline, within its gate and the run timeout; `use`
+    only holds the lease (the document routes: a revision is never closed while its store is being read).
+    """
+
+    registry: Registry
+    gates: RunLimits
+    threads: Executor
+    timeout: float
+    meter: Callable[[LiveRevision], RunMeter]
+
+    async def run(self, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
+        """Run `work(live)` in a run thread as one run of `name`: counted, within the gate and the timeout."""
+        registry = self.registry
+        current = registry.get(name)
+        if current is None:
+            raise missing(registry, name)
+        meter = self.meter(current)
+        started = meter.series.started()
+        error: BaseException | None = None
         try:
-            # Taken after the wait for a slot, so a queued run starts on the newest revision.
-            live = registry.acquire(name)
-            if live is None:
-                raise missing(registry, name)
-            seconds = state.settings.run_timeout
-            deadline = asyncio.timeout(seconds)
+            if not registry.is_enabled(name):
+                raise PipelineDisabled(
+                    f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
+                )
+            gate = await self.gates.enter(name)
             try:
-                async with deadline:
-                    result = await _in_thread(state.threads, registry, live, work, meter.scope)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                raise RunTimeout(
-                    f"Pipeline '{name}' did not finish within {seconds:g} s (STACKYARD_RUN_TIMEOUT)."
-                ) from None
+                # Taken after the wait for a slot, so a queued run starts on the newest revision.
+                live = registry.acquire(name)
+                if live is None:
+                    raise missing(registry, name)
+                deadline = asyncio.timeout(self.timeout)
+                try:
+                    async with deadline:
+                        result = await _in_thread(self.threads, registry, live, work, meter.scope)
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    raise RunTimeout(
+                        f"Pipeline '{name}' did not finish within {self.timeout:g} s (STACKYARD_RUN_TIMEOUT)."
+                    ) from None
+            finally:
+                gate.release()
+        except BaseException as raised:
+            error = raised
+            raise
         finally:
-            gate.release()
-    except BaseException as raised:
-        error = raised
-        raise
-    finally:
-        meter.series.finished(started, error)
-    return live, result
+            meter.series.finished(started, error)
+        return live, result
 
-
-async def use_live(state: AppState, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
-    """Run `work(live)` in a run thread under a lease on the live revision of `name` (no run limits)."""
-    registry = state.registry
-    live = registry.acquire(name)
-    if live is None:
-        raise missing(registry, name)
-    return live, await _in_thread(state.threads, registry, live, work)
+    async def use(self, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
+        """Run `work(live)` in a run thread under a lease on the live revision of `name` (no gate, not counted)."""
+        live = self.registry.acquire(name)
+        if live is None:
+            raise missing(self.registry, name)
+        return live, await _in_thread(self.threads, self.registry, live, work)
 
 
 class _Handoff:

@@ -69,3 +69,13 @@ def _document(document: Document) -> dict[str, Any]:
     if document.sparse_embedding is not None:
         out["sparse_embedding"] = document.sparse_embedding.to_dict()
     return out
+
+
+def plain_documents(documents: list[Any], with_embedding: bool) -> list[dict[str, Any]]:
+    """Documents as plain JSON objects; vectors only when asked for (they are large and rarely read)."""
+    plain = [jsonable(document) for document in documents]
+    if not with_embedding:
+        for document in plain:
+            document.pop("embedding", None)
+            document.pop("sparse_embedding", None)
+    return plain

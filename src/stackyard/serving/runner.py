@@ -8,14 +8,13 @@ from haystack.core.errors import PipelineError, PipelineRuntimeError
 
 from stackyard.definitions.build import Build
 from stackyard.definitions.parsing import SocketRef
-from stackyard.definitions.policy import Policy
 from stackyard.errors import InputRejected, InvalidRunInput, RunFailed, trim
-from stackyard.serving.inputs import prepare_inputs
+from stackyard.serving.inputs import InputPolicy, prepare_inputs
 from stackyard.serving.outputs import jsonable
 
 
 def run_build(
-    build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: Policy | None = None
+    build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: InputPolicy | None = None
 ) -> dict[str, Any]:
     """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker thread.
 

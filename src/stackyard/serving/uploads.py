@@ -17,9 +17,8 @@ from haystack.components.routers import FileTypeRouter
 from haystack.dataclasses import ByteStream
 
 from stackyard.definitions.build import Build
-from stackyard.definitions.policy import Policy
 from stackyard.errors import InvalidRunInput, NoFileInput, StackyardError, UnsupportedMediaType
-from stackyard.serving.inputs import mixed_inputs
+from stackyard.serving.inputs import InputPolicy, mixed_inputs
 from stackyard.serving.runner import run_build
 
 # Browsers and curl often send these as application/octet-stream; the extension says more.
@@ -158,7 +157,7 @@ def writer_components(build: Build) -> list[str]:
 
 
 def index_files(
-    build: Build, target: FilesInput, uploads: list[Upload], params: dict[str, Any], policy: Policy | None = None
+    build: Build, target: FilesInput, uploads: list[Upload], params: dict[str, Any], policy: InputPolicy | None = None
 ) -> list[FileResult]:
     """Run the pipeline once per file, with `params` as further inputs. Blocking: call it in a worker thread."""
     writers = writer_components(build)

@@ -1,72 +1,53 @@
-"""Running pipelines and describing their inputs: the request path, which never touches the store."""
+"""The run lane: `POST /pipelines/{name}/run`, the hot path, answered before FastAPI's layers.
+
+Placed inside Stackyard's own middleware (request log, access control, body limits) and outside FastAPI's
+layers (error middleware, exception handling, exit stack, routing), which together cost more than running a
+small pipeline does. The path goes one way: the lane reads the body, `Leases.run` takes the gate and the lease and
+runs the work in a run thread, `run_build` routes the inputs (under the run's own `InputPolicy`) and runs the
+pipeline. The store is never touched here, so a store outage does not stop serving. Errors are answered by the
+same problem handlers the app installs.
+
+The lane is not a FastAPI route, so the OpenAPI document learns of it from `DESCRIPTION`, a route that is never
+mounted.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stackyard.api.bodies import Name, PipelineSchema, RunRequest, RunResponse, problems
-from stackyard.api.dependencies import AppState, RegistryDep
-from stackyard.api.middleware.body_limit import RunLimits
-from stackyard.api.problems import problem_for
-from stackyard.definitions.schema import input_schema, output_schema
-from stackyard.serving.leases import missing as _missing
-from stackyard.serving.leases import run_on_live
-from stackyard.serving.registry import LiveRevision, Registry
+from stackyard.api.answers import RUN_PROBLEMS
+from stackyard.api.bodies import Name, RunRequest, RunResponse
+from stackyard.api.dependencies import AppState
+from stackyard.api.problems import problem_for, problem_response
+from stackyard.errors import MethodNotAllowed
+from stackyard.serving.registry import LiveRevision
 from stackyard.serving.runner import run_build
 
-router = APIRouter(prefix="/pipelines", tags=["runs"])
-RUN_PROBLEMS = problems(
-    {
-        400: "Bad request",
-        429: "Too many runs of this pipeline at once",
-        404: "No such pipeline",
-        422: "The inputs do not fit the pipeline",
-        500: "A component failed",
-        503: "The pipeline is disabled or does not serve on this process",
-        504: "The run took longer than the run timeout",
-    }
-)
-
-
-@router.post(
-    "/{name}/run",
-    summary="Run a pipeline",
-    response_model=RunResponse,
-    responses=RUN_PROBLEMS,
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": RunRequest.model_json_schema()}}}
-    },
-)
-async def run_pipeline(name: Name, request: Request) -> Response:
-    # Documents the route; requests are answered by `RunLane` before they reach FastAPI's routing.
-    return await run_endpoint(request)
+PATH = "/pipelines/{name}/run"
 
 
 async def run_endpoint(request: Request) -> Response:
-    """Answer `POST /pipelines/{name}/run`: the hot path, so nothing runs here that a run does not need.
-
-    No dependency injection and no FastAPI body handling: state comes straight from the app, and pydantic validates
-    the raw bytes in one pass. Errors go to the same handlers as FastAPI's own (400/422 problem+json).
-    """
+    """Answer one run. No dependency injection and no FastAPI body handling: state comes straight from the app,
+    and pydantic validates the raw bytes in one pass."""
     name: str = request.path_params["name"]
     state: AppState = request.app.state.stackyard
-    limits: RunLimits = request.app.state.run_limits
     try:
         body = RunRequest.model_validate_json(await request.body() or b"{}")
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None
 
     def work(live: LiveRevision) -> dict[str, Any]:
-        return run_build(live.build, body.data, body.include_outputs_from, state.manager.policy)
+        return run_build(live.build, body.data, body.include_outputs_from, state.inputs)
 
-    live, result = await run_on_live(state, limits, name, work)
+    live, result = await state.leases.run(name, work)
     # The revision reported is the one this run started on, even if a newer one went live meanwhile.
     payload = {"pipeline": name, "revision": live.revision, "result": result}
     return Response(
@@ -77,24 +58,23 @@ async def run_endpoint(request: Request) -> Response:
 
 
 class RunLane:
-    """ASGI: sends `POST /pipelines/{name}/run` straight to `run_endpoint`, everything else on to `app`.
-
-    Placed inside Stackyard's own middleware (request log, access control, body limits) and outside FastAPI's
-    layers (error middleware, exception handling, exit stack, routing), which together cost more than running a
-    small pipeline does. Errors are answered by the same problem handlers the app installs.
-    """
+    """ASGI: sends every request for the run path to `run_endpoint` (POST) or a 405, everything else on to `app`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.route = Route("/pipelines/{name}/run", run_endpoint, methods=["POST"], name="run_pipeline")
+        self.route = Route(PATH, run_endpoint, name="run_pipeline")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http":
             match, child = self.route.matches(scope)
-            if match is Match.FULL:
+            if match is not Match.NONE:
                 scope.update(child)
                 scope["route"] = self.route  # as FastAPI's routing does: logs and spans read the template
                 request = Request(scope, receive)
+                if scope["method"] != "POST":
+                    refused = MethodNotAllowed(f"{scope['method']} is not a method of {scope['path']}; it takes POST.")
+                    await problem_response(refused, scope["path"], {"Allow": "POST"})(scope, receive, send)
+                    return
                 try:
                     response = await run_endpoint(request)
                 except Exception as error:
@@ -104,21 +84,20 @@ class RunLane:
         await self.app(scope, receive, send)
 
 
-def _live(registry: Registry, name: str) -> LiveRevision:
-    live = registry.get(name)
-    if live is None:
-        raise _missing(registry, name)
-    return live
+async def _described(name: Name, body: RunRequest) -> RunResponse:  # pragma: no cover - describes, never runs
+    raise NotImplementedError("the run lane answers this path")
 
 
-@router.get(
-    "/{name}/schema",
-    summary="JSON Schema of a pipeline's run inputs and outputs",
-    response_model=PipelineSchema,
+DESCRIPTION = APIRoute(
+    PATH,
+    _described,
+    methods=["POST"],
+    summary="Run a pipeline",
+    description="Inputs flat (friendly names included) or per component; the answer names the revision the run "
+    "started on. Answered by the run lane, before FastAPI's routing.",
+    response_model=RunResponse,
     responses=RUN_PROBLEMS,
+    tags=["runs"],
+    name="run_pipeline",
 )
-async def pipeline_schema(name: Name, registry: RegistryDep) -> PipelineSchema:
-    live = _live(registry, name)
-    return PipelineSchema(
-        pipeline=name, revision=live.revision, inputs=input_schema(live.build), outputs=output_schema(live.build)
-    )
+"""The run lane as the OpenAPI document describes it (`problem_openapi` adds it); never mounted."""

@@ -12,8 +12,7 @@ from stackyard.api.dependencies import State
 from stackyard.errors import InvalidRequest
 from stackyard.json_types import Integer
 from stackyard.serving import docstores
-from stackyard.serving.leases import use_live
-from stackyard.serving.outputs import jsonable
+from stackyard.serving.outputs import plain_documents
 from stackyard.serving.registry import LiveRevision
 
 router = APIRouter(prefix="/pipelines", tags=["documents"])
@@ -74,15 +73,6 @@ class DeleteAnswer(StoreAnswer):
     deleted: int
 
 
-def plain_documents(documents: list[Any], with_embedding: bool) -> list[dict[str, Any]]:
-    plain = [jsonable(document) for document in documents]
-    if not with_embedding:
-        for document in plain:
-            document.pop("embedding", None)
-            document.pop("sparse_embedding", None)
-    return plain
-
-
 @router.post(
     "/{name}/documents/search",
     summary="Documents in the pipeline's document store, by filters, a page at a time",
@@ -95,7 +85,7 @@ async def search_documents(name: Name, body: SearchBody, state: State) -> Search
         total, page = docstores.search(store, body.filters, body.offset, body.limit)
         return component, total, plain_documents(page, body.return_embedding)
 
-    live, (component, total, documents) = await use_live(state, name, work)
+    live, (component, total, documents) = await state.leases.use(name, work)
     return SearchAnswer(
         pipeline=name,
         revision=live.revision,
@@ -118,7 +108,7 @@ async def count_documents(name: Name, body: CountBody, state: State) -> CountAns
         component, store = docstores.pick_store(live.build, name, body.component)
         return component, docstores.count(store, body.filters)
 
-    live, (component, count) = await use_live(state, name, work)
+    live, (component, count) = await state.leases.use(name, work)
     return CountAnswer(pipeline=name, revision=live.revision, component=component, count=count)
 
 
@@ -136,5 +126,5 @@ async def delete_documents(name: Name, body: DeleteBody, state: State) -> Delete
         component, store = docstores.pick_store(live.build, name, body.component)
         return component, docstores.delete(store, body.filters)
 
-    live, (component, deleted) = await use_live(state, name, work)
+    live, (component, deleted) = await state.leases.use(name, work)
     return DeleteAnswer(pipeline=name, revision=live.revision, component=component, deleted=deleted)

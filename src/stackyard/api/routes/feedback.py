@@ -99,10 +99,6 @@ async def stored_revision(state: AppState, name: str) -> int:
     return record.revision
 
 
-async def save(state: AppState, record: Feedback) -> Feedback:
-    return await anyio.to_thread.run_sync(state.store.add_feedback, record)
-
-
 @router.post(
     "/{name}/feedback",
     summary="Record a verdict on an answer or a document",
@@ -132,7 +128,7 @@ async def add_feedback(name: Name, body: FeedbackBody, state: State, actor: Acto
         meta=body.meta,
         actor=actor,
     )
-    return FeedbackItem.of(await save(state, record))
+    return FeedbackItem.of(await anyio.to_thread.run_sync(state.store.add_feedback, record))
 
 
 @router.get("/{name}/feedback", summary="List verdicts, newest first", response_model=FeedbackList)

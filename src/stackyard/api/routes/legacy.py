@@ -19,10 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from stackyard import __version__
 from stackyard.api.dependencies import Actor, AppState, State
-from stackyard.api.middleware.body_limit import RunLimitsDep
-from stackyard.api.routes.documents import plain_documents
-from stackyard.api.routes.feedback import save
-from stackyard.api.routes.files import index_uploads, json_field, params_field, read_form, upload_body, uploads_from
+from stackyard.api.forms import index_uploads, json_field, params_field, read_form, upload_body, uploads_from
 from stackyard.haystack1.labels import (
     USER_FEEDBACK,
     Label,
@@ -34,7 +31,7 @@ from stackyard.haystack1.labels import (
 )
 from stackyard.haystack1.queries import document_1x, filters_from_1x, plain_outputs, query_answer_1x, query_inputs
 from stackyard.serving import docstores
-from stackyard.serving.leases import run_on_live, use_live
+from stackyard.serving.outputs import plain_documents
 from stackyard.serving.registry import LiveRevision
 from stackyard.serving.runner import run_build
 from stackyard.store import Feedback
@@ -79,15 +76,15 @@ async def health() -> dict[str, Any]:
 
 
 @router.post("/query", summary="1.x: run the query pipeline")
-async def query(body: QueryRequest, state: State, limits: RunLimitsDep) -> JSONResponse:
+async def query(body: QueryRequest, state: State) -> JSONResponse:
     name = state.settings.query_pipeline
 
     def work(live: LiveRevision) -> tuple[list[str], dict[str, Any]]:
         build = live.build
         inputs, debugged = query_inputs(build, body.query, body.params or {}, bool(body.debug))
-        return debugged, run_build(build, inputs, debugged, state.manager.policy)
+        return debugged, run_build(build, inputs, debugged, state.inputs)
 
-    live, (debugged, result) = await run_on_live(state, limits, name, work)
+    live, (debugged, result) = await state.leases.run(name, work)
     answer = query_answer_1x(body.query, plain_outputs(live.build, result))
     if debugged:  # 1.x gave each node's `input` and `output`; Haystack 3 runs report outputs
         answer["_debug"] = {component: {"output": result.get(component, {})} for component in debugged}
@@ -104,7 +101,7 @@ async def query(body: QueryRequest, state: State, limits: RunLimitsDep) -> JSONR
         preprocessor_params="1.x preprocessor options: accepted and ignored (set them in the pipeline's YAML)",
     ),
 )
-async def file_upload(request: Request, state: State, limits: RunLimitsDep) -> JSONResponse:
+async def file_upload(request: Request, state: State) -> JSONResponse:
     form = await read_form(request, state)
     try:
         # 1.x `fileconverter_params` and `preprocessor_params` configured 1.x nodes; they have no meaning for a
@@ -116,7 +113,7 @@ async def file_upload(request: Request, state: State, limits: RunLimitsDep) -> J
         await form.close()
     # 1.x named every document after its file (over any `name` in `meta`); 1.x filters on `name` rely on it.
     named = [replace(upload, meta={**upload.meta, "name": upload.file_name}) for upload in uploads]
-    answer = await index_uploads(state, limits, state.settings.indexing_pipeline, named, params)
+    answer = await index_uploads(state, state.settings.indexing_pipeline, named, params)
     headers = {"X-Stackyard-Revision": str(answer.revision)}
     if answer.warnings:
         headers["X-Stackyard-Warning"] = answer.warnings[0]
@@ -130,7 +127,7 @@ async def _store_call(state: State, component: str | None, call: Any) -> Any:
         _component, store = docstores.pick_store(live.build, name, component)
         return call(store)
 
-    return (await use_live(state, name, work))[1]
+    return (await state.leases.use(name, work))[1]
 
 
 @router.post("/documents/get_by_filters", summary="1.x: documents of the query pipeline's store, by filters")
@@ -155,7 +152,8 @@ async def delete_documents(
 async def post_feedback(label: Label, state: State, actor: Actor) -> None:
     name = state.settings.query_pipeline
     live = state.registry.get(name)
-    await save(state, feedback_from_label(label.stored(), name, live.revision if live else None, actor))
+    feedback = feedback_from_label(label.stored(), name, live.revision if live else None, actor)
+    await anyio.to_thread.run_sync(state.store.add_feedback, feedback)
 
 
 async def _labels(state: AppState) -> list[dict[str, Any]]:

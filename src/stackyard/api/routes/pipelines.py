@@ -1,4 +1,4 @@
-"""Managing pipelines: list, read, create or replace, delete."""
+"""Managing pipelines: list, read, create or replace, delete; the JSON Schema of a pipeline's runs."""
 
 from __future__ import annotations
 
@@ -6,47 +6,17 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSummary, WriteAnswer, problems
+from stackyard.api.answers import PROBLEMS, RUN_PROBLEMS, detail, summary, write_response
+from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSchema, WriteAnswer
 from stackyard.api.definitions import DEFINITION_REQUEST_BODY, read_definition
-from stackyard.api.dependencies import Actor, AppState, State, Stored
+from stackyard.api.dependencies import Actor, RegistryDep, State, Stored
 from stackyard.api.headers import etag, expectation, preferred
-from stackyard.api.routes.replicas import wait_for_rollout, wait_requested
+from stackyard.api.rollouts import wait_for_rollout, wait_requested
+from stackyard.definitions.schema import input_schema, output_schema
+from stackyard.serving.leases import missing
 from stackyard.serving.sharing import warnings_for
-from stackyard.store import Outcome, PipelineRecord, WriteResult
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
-
-PROBLEMS = problems(
-    {
-        400: "Bad request: invalid name, body or header",
-        404: "No such pipeline",
-        412: "The pipeline changed since you read it",
-        413: "The definition is too large",
-        415: "Unsupported content type",
-        422: "The definition is not valid",
-    }
-)
-
-
-def summary(state: AppState, record: PipelineRecord) -> PipelineSummary:
-    live = state.registry.get(record.name)
-    failure = state.registry.failure(record.name)
-    return PipelineSummary(
-        name=record.name,
-        revision=record.revision,
-        description=record.description,
-        labels=record.labels,
-        enabled=record.enabled,
-        state=state.registry.state(record.name, record.revision),
-        live_revision=live.revision if live else None,
-        error=failure.error if failure and failure.revision >= record.revision else None,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
-
-
-def detail(state: AppState, record: PipelineRecord) -> PipelineDetail:
-    return PipelineDetail(**summary(state, record).model_dump(), yaml=record.yaml)
 
 
 @router.get("", summary="List pipelines", response_model=PipelineList)
@@ -66,24 +36,6 @@ async def get_pipeline(record: Stored, request: Request, state: State) -> Respon
     if preferred(request, ["application/json", "application/yaml"]) == "application/yaml":
         return PlainTextResponse(record.yaml, media_type="application/yaml", headers=headers)
     return JSONResponse(detail(state, record).model_dump(mode="json"), headers=headers)
-
-
-def write_response(state: AppState, result: WriteResult, warnings: list[str] | None = None) -> JSONResponse:
-    body = WriteAnswer(
-        **detail(state, result.record).model_dump(),
-        outcome=result.outcome.value,
-        generation=result.generation,
-        warnings=warnings or [],
-    )
-    return JSONResponse(
-        body.model_dump(mode="json"),
-        status_code=201 if result.outcome is Outcome.CREATED else 200,
-        headers={
-            "ETag": etag(result.record.revision),
-            "Location": f"/pipelines/{result.record.name}",
-            "X-Stackyard-Generation": str(result.generation),
-        },
-    )
 
 
 @router.put(
@@ -119,3 +71,18 @@ async def delete_pipeline(name: Name, request: Request, state: State, actor: Act
     result = await state.manager.delete(name, expectation(request), actor)
     pending = await wait_for_rollout(state, name, None, result.generation, wait)
     return pending or Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})
+
+
+@router.get(
+    "/{name}/schema",
+    summary="JSON Schema of a pipeline's run inputs and outputs",
+    response_model=PipelineSchema,
+    responses=RUN_PROBLEMS,
+)
+async def pipeline_schema(name: Name, registry: RegistryDep) -> PipelineSchema:
+    live = registry.get(name)
+    if live is None:
+        raise missing(registry, name)
+    return PipelineSchema(
+        pipeline=name, revision=live.revision, inputs=input_schema(live.build), outputs=output_schema(live.build)
+    )

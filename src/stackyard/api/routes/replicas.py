@@ -1,36 +1,18 @@
-"""Replicas and rollouts: which processes are live, and which revision of a pipeline each one serves.
-
-Also the `?wait=all&timeout=S` of a change (read-your-writes across replicas): answer only when every replica waited
-for has applied the change's generation, or 202 with the rollout as it stands when the timeout passes.
-
-The replicas waited for are those live when the wait starts, and any that join during it. One that falls silent
-before it reported the change (it lost the store, or died) stays waited for: it may still be serving the old
-revision, and only its own report can say otherwise. Only a replica that unregistered (a clean shutdown) is
-dropped. A silent replica that cannot read the store also reports itself not ready on `/readyz`.
-"""
+"""Replicas: which processes are live and what each serves; a pipeline's rollout across them."""
 
 from __future__ import annotations
 
-import contextlib
-import time
 from datetime import datetime
 
 import anyio
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from stackyard.api.bodies import Problem
-from stackyard.api.dependencies import AppState, State, Stored
-from stackyard.changes.heartbeat import state_on
-from stackyard.errors import InvalidRequest, StoreUnavailable
-from stackyard.store import ReplicaRecord
-from stackyard.store.migrations import FORGET_REPLICAS_AFTER
+from stackyard.api.dependencies import State, Stored
+from stackyard.api.rollouts import Rollout, live_replicas, rollout_of
 
 router = APIRouter(tags=["replicas"])
-MAX_WAIT = 300.0
-DEFAULT_WAIT = 10.0
-WAIT_POLL = 0.05  # seconds between two reads of the replicas' reports while a change waits for them
 
 
 class LoadedBody(BaseModel):
@@ -55,71 +37,9 @@ class ReplicaList(BaseModel):
     replicas: list[ReplicaBody]
 
 
-class ReplicaRollout(BaseModel):
-    id: str
-    host: str
-    seen_at: datetime | None = Field(description="Its last heartbeat.")
-    silent: bool = Field(
-        default=False,
-        description="Its heartbeat stopped (it lost the store, or died) before it reported the change: it may still "
-        "serve an older revision. Only in the answer of a wait.",
-    )
-    generation: int
-    applied: bool = Field(description="This replica has applied the rollout's generation.")
-    live_revision: int | None
-    state: str = Field(description="serving, degraded, failed, pending, or removed for a deleted pipeline")
-    error: str | None = None
-
-
-class Rollout(BaseModel):
-    pipeline: str
-    revision: int | None = Field(description="The stored revision; null when the pipeline was deleted.")
-    generation: int = Field(description="The generation of the pipeline's last change.")
-    complete: bool = Field(description="Every replica listed has applied that generation.")
-    replicas: list[ReplicaRollout]
-
-
-def _live_replicas(state: AppState) -> list[ReplicaRecord]:
-    return state.store.replicas(state.settings.replica_timeout)
-
-
-def rollout_of(
-    name: str,
-    revision: int | None,
-    generation: int,
-    replicas: list[ReplicaRecord],
-    silent: frozenset[str] = frozenset(),
-) -> Rollout:
-    """Where each of `replicas` stands with the change; those in `silent` stopped their heartbeat."""
-    rows = []
-    for replica in replicas:
-        loaded = replica.pipelines.get(name)
-        shown = state_on(replica, name, revision)
-        rows.append(
-            ReplicaRollout(
-                id=replica.id,
-                host=replica.host,
-                seen_at=replica.seen_at,
-                silent=replica.id in silent,
-                generation=replica.generation,
-                applied=replica.generation >= generation,
-                live_revision=loaded.live if loaded else None,
-                state=shown,
-                error=loaded.error if loaded and shown in ("degraded", "failed") else None,
-            )
-        )
-    return Rollout(
-        pipeline=name,
-        revision=revision,
-        generation=generation,
-        complete=all(row.applied for row in rows),
-        replicas=rows,
-    )
-
-
 @router.get("/replicas", summary="Live replicas and what each one serves", response_model=ReplicaList)
 async def list_replicas(state: State) -> ReplicaList:
-    replicas = await anyio.to_thread.run_sync(_live_replicas, state)
+    replicas = await anyio.to_thread.run_sync(live_replicas, state)
     generation = await anyio.to_thread.run_sync(state.store.generation)
     me = state.settings.replica_id
     return ReplicaList(
@@ -150,70 +70,5 @@ async def list_replicas(state: State) -> ReplicaList:
     responses={404: {"model": Problem, "description": "No such pipeline"}},
 )
 async def pipeline_rollout(record: Stored, state: State) -> Rollout:
-    replicas = await anyio.to_thread.run_sync(_live_replicas, state)
+    replicas = await anyio.to_thread.run_sync(live_replicas, state)
     return rollout_of(record.name, record.revision, record.generation, replicas)
-
-
-def wait_requested(request: Request) -> float | None:
-    """The timeout of `?wait=all&timeout=S` (default 10 s), or None when the caller does not wait.
-
-    Checked before the change is made, so a malformed parameter changes nothing.
-    """
-    wait = request.query_params.get("wait")
-    if wait is None:
-        return None
-    if wait != "all":
-        raise InvalidRequest(f"wait={wait!r} is not supported: use wait=all (every live replica) or leave it out.")
-    raw = request.query_params.get("timeout", str(DEFAULT_WAIT))
-    try:
-        timeout = float(raw)
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout <= MAX_WAIT:
-        raise InvalidRequest(f"timeout={raw!r} must be a number of seconds from 0 to {MAX_WAIT:g}.")
-    return timeout
-
-
-async def wait_for_rollout(
-    state: AppState, name: str, revision: int | None, generation: int, wait: float | None
-) -> JSONResponse | None:
-    """Wait until every replica waited for applied `generation`: None then (answer as usual), else a 202 with the
-    rollout as last seen. A store that cannot be read meanwhile confirms nothing: the wait goes on to its deadline."""
-    if wait is None:
-        return None
-    state.sync.wake.set()  # this replica converges at once rather than at its next tick
-    deadline = time.monotonic() + wait
-    waited = _Waited(name, revision, generation)
-    while True:
-        # The change is committed; while the store cannot be read, whether the replicas have it cannot be told.
-        with contextlib.suppress(StoreUnavailable):
-            await waited.read(state)
-        if waited.rollout.complete:
-            return None
-        if time.monotonic() >= deadline:
-            return JSONResponse(
-                waited.rollout.model_dump(mode="json"),
-                status_code=202,
-                headers={"X-Stackyard-Generation": str(generation)},
-            )
-        await anyio.sleep(WAIT_POLL)
-
-
-class _Waited:
-    """The replicas one change waits for, and the rollout among them as last read from the store."""
-
-    def __init__(self, name: str, revision: int | None, generation: int) -> None:
-        self.name, self.revision, self.generation = name, revision, generation
-        self.replicas: dict[str, ReplicaRecord] = {}
-        self.rollout = Rollout(pipeline=name, revision=revision, generation=generation, complete=False, replicas=[])
-
-    async def read(self, state: AppState) -> None:
-        live = await anyio.to_thread.run_sync(_live_replicas, state)
-        # Every replica still registered, however long silent; only a clean shutdown unregisters one.
-        registered = await anyio.to_thread.run_sync(state.store.replicas, FORGET_REPLICAS_AFTER)
-        self.replicas.update((replica.id, replica) for replica in live)
-        latest = {replica.id: replica for replica in registered}
-        self.replicas = {key: latest[key] for key in self.replicas if key in latest}
-        silent = frozenset(self.replicas) - {replica.id for replica in live}
-        replicas = sorted(self.replicas.values(), key=lambda replica: replica.id)
-        self.rollout = rollout_of(self.name, self.revision, self.generation, replicas, silent)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from stackyard import __version__
+from stackyard.api.answers import summary
 from stackyard.api.bodies import Name, Problem
 from stackyard.api.dependencies import AppState, State
-from stackyard.api.routes.pipelines import summary
 from stackyard.definitions.build import Build
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.observability.metrics import EXPOSITION_TYPE

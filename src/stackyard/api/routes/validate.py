@@ -8,10 +8,10 @@ import anyio
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from stackyard.api.answers import PROBLEMS
 from stackyard.api.bodies import RequestBody
 from stackyard.api.definitions import read_yaml_or_json
 from stackyard.api.dependencies import State
-from stackyard.api.routes.pipelines import PROBLEMS
 from stackyard.definitions.checks import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import StackyardError
@@ -80,9 +80,7 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
         simulation = None
         if body.sample_input is not None:
             simulation = await anyio.to_thread.run_sync(
-                lambda: simulate(
-                    build, body.sample_input or {}, allow_writes=body.allow_writes, policy=state.manager.policy
-                )
+                lambda: simulate(build, body.sample_input or {}, allow_writes=body.allow_writes, policy=state.inputs)
             )
     finally:
         await anyio.to_thread.run_sync(build.close)
