@@ -82,7 +82,7 @@ def build_pipeline(
         leaf_outputs=_plain(pipeline.outputs()),
     )
     _check_mapping(definition, pipeline, sockets)
-    guard_pipeline_stores(pipeline.walk())  # before any run can write or query
+    guard_pipeline_stores(pipeline)  # before any run can write or query
     if warm_up:
         try:
             pipeline.warm_up()

@@ -8,13 +8,7 @@ from pydantic import TypeAdapter
 
 from stackyard.definitions.build import Build
 from stackyard.definitions.parsing import SocketRef
-
-try:  # Haystack's own conversion of its dataclasses (Document, ChatMessage...) into pydantic-describable types.
-    from haystack.tools.parameters_schema_utils import _resolve_type as _haystack_resolve_type
-except ImportError:  # pragma: no cover - a private helper; fall back to describing types as they are
-
-    def _haystack_resolve_type(_type: Any) -> Any:
-        return _type
+from stackyard.haystack_internals import describable_type
 
 
 def type_schema(expected: Any) -> dict[str, Any]:
@@ -22,7 +16,7 @@ def type_schema(expected: Any) -> dict[str, Any]:
     if expected is Any:
         return {}
     try:
-        schema = TypeAdapter(_haystack_resolve_type(expected)).json_schema()
+        schema = TypeAdapter(describable_type(expected)).json_schema()
     except Exception:
         return {"description": f"A value of type {getattr(expected, '__name__', str(expected))}"}
     return schema

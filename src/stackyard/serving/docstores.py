@@ -6,26 +6,35 @@ are guarded by `index_guard`, so these calls never fail a query or an indexing r
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from haystack.dataclasses import Document
 from haystack.errors import FilterError
 
-from stackyard.definitions.build import Build
 from stackyard.errors import AmbiguousDocumentStore, InvalidFilters, NoDocumentStore, trim
 
+if TYPE_CHECKING:  # building guards stores with `held_stores`, so this module cannot import the build at run time
+    from haystack import Pipeline
+
+    from stackyard.definitions.build import Build
+
 T = TypeVar("T")
+
+
+def held_stores(pipeline: Pipeline) -> Iterator[tuple[str, Any]]:
+    """Each component of `pipeline` that holds a document store, with that store: the one way stores are found."""
+    for name, component in pipeline.walk():
+        store = _store_of(component)
+        if store is not None:
+            yield name, store
 
 
 def document_stores(build: Build) -> dict[str, Any]:
     """Component name -> the document store it holds; components holding the same store are listed once."""
     found: dict[str, Any] = {}
     seen: list[tuple[type, Any]] = []
-    for name in sorted(build.pipeline.graph.nodes):
-        store = _store_of(build.pipeline.get_component(name))
-        if store is None:
-            continue
+    for name, store in sorted(held_stores(build.pipeline), key=lambda held: held[0]):
         # Two components over the same store (a retriever and a writer on one index) are one store to the caller.
         key = (type(store), _identity(store))
         if key not in seen:

@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from haystack import Pipeline
 from haystack.document_stores.in_memory import InMemoryDocumentStore
+
+from stackyard.haystack_internals import shares_its_index
+from stackyard.serving.docstores import held_stores
 
 READS = (
     "filter_documents",
@@ -117,7 +121,7 @@ def guard(store: InMemoryDocumentStore) -> None:
     """Wrap `store`'s reads and writes in its index's lock (once; guarding twice does nothing)."""
     if getattr(store, _GUARDED, None) is not None:
         return
-    lock = index_lock(store.index) if getattr(store, "_shared", True) else ReadWriteLock()
+    lock = index_lock(store.index) if shares_its_index(store) else ReadWriteLock()
     setattr(store, _GUARDED, lock)
     for names, section in ((READS, lock.reading), (WRITES, lock.writing)):
         for name in names:
@@ -135,9 +139,8 @@ def _wrapped(method: Callable[..., Any], section: Callable[[], Any]) -> Callable
     return call
 
 
-def guard_pipeline_stores(components: Iterator[tuple[str, Any]]) -> None:
-    """Guard every in-memory store that a pipeline's components hold (`document_store` attributes)."""
-    for _name, instance in components:
-        store = getattr(instance, "document_store", None)
+def guard_pipeline_stores(pipeline: Pipeline) -> None:
+    """Guard every in-memory store that a pipeline's components hold."""
+    for _name, store in held_stores(pipeline):
         if isinstance(store, InMemoryDocumentStore):
             guard(store)

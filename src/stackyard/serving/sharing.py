@@ -14,6 +14,7 @@ import anyio
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from stackyard.definitions.build import Build
+from stackyard.serving.docstores import held_stores
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore
 
@@ -25,8 +26,7 @@ def in_memory_indexes(builds: Iterable[Build]) -> list[str]:
     """The in-memory indexes that the components of `builds` hold, each once."""
     indexes: set[str] = set()
     for build in builds:
-        for _name, instance in build.pipeline.walk():
-            store = getattr(instance, "document_store", None)
+        for _name, store in held_stores(build.pipeline):
             if isinstance(store, InMemoryDocumentStore):
                 indexes.add(store.index)
     return sorted(indexes)

@@ -8,10 +8,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from stackyard.api.answers import PROBLEMS, RUN_PROBLEMS, detail, summary, write_response
 from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSchema, WriteAnswer
-from stackyard.api.definitions import DEFINITION_REQUEST_BODY, read_definition
 from stackyard.api.dependencies import Actor, RegistryDep, State, Stored
 from stackyard.api.headers import etag, expectation, preferred
 from stackyard.api.rollouts import wait_for_rollout, wait_requested
+from stackyard.api.submissions import DEFINITION_REQUEST_BODY, read_definition
 from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.serving.leases import missing
 from stackyard.serving.sharing import warnings_for
