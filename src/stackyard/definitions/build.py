@@ -7,7 +7,6 @@ replaced or trimmed here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,20 +60,19 @@ def build_pipeline(
     Blocking: call it in a worker thread. Raises `InvalidDefinition` for everything a definition can get wrong.
     """
     callbacks = DeserializationCallbacks(component_pre_init=pre_init) if pre_init else None
+    modules = allowed_modules or None
+    # Each component on its own first, so a failure is known by the component it belongs to; then the whole
+    # pipeline from those instances (Haystack's `components=` reuse), where only connections can still fail.
+    instances = {
+        name: _component(name, spec, definition, callbacks, modules)
+        for name, spec in definition.pipeline.get("components", {}).items()
+    }
     try:
-        pipeline = Pipeline.from_dict(definition.pipeline, callbacks, allowed_modules=allowed_modules or None)
-    except InvalidDefinition:
-        raise
+        pipeline = Pipeline.from_dict(definition.pipeline, allowed_modules=modules, components=instances)
     except PipelineConnectError as error:
         raise InvalidDefinition(f"A connection is not valid: {trim(str(error), 400)}") from None
-    except DeserializationError as error:
-        raise _deserialization_problem(definition, error) from None
     except PipelineError as error:
-        raise _unknown_type_problem(definition, error) from None
-    except Exception as error:  # a component's own __init__ may raise anything; it is still the definition's fault
-        raise InvalidDefinition(
-            f"The pipeline cannot be built: {type(error).__name__}: {trim(str(error), 300)}"
-        ) from None
+        raise InvalidDefinition(f"The pipeline cannot be assembled: {trim(str(error), 300)}") from None
 
     sockets = Sockets(
         inputs=_plain(pipeline.inputs()),
@@ -98,41 +96,45 @@ def _plain(sockets: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     return {component: dict(component_sockets) for component, component_sockets in sockets.items()}
 
 
-def _deserialization_problem(definition: Definition, error: DeserializationError) -> InvalidDefinition:
-    message = str(error)
-    if message.startswith("Refusing to deserialize"):
-        # Haystack's text ends with advice on loosening the allowlist in code; keep only the refusal itself.
-        return InvalidDefinition(
-            trim(message.split(":", 1)[0] + ": the module is not on the trusted-module allowlist.")
-        )
-    if message.startswith("Error while unmarshalling"):
-        return InvalidDefinition("The YAML cannot be parsed.")
-    if message.startswith("Couldn't deserialize component"):
-        # Haystack embeds up to 1,000 characters of the component's data here; name the component and the cause only.
-        match = re.match(r"Couldn't deserialize component '(.+?)' of class", message)
-        name = match.group(1) if match else "?"
-        cause = error.__cause__ if error.__cause__ is not None else error
-        return InvalidDefinition(
+def _component(
+    name: str,
+    spec: Any,
+    definition: Definition,
+    callbacks: DeserializationCallbacks | None,
+    allowed_modules: list[str] | None,
+) -> Any:
+    """The instance of one component, or an `InvalidDefinition` that names it, whatever went wrong in Haystack."""
+    where = {"component": name, "line": component_line(definition.text, name)}
+    try:
+        alone = Pipeline.from_dict({"components": {name: spec}}, callbacks, allowed_modules=allowed_modules)
+    except InvalidDefinition:  # the policy's own refusal (pre_init), which names the component already
+        raise
+    except DeserializationError as error:
+        if error.__cause__ is None:  # a module off the allowlist, in its type or in its parameters
+            raise InvalidDefinition(
+                f"Component '{name}' names a module that is not on the trusted-module allowlist "
+                "(STACKYARD_EXTRA_ALLOWED_MODULES adds your own).",
+                **where,
+            ) from None
+        # Haystack's text embeds up to 1,000 characters of the component's data: give the cause only.
+        cause = error.__cause__
+        raise InvalidDefinition(
             f"Component '{name}' cannot be created from its init_parameters: "
             f"{type(cause).__name__}: {trim(str(cause), 300)}",
-            component=name,
-            line=component_line(definition.text, name),
-        )
-    return InvalidDefinition(trim(message, 300))
-
-
-def _unknown_type_problem(definition: Definition, error: PipelineError) -> InvalidDefinition:
-    message = str(error)
-    for name, spec in definition.pipeline.get("components", {}).items():
-        if f"(name: '{name}')" in message:
-            return InvalidDefinition(
-                f"Component '{name}' has type '{trim(str(spec.get('type')), 200)}', which is not a Haystack component "
-                "class that can be imported. Use the class's defining module path, such as "
-                "'haystack.components.builders.prompt_builder.PromptBuilder'.",
-                component=name,
-                line=component_line(definition.text, name),
-            )
-    return InvalidDefinition(trim(message, 300))
+            **where,
+        ) from None
+    except PipelineError:  # its type: not importable, or not a registered component class
+        raise InvalidDefinition(
+            f"Component '{name}' has type '{trim(str(spec.get('type') if isinstance(spec, dict) else spec), 200)}', "
+            "which is not a Haystack component class that can be imported. Use the class's defining module path, "
+            "such as 'haystack.components.builders.prompt_builder.PromptBuilder'.",
+            **where,
+        ) from None
+    except Exception as error:  # a component's own __init__ may raise anything; it is still the definition's fault
+        raise InvalidDefinition(
+            f"Component '{name}' cannot be created: {type(error).__name__}: {trim(str(error), 300)}", **where
+        ) from None
+    return alone.remove_component(name)  # detached, so the whole pipeline can take it
 
 
 def _check_mapping(definition: Definition, pipeline: Pipeline, sockets: Sockets) -> None:
