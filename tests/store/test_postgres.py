@@ -14,8 +14,9 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from stackyard.errors import StoreUnavailable
 from stackyard.store import Change, DefinitionStore, open_store
+from stackyard.store.migrations import POSTGRES as MIGRATIONS
 from stackyard.store.migrations import SchemaTooNew
-from stackyard.store.postgres import MIGRATIONS, PostgresStore, split_url
+from stackyard.store.postgres import PostgresStore, split_url
 from tests.postgres import admin, database_cut_off, fresh_database, fresh_schema, needs_postgres
 from tests.store.contract import MakeStore, StoreContract
 from tests.waiting import wait_until

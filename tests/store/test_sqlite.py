@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stackyard.store import Change, DefinitionStore, open_store
-from stackyard.store.sqlite import MIGRATIONS, SchemaTooNew, SQLiteStore
+from stackyard.store.migrations import SQLITE as MIGRATIONS
+from stackyard.store.sqlite import SchemaTooNew, SQLiteStore
 from tests.store.contract import MakeStore, StoreContract
 
 

@@ -22,8 +22,7 @@ from pydantic import BaseModel, Field
 from stackyard.api.dependencies import AppState
 from stackyard.changes.heartbeat import state_on
 from stackyard.errors import InvalidRequest, StoreUnavailable
-from stackyard.store import ReplicaRecord
-from stackyard.store.migrations import FORGET_REPLICAS_AFTER
+from stackyard.store import FORGET_REPLICAS_AFTER, ReplicaRecord
 
 MAX_WAIT = 300.0
 DEFAULT_WAIT = 10.0

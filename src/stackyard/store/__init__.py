@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stackyard.store.protocol import ChangeNotifier, ChangeProbe, DefinitionStore
 from stackyard.store.records import (
+    FORGET_REPLICAS_AFTER,
     AuditEntry,
     AuditFor,
     AuditQuery,
@@ -38,6 +39,7 @@ def open_store(url: str, *, keep_revisions: int | None = None) -> DefinitionStor
 
 
 __all__ = [
+    "FORGET_REPLICAS_AFTER",
     "AuditEntry",
     "AuditFor",
     "AuditQuery",

@@ -41,7 +41,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stackyard.errors import StoreUnavailable
-from stackyard.store.migrations import refuse_newer_schema
+from stackyard.store.migrations import POSTGRES, pending
 from stackyard.store.notifications import CHANNEL, listen
 from stackyard.store.relational import RelationalStore, Stamp
 
@@ -60,72 +60,6 @@ WAIT_FOR_CONNECTION = 0.5
 RECONNECT_FOR = WAIT_FOR_CONNECTION
 START_TIMEOUT = 5.0  # seconds start-up waits for the pool's first connection
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE pipelines (
-        name text PRIMARY KEY,
-        live_revision integer NOT NULL,
-        enabled boolean NOT NULL DEFAULT true,
-        deleted boolean NOT NULL DEFAULT false,
-        created_at timestamptz NOT NULL,
-        updated_at timestamptz NOT NULL,
-        generation bigint NOT NULL
-    );
-    CREATE INDEX pipelines_generation ON pipelines (generation);
-    CREATE TABLE revisions (
-        name text NOT NULL,
-        number integer NOT NULL,
-        yaml text NOT NULL,
-        description text NOT NULL,
-        labels jsonb NOT NULL,
-        author text NOT NULL,
-        message text NOT NULL,
-        created_at timestamptz NOT NULL,
-        PRIMARY KEY (name, number)
-    );
-    CREATE TABLE counters (name text PRIMARY KEY, value bigint NOT NULL);
-    INSERT INTO counters (name, value) VALUES ('generation', 0);
-    CREATE TABLE audit (
-        id bigserial PRIMARY KEY,
-        at timestamptz NOT NULL,
-        actor text NOT NULL,
-        action text NOT NULL,
-        pipeline text,
-        outcome text NOT NULL,
-        from_revision integer,
-        to_revision integer,
-        detail text NOT NULL
-    );
-    CREATE INDEX audit_pipeline ON audit (pipeline, id);
-    """,
-    """
-    CREATE TABLE replicas (
-        id text PRIMARY KEY,
-        host text NOT NULL,
-        pid integer NOT NULL,
-        started_at timestamptz NOT NULL,
-        seen_at timestamptz NOT NULL,
-        generation bigint NOT NULL,
-        pipelines jsonb NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE feedback (
-        id bigserial PRIMARY KEY,
-        pipeline text NOT NULL,
-        revision integer,
-        query text NOT NULL,
-        answer text,
-        document_id text,
-        is_correct boolean NOT NULL,
-        comment text NOT NULL,
-        meta jsonb NOT NULL,
-        actor text NOT NULL,
-        created_at timestamptz NOT NULL
-    );
-    CREATE INDEX feedback_pipeline ON feedback (pipeline, id);
-    """,
-)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -259,9 +193,8 @@ class PostgresStore(RelationalStore[Connection]):
             if row is None:
                 conn.execute("INSERT INTO stackyard_schema (version) VALUES (0)")
             version = row[0] if row else 0
-            refuse_newer_schema(version, len(MIGRATIONS), "The PostgreSQL store")
-            for number in range(version, len(MIGRATIONS)):
-                conn.execute(MIGRATIONS[number].encode())  # several statements: no parameters, simple protocol
+            for number in pending(version, POSTGRES, "The PostgreSQL store"):
+                conn.execute(POSTGRES[number].encode())  # several statements: no parameters, simple protocol
                 conn.execute("UPDATE stackyard_schema SET version = %s", (number + 1,))
 
     def _execute(self, conn: Connection, query: str, params: Sequence[object] = ()) -> psycopg.Cursor[tuple[Any, ...]]:

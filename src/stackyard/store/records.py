@@ -163,6 +163,10 @@ class LoadedPipeline:
     error: str | None = None
 
 
+# A replica silent for this long (seconds) is removed at the next heartbeat of any other: it crashed or was scaled away.
+FORGET_REPLICAS_AFTER = 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class ReplicaRecord:
     """One server process as it last reported itself (its heartbeat)."""

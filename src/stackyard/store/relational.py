@@ -12,18 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from stackyard.errors import PipelineNotFound
-from stackyard.store.migrations import (
-    FEEDBACK_COLUMNS,
-    FORGET_REPLICAS_AFTER,
-    audit_filter,
-    feedback_from_row,
-    feedback_summary_sql,
-)
 from stackyard.store.records import (
+    FORGET_REPLICAS_AFTER,
     AuditEntry,
     AuditFor,
     AuditQuery,
@@ -50,6 +44,7 @@ _SELECT_REVISION = "SELECT name, number, yaml, description, labels, author, mess
 _SELECT_AUDIT = "SELECT id, at, actor, action, pipeline, outcome, from_revision, to_revision, detail FROM audit"
 _SELECT_REPLICA = "SELECT id, host, pid, started_at, seen_at, generation, pipelines FROM replicas"
 _GENERATION = "SELECT value FROM counters WHERE name = 'generation'"
+_FEEDBACK_COLUMNS = "id, pipeline, revision, query, answer, document_id, is_correct, comment, meta, actor, created_at"
 _IDS_PER_STATEMENT = 500  # well within SQLite's bound on the placeholders of one statement
 
 
@@ -211,25 +206,12 @@ class RelationalStore(ABC, Generic[ConnT]):
         )
 
     def audit(self, query: AuditQuery) -> list[AuditEntry]:
-        clauses, params = audit_filter(query, "%s")
+        clauses, params = _audit_filter(query)
         # `clauses` holds fixed column names and placeholders only; every value goes in as a parameter.
         sql = f"{_SELECT_AUDIT} {clauses} ORDER BY id DESC LIMIT %s OFFSET %s"
         with self._read() as conn:
             rows = self._execute(conn, sql, (*params, query.limit, query.offset)).fetchall()
-        return [
-            AuditEntry(
-                id=row[0],
-                at=self._decode_time(row[1]),
-                actor=row[2],
-                action=row[3],
-                pipeline=row[4],
-                outcome=row[5],
-                from_revision=row[6],
-                to_revision=row[7],
-                detail=row[8],
-            )
-            for row in rows
-        ]
+        return [self._audit_entry(row) for row in rows]
 
     # -- replicas -----------------------------------------------------------------------------------------------
 
@@ -260,18 +242,7 @@ class RelationalStore(ABC, Generic[ConnT]):
         with self._read() as conn:
             query = f"{_SELECT_REPLICA} WHERE seen_at >= {since.sql} ORDER BY id"
             rows = self._execute(conn, query, since.params).fetchall()
-        return [
-            ReplicaRecord(
-                id=row[0],
-                host=row[1],
-                pid=row[2],
-                started_at=self._decode_time(row[3]),
-                seen_at=self._decode_seen(row[4]),
-                generation=row[5],
-                pipelines=pipelines_from_json(self._decode_json(row[6])),
-            )
-            for row in rows
-        ]
+        return [self._replica(row) for row in rows]
 
     def leave(self, replica_id: str) -> None:
         with self._transaction() as conn:
@@ -286,7 +257,7 @@ class RelationalStore(ABC, Generic[ConnT]):
                 conn,
                 "INSERT INTO feedback (pipeline, revision, query, answer, document_id, is_correct, comment, meta,"  # noqa: S608 (fixed text)
                 f" actor, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, {at.sql})"
-                f" RETURNING {FEEDBACK_COLUMNS}",
+                f" RETURNING {_FEEDBACK_COLUMNS}",
                 (
                     feedback.pipeline,
                     feedback.revision,
@@ -305,7 +276,7 @@ class RelationalStore(ABC, Generic[ConnT]):
     def feedback(self, pipeline: str | None, limit: int, offset: int) -> list[Feedback]:
         where, params = ("WHERE pipeline = %s", [pipeline]) if pipeline is not None else ("", [])
         with self._read() as conn:
-            query = f"SELECT {FEEDBACK_COLUMNS} FROM feedback {where} ORDER BY id DESC LIMIT %s OFFSET %s"  # noqa: S608 (fixed text)
+            query = f"SELECT {_FEEDBACK_COLUMNS} FROM feedback {where} ORDER BY id DESC LIMIT %s OFFSET %s"  # noqa: S608 (fixed text)
             rows = self._execute(conn, query, (*params, limit, offset)).fetchall()
         return [self._feedback(row) for row in rows]
 
@@ -331,9 +302,8 @@ class RelationalStore(ABC, Generic[ConnT]):
 
     def feedback_summary(self, pipeline: str) -> list[FeedbackCount]:
         with self._read() as conn:
-            rows = self._execute(conn, feedback_summary_sql("%s"), (pipeline,)).fetchall()
-        # PostgreSQL's SUM of integers is a numeric (Decimal): the counts are made plain ints.
-        return [FeedbackCount(row[0], int(row[1]), int(row[2]), int(row[3])) for row in rows]
+            rows = self._execute(conn, _FEEDBACK_SUMMARY, (pipeline,)).fetchall()
+        return [self._feedback_count(row) for row in rows]
 
     # -- inside a write transaction -----------------------------------------------------------------------------
 
@@ -450,4 +420,70 @@ class RelationalStore(ABC, Generic[ConnT]):
         )
 
     def _feedback(self, row: Sequence[Any]) -> Feedback:
-        return feedback_from_row((*row[:8], self._decode_json(row[8]), row[9], self._decode_time(row[10])))
+        meta = self._decode_json(row[8])
+        return Feedback(
+            id=row[0],
+            pipeline=row[1],
+            revision=row[2],
+            query=row[3],
+            answer=row[4],
+            document_id=row[5],
+            is_correct=bool(row[6]),
+            comment=row[7],
+            meta=dict(meta) if isinstance(meta, dict) else {},
+            actor=row[9],
+            created_at=self._decode_time(row[10]),
+        )
+
+    def _feedback_count(self, row: Sequence[Any]) -> FeedbackCount:
+        # PostgreSQL's SUM of integers is a numeric (Decimal): the counts are made plain ints.
+        return FeedbackCount(revision=row[0], total=int(row[1]), correct=int(row[2]), incorrect=int(row[3]))
+
+    def _audit_entry(self, row: Sequence[Any]) -> AuditEntry:
+        return AuditEntry(
+            id=row[0],
+            at=self._decode_time(row[1]),
+            actor=row[2],
+            action=row[3],
+            pipeline=row[4],
+            outcome=row[5],
+            from_revision=row[6],
+            to_revision=row[7],
+            detail=row[8],
+        )
+
+    def _replica(self, row: Sequence[Any]) -> ReplicaRecord:
+        return ReplicaRecord(
+            id=row[0],
+            host=row[1],
+            pid=row[2],
+            started_at=self._decode_time(row[3]),
+            seen_at=self._decode_seen(row[4]),
+            generation=row[5],
+            pipelines=pipelines_from_json(self._decode_json(row[6])),
+        )
+
+
+def _audit_filter(query: AuditQuery) -> tuple[str, list[object]]:
+    """The WHERE clause (fixed column names and placeholders only) and the parameters of an audit query."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for column, value in (("pipeline", query.pipeline), ("actor", query.actor)):
+        if value is not None:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if query.since is not None:
+        clauses.append("at >= %s")
+        params.append(query.since.astimezone(UTC).isoformat())
+    if query.until is not None:
+        clauses.append("at <= %s")
+        params.append(query.until.astimezone(UTC).isoformat())
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# Counts per revision of one pipeline's feedback.
+_CORRECT = "CASE WHEN is_correct THEN 1 ELSE 0 END"
+_FEEDBACK_SUMMARY = (
+    f"SELECT revision, count(*), SUM({_CORRECT}), count(*) - SUM({_CORRECT}) FROM feedback"  # noqa: S608 (fixed text)
+    " WHERE pipeline = %s GROUP BY revision ORDER BY revision IS NULL, revision"
+)

@@ -26,86 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from stackyard.errors import StoreFull, StoreReadOnly, StoreUnavailable
-from stackyard.store.migrations import SchemaTooNew, refuse_newer_schema
+from stackyard.store.migrations import SQLITE, SchemaTooNew, pending
 from stackyard.store.relational import RelationalStore, Stamp
 
-__all__ = ["MIGRATIONS", "SQLiteStore", "SchemaTooNew", "store_failure"]
+__all__ = ["SQLiteStore", "SchemaTooNew", "store_failure"]
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 30  # seconds a write waits for another process's write lock
 # Bytes: with less free space than this, a "disk I/O error" is a full disk (SQLite says SQLITE_FULL only sometimes).
 LOW_SPACE = 1 << 20
-
-# Each entry migrates the schema from version i to i+1; `PRAGMA user_version` records how far a file has come.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE pipelines (
-        name TEXT PRIMARY KEY,
-        live_revision INTEGER NOT NULL,
-        enabled INTEGER NOT NULL DEFAULT 1,
-        deleted INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        generation INTEGER NOT NULL
-    );
-    CREATE INDEX pipelines_generation ON pipelines (generation);
-    CREATE TABLE revisions (
-        name TEXT NOT NULL,
-        number INTEGER NOT NULL,
-        yaml TEXT NOT NULL,
-        description TEXT NOT NULL,
-        labels TEXT NOT NULL,
-        author TEXT NOT NULL,
-        message TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (name, number)
-    );
-    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    INSERT INTO counters (name, value) VALUES ('generation', 0);
-    """,
-    """
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        pipeline TEXT,
-        outcome TEXT NOT NULL,
-        from_revision INTEGER,
-        to_revision INTEGER,
-        detail TEXT NOT NULL
-    );
-    CREATE INDEX audit_pipeline ON audit (pipeline, id);
-    """,
-    """
-    CREATE TABLE replicas (
-        id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        started_at TEXT NOT NULL,
-        seen_at REAL NOT NULL,
-        generation INTEGER NOT NULL,
-        pipelines TEXT NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE feedback (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        pipeline TEXT NOT NULL,
-        revision INTEGER,
-        query TEXT NOT NULL,
-        answer TEXT,
-        document_id TEXT,
-        is_correct INTEGER NOT NULL,
-        comment TEXT NOT NULL,
-        meta TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX feedback_pipeline ON feedback (pipeline, id);
-    """,
-)
 
 
 class SQLiteStore(RelationalStore[sqlite3.Connection]):
@@ -173,9 +103,8 @@ class SQLiteStore(RelationalStore[sqlite3.Connection]):
     def _migrate(self) -> None:
         with self._write() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            refuse_newer_schema(version, len(MIGRATIONS), str(self.path))
-            for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number].split(";"):
+            for number in pending(version, SQLITE, str(self.path)):
+                for statement in SQLITE[number].split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
