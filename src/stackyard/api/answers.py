@@ -7,8 +7,11 @@ from fastapi.responses import JSONResponse
 
 from stackyard.api.bodies import PipelineDetail, PipelineSummary, WriteAnswer, problems
 from stackyard.api.dependencies import AppState
-from stackyard.api.headers import etag
-from stackyard.store import Outcome, PipelineRecord, WriteResult
+from stackyard.api.headers import revision_headers
+from stackyard.changes.manager import Applied
+from stackyard.definitions.build import Build
+from stackyard.serving.sharing import warnings_for
+from stackyard.store import Outcome, PipelineRecord
 
 PROBLEMS = problems(
     {
@@ -55,7 +58,8 @@ def detail(state: AppState, record: PipelineRecord) -> PipelineDetail:
     return PipelineDetail(**summary(state, record).model_dump(), yaml=record.yaml)
 
 
-def write_response(state: AppState, result: WriteResult, warnings: list[str] | None = None) -> JSONResponse:
+def write_response(state: AppState, applied: Applied, warnings: list[str] | None = None) -> JSONResponse:
+    result = applied.result
     body = WriteAnswer(
         **detail(state, result.record).model_dump(),
         outcome=result.outcome.value,
@@ -66,8 +70,15 @@ def write_response(state: AppState, result: WriteResult, warnings: list[str] | N
         body.model_dump(mode="json"),
         status_code=201 if result.outcome is Outcome.CREATED else 200,
         headers={
-            "ETag": etag(result.record.revision),
+            **revision_headers(result.record.revision),
             "Location": f"/pipelines/{result.record.name}",
             "X-Stackyard-Generation": str(result.generation),
         },
     )
+
+
+async def deploy_warnings(state: AppState, build: Build | None) -> list[str]:
+    """The risks of what a change made live: its definition's own warnings, and per-process stores served by many."""
+    builds = [build] if build is not None else []
+    own = [text for each in builds for text in each.definition.warnings]
+    return own + await warnings_for(state.settings, state.store, builds)

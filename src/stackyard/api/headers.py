@@ -43,8 +43,10 @@ def _revisions(tags: set[str], header: str, value: str) -> frozenset[int]:
     return frozenset(int(tag) for tag in tags)
 
 
-def etag(revision: int) -> str:
-    return f'"{revision}"'
+def revision_headers(revision: int) -> dict[str, str]:
+    """The headers that name a pipeline's revision in an answer: its entity tag (for If-Match), and plainly, for the
+    request log and for clients that would rather not parse an entity tag."""
+    return {"ETag": f'"{revision}"', "X-Stackyard-Revision": str(revision)}
 
 
 def preferred(request: Request, offers: list[str]) -> str:

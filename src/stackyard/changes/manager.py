@@ -32,7 +32,6 @@ from stackyard.serving.registry import LiveRevision, Registry
 from stackyard.settings import Settings
 from stackyard.store import (
     AuditEntry,
-    AuditFor,
     Change,
     DefinitionStore,
     Expectation,
@@ -53,6 +52,14 @@ class ApplyReport:
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     generation: int | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One change as this process made it: the store's result, and the build now serving it (None after a delete)."""
+
+    result: WriteResult
+    build: Build | None
 
 
 @dataclass
@@ -89,57 +96,58 @@ class Manager:
 
     # -- single pipeline ----------------------------------------------------------------------------------------
 
-    async def put(self, change: Change, expect: Expectation | None = None, action: str | None = None) -> WriteResult:
+    async def put(self, change: Change, expect: Expectation | None = None, action: str | None = None) -> Applied:
         """Create or replace `change.name`; identical content is a no-op that builds nothing."""
         async with self.registry.lock(change.name):
             current = await self._get(change.name)
-            verb = action or ("update" if current else "create")
-            return await self._audited(
-                verb,
-                change.name,
-                current,
-                change.author,
-                lambda audit: self._put_locked(change, current, expect, audit),
-            )
+            entry = AuditEntry(change.author, action or ("update" if current else "create"), change.name, "ok")
+            return await self._audited(entry, current, lambda: self._put_locked(change, current, expect, entry))
 
     async def _put_locked(
-        self, change: Change, current: PipelineRecord | None, expect: Expectation | None, audit: AuditFor
-    ) -> WriteResult:
+        self, change: Change, current: PipelineRecord | None, expect: Expectation | None, entry: AuditEntry
+    ) -> Applied:
         if expect is not None:
+            # Answered before a build that may take seconds (RFC 9110 evaluates preconditions first); the store
+            # checks again inside its transaction, where the answer is final.
             expect.check(current, change.name)
-        if current is not None and change.same_content(current) and self._is_live(current.name, current.revision):
-            if change.changes_nothing(current):
-                generation = await anyio.to_thread.run_sync(self.store.generation)
-                return WriteResult(current, Outcome.UNCHANGED, generation)
-            result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)  # the switch alone
-        else:
-            build = await self.build_async(change.yaml)
-            try:
-                result = await anyio.to_thread.run_sync(self.store.put, change, expect, audit)
-            except BaseException:
-                await anyio.to_thread.run_sync(build.close)
-                raise
-            self.registry.install(LiveRevision(change.name, result.record.revision, build))
-        if change.enabled is not None:
-            self.registry.set_enabled(change.name, change.enabled)
-        self._applied(result)
-        return result
+        live = self.registry.get(change.name)
+        if (
+            current is not None
+            and live is not None
+            and live.revision == current.revision
+            and change.same_content(current)
+        ):
+            if change.changes_nothing(current):  # nothing to build, nothing to store: only the audit entry
+                unchanged = WriteResult(current, Outcome.UNCHANGED, current.generation, current.revision)
+                await self._record(entry.completed(unchanged))
+                return Applied(unchanged, live.build)
+            result = await anyio.to_thread.run_sync(self.store.put, change, expect, entry)  # the switch alone
+            self.install(result.record, None)
+            return Applied(result, live.build)
+        build = await self.build_async(change.yaml)
+        try:
+            result = await anyio.to_thread.run_sync(self.store.put, change, expect, entry)
+        except BaseException:
+            await anyio.to_thread.run_sync(build.close)
+            raise
+        self.install(result.record, build)
+        return Applied(result, build)
 
-    async def delete(self, name: str, expect: Expectation | None = None, actor: str = "anonymous") -> WriteResult:
+    async def delete(self, name: str, expect: Expectation | None = None, actor: str = "anonymous") -> Applied:
         async with self.registry.lock(name):
             current = await self._get(name)
+            entry = AuditEntry(actor, "delete", name, "ok")
 
-            async def delete(audit: AuditFor) -> WriteResult:
-                result = await anyio.to_thread.run_sync(self.store.delete, name, expect, audit)
-                self.registry.remove(name)
-                self._applied(result)
-                return result
+            async def delete() -> Applied:
+                result = await anyio.to_thread.run_sync(self.store.delete, name, expect, entry)
+                self.install(result.record, None)
+                return Applied(result, None)
 
-            return await self._audited("delete", name, current, actor, delete)
+            return await self._audited(entry, current, delete)
 
     async def rollback(
         self, name: str, revision: int, expect: Expectation | None, actor: str, message: str = ""
-    ) -> WriteResult:
+    ) -> Applied:
         """Make `revision` live again as a new revision, so history stays append-only."""
         old = await anyio.to_thread.run_sync(self.store.revision, name, revision)
         if old is None:
@@ -169,7 +177,7 @@ class Manager:
         expect: Expectation | None,
         actor: str,
         message: str = "",
-    ) -> WriteResult:
+    ) -> Applied:
         """Change the switch, the description or the labels of `name`: one revision at most, one transaction, one
         audit entry, whatever the combination."""
         async with self.registry.lock(name):
@@ -186,16 +194,28 @@ class Manager:
                 enabled=enabled,
             )
             switch_only = enabled is not None and change.same_content(current)
-            action = ("enable" if enabled else "disable") if switch_only else "update"
+            entry = AuditEntry(actor, ("enable" if enabled else "disable") if switch_only else "update", name, "ok")
 
-            async def patch(audit: AuditFor) -> WriteResult:
+            async def patch() -> Applied:
                 if expect is not None:
                     expect.check(current, name)
                 # The content is the one read here, so the write expects the revision it was read from: a change
                 # committed meanwhile by another replica is never overwritten.
-                return await self._put_locked(change, current, Expectation.at(current.revision), audit)
+                return await self._put_locked(change, current, Expectation.at(current.revision), entry)
 
-            return await self._audited(action, name, current, actor, patch)
+            return await self._audited(entry, current, patch)
+
+    def install(self, record: PipelineRecord, build: Build | None) -> None:
+        """Make this process serve `record` as stored: gone when it is deleted, else `build` live (when one is
+        given) and the switch as stored; then its generation applied, so the sync never undoes it with a record it
+        read before. The one place a change reaches the registry, for this process's own changes and the sync's."""
+        if record.deleted:
+            self.registry.remove(record.name)
+        else:
+            if build is not None:
+                self.registry.install(LiveRevision(record.name, record.revision, build))
+            self.registry.set_enabled(record.name, record.enabled)
+        self.registry.mark_applied(record.name, record.generation)
 
     # -- many pipelines -----------------------------------------------------------------------------------------
 
@@ -207,6 +227,7 @@ class Manager:
             raise InvalidRequest(f"Each pipeline may appear once in an apply; repeated: {', '.join(duplicates)}.")
         stored = {record.name: record for record in await anyio.to_thread.run_sync(self.store.pipelines)}
         deletes = sorted(set(stored) - set(names)) if prune else []
+        entry = AuditEntry(actor, "apply", None, "ok", detail="apply")  # each member's is completed by the store
         async with self._locks(sorted(set(names) | set(deletes))):
             builds: dict[str, Build] = {}
             try:
@@ -215,13 +236,7 @@ class Manager:
                     await self._close_all(builds)
                     return report
                 to_write = [change for change in changes if change.name in builds]
-
-                def entry_for(result: WriteResult) -> AuditEntry:
-                    action = _APPLY_ACTIONS.get(result.outcome, "update")
-                    before = _rev(stored.get(result.record.name))
-                    return AuditEntry(actor, action, result.record.name, "ok", before, _after(result), "apply")
-
-                results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes, entry_for)
+                results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes, entry)
             except StackyardError as error:
                 await self._close_all(builds)
                 self._count("update", ChangeOutcome.REFUSED)
@@ -231,15 +246,9 @@ class Manager:
                 await self._close_all(builds)
                 raise
             for result in results:
-                if result.outcome is Outcome.DELETED:
-                    self.registry.remove(result.record.name)
-                else:
-                    self.registry.install(
-                        LiveRevision(result.record.name, result.record.revision, builds.pop(result.record.name))
-                    )
-                self._applied(result)
+                self.install(result.record, builds.pop(result.record.name, None))
             for result in results:  # their audit entries were committed with them
-                self._count(_APPLY_ACTIONS.get(result.outcome, "update"), ChangeOutcome.APPLIED)
+                self._count(entry.completed(result).action, ChangeOutcome.APPLIED)
             generation = max((result.generation for result in results), default=None)
             return replace(report, generation=generation)
 
@@ -270,42 +279,24 @@ class Manager:
     # -- helpers ------------------------------------------------------------------------------------------------
 
     async def _audited(
-        self,
-        action: str,
-        name: str,
-        current: PipelineRecord | None,
-        actor: str,
-        operation: Callable[[AuditFor], Awaitable[WriteResult]],
-    ) -> WriteResult:
-        """Run `operation`, which hands `entry_for` to the store: a write commits its audit entry with it."""
-        written: list[AuditEntry] = []
-
-        def entry_for(result: WriteResult) -> AuditEntry:
-            outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
-            entry = AuditEntry(actor, action, name, outcome, _rev(current), _after(result))
-            written.append(entry)
-            return entry
-
+        self, entry: AuditEntry, current: PipelineRecord | None, operation: Callable[[], Awaitable[Applied]]
+    ) -> Applied:
+        """Run `operation` (whose write commits `entry` with it); count the outcome, and record a refusal."""
         try:
-            result = await operation(entry_for)
+            applied = await operation()
         except StackyardError as error:
-            self._count(action, ChangeOutcome.REFUSED)
-            await self._record(AuditEntry(actor, action, name, "refused", _rev(current), None, error.detail))
+            self._count(entry.action, ChangeOutcome.REFUSED)
+            await self._record(replace(entry, outcome="refused", from_revision=_rev(current), detail=error.detail))
             raise
-        unchanged = result.outcome is Outcome.UNCHANGED
-        self._count(action, ChangeOutcome.UNCHANGED if unchanged else ChangeOutcome.APPLIED)
-        if not written:  # nothing went to the store (identical to the live revision): the entry goes on its own
-            await self._record(entry_for(result))
-        outcome = "unchanged" if unchanged else "ok"
-        log.info("%s %s", action, outcome, extra={"pipeline": name, "revision": result.record.revision})
-        return result
-
-    def _applied(self, result: WriteResult) -> None:
-        # The sync applies a stored change only when it is newer than what this process applied itself: otherwise a
-        # tick that read the store just before this change committed would undo it (re-enable, or bring back a
-        # deleted pipeline) once it gets the pipeline's lock.
-        if result.outcome is not Outcome.UNCHANGED:
-            self.registry.mark_applied(result.record.name, result.generation)
+        unchanged = applied.result.outcome is Outcome.UNCHANGED
+        self._count(entry.action, ChangeOutcome.UNCHANGED if unchanged else ChangeOutcome.APPLIED)
+        log.info(
+            "%s %s",
+            entry.action,
+            "unchanged" if unchanged else "ok",
+            extra={"pipeline": entry.pipeline, "revision": applied.result.record.revision},
+        )
+        return applied
 
     def _count(self, action: str, outcome: ChangeOutcome) -> None:
         metric_action = _METRIC_ACTIONS.get(action)
@@ -341,8 +332,6 @@ class Manager:
         return live is not None and live.revision == revision
 
 
-_APPLY_ACTIONS = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}
-
 # Audit actions -> the management counter's bounded action label (enable/disable are not counted there).
 _METRIC_ACTIONS = {
     "create": ChangeAction.DEPLOY,
@@ -354,7 +343,3 @@ _METRIC_ACTIONS = {
 
 def _rev(record: PipelineRecord | None) -> int | None:
     return record.revision if record is not None and not record.deleted else None
-
-
-def _after(result: WriteResult) -> int | None:
-    return None if result.outcome is Outcome.DELETED else result.record.revision

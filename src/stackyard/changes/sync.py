@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import anyio
 
 from stackyard.changes.manager import Manager
+from stackyard.definitions.build import Build
 from stackyard.errors import StackyardError
-from stackyard.serving.registry import LiveRevision
 from stackyard.store import ChangeProbe, DefinitionStore, PipelineRecord
 
 log = logging.getLogger(__name__)
@@ -87,33 +87,28 @@ class Synchronizer:
         async with registry.lock(record.name):
             if record.generation <= registry.applied(record.name):
                 return  # this process applied this change, or a newer one, after the record was read
-            await self._apply_locked(record)
-            # Only once applied: a tick that failed half way reads the store again and retries.
-            registry.mark_applied(record.name, record.generation)
+            # Installed only once built (or known not to build here): a tick that failed half way reads the store
+            # again and retries.
+            self.manager.install(record, await self._build_if_needed(record))
 
-    async def _apply_locked(self, record: PipelineRecord) -> None:
+    async def _build_if_needed(self, record: PipelineRecord) -> Build | None:
+        """A build of `record`, or None when none is needed here (deleted, already live, or known not to build)."""
         registry = self.manager.registry
         live = registry.get(record.name)
-        if record.deleted:
-            if live is not None:
-                registry.remove(record.name)
-            return
-        registry.set_enabled(record.name, record.enabled)
-        if live is not None and live.revision >= record.revision:
-            return
+        if record.deleted or (live is not None and live.revision >= record.revision):
+            return None
         failure = registry.failure(record.name)
         if failure is not None and failure.revision >= record.revision:
-            return
+            return None
         try:
-            build = await self.manager.build_async(record.yaml)
+            return await self.manager.build_async(record.yaml)
         except StackyardError as error:
             registry.record_failure(record.name, record.revision, error.detail)
             log.warning(
                 "stored revision failed to build here; previous revision keeps serving",
                 extra={"pipeline": record.name, "revision": record.revision, "error": error.detail},
             )
-            return
-        registry.install(LiveRevision(record.name, record.revision, build))
+            return None
 
 
 def poll_interval(sync_interval: float | None, store_kind: str) -> float:

@@ -6,7 +6,6 @@ from stackyard.store.protocol import ChangeNotifier, ChangeProbe, DefinitionStor
 from stackyard.store.records import (
     FORGET_REPLICAS_AFTER,
     AuditEntry,
-    AuditFor,
     AuditQuery,
     Change,
     Expectation,
@@ -41,7 +40,6 @@ def open_store(url: str, *, keep_revisions: int | None = None) -> DefinitionStor
 __all__ = [
     "FORGET_REPLICAS_AFTER",
     "AuditEntry",
-    "AuditFor",
     "AuditQuery",
     "Change",
     "ChangeNotifier",

@@ -11,7 +11,6 @@ from typing import Protocol, runtime_checkable
 
 from stackyard.store.records import (
     AuditEntry,
-    AuditFor,
     AuditQuery,
     Change,
     Expectation,
@@ -42,17 +41,19 @@ class DefinitionStore(Protocol):
     def pipelines(self) -> list[PipelineRecord]:
         """Every pipeline that exists, ordered by name."""
 
-    def put(self, change: Change, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
+    def put(self, change: Change, expect: Expectation | None = None, audit: AuditEntry | None = None) -> WriteResult:
         """Make `change` the live revision of `change.name`, in one transaction.
 
         A change identical to the live revision stores nothing and answers `UNCHANGED` with the live record.
         A change of `enabled` alone switches serving without a new revision. Otherwise it appends revision max+1
         (numbering continues across deletes), makes it live, sets `enabled` when the change says, and bumps the
         generation once. `expect` is checked inside the same transaction; a stale one raises `RevisionConflict`.
-        `audit(result)`, when given, is the audit entry written in that same transaction (for every write method).
+        `audit`, when given, is the change's audit entry as the caller knows it (actor, action, detail); the store
+        completes it (`AuditEntry.completed`) and writes it in the same transaction, for every write method: a change
+        is committed together with its audit entry, or neither is.
         """
 
-    def delete(self, name: str, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
+    def delete(self, name: str, expect: Expectation | None = None, audit: AuditEntry | None = None) -> WriteResult:
         """Mark `name` deleted (its history stays) and bump the generation; `PipelineNotFound` when absent."""
 
     def generation(self) -> int:
@@ -61,7 +62,7 @@ class DefinitionStore(Protocol):
     def changes_since(self, generation: int) -> list[PipelineRecord]:
         """Every pipeline, deleted ones included, whose last change has a generation above `generation`."""
 
-    def apply(self, changes: list[Change], deletes: list[str], audit: AuditFor | None = None) -> list[WriteResult]:
+    def apply(self, changes: list[Change], deletes: list[str], audit: AuditEntry | None = None) -> list[WriteResult]:
         """Put every change and delete every name in ONE transaction: all of it is committed, or none of it.
 
         Answers one result per change, then one per delete, in order. An unknown name in `deletes` raises

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -82,10 +81,23 @@ class AuditEntry:
     at: datetime | None = None  # set by the store when recorded
     id: int | None = None  # set by the store when recorded
 
+    def completed(self, result: WriteResult) -> AuditEntry:
+        """This entry as the store writes it for `result`: the revision before and after, and the outcome. In an
+        apply (action `apply`), each member's entry takes the action that happened to it."""
+        action = _APPLIED_AS.get(result.outcome, self.action) if self.action == "apply" else self.action
+        after = None if result.outcome is Outcome.DELETED else result.record.revision
+        outcome = "unchanged" if result.outcome is Outcome.UNCHANGED else "ok"
+        return replace(
+            self,
+            action=action,
+            pipeline=result.record.name,
+            outcome=outcome,
+            from_revision=result.previous,
+            to_revision=after,
+        )
 
-# Makes the audit entry of one write from its result; the store calls it inside the write's own transaction, so a
-# change is committed together with its audit entry, or neither is.
-AuditFor = Callable[["WriteResult"], AuditEntry]
+
+_APPLIED_AS = {Outcome.CREATED: "create", Outcome.UPDATED: "update", Outcome.DELETED: "delete"}
 
 
 @dataclass(frozen=True)
@@ -100,9 +112,13 @@ class AuditQuery:
 
 @dataclass(frozen=True)
 class WriteResult:
+    """What one write did: the pipeline as it now stands, the outcome, the generation it took (the store's current
+    one when nothing changed), and the live revision before it (None: the pipeline did not exist)."""
+
     record: PipelineRecord
     outcome: Outcome
     generation: int
+    previous: int | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from stackyard.errors import PipelineNotFound
 from stackyard.store.records import (
     FORGET_REPLICAS_AFTER,
     AuditEntry,
-    AuditFor,
     AuditQuery,
     Change,
     Expectation,
@@ -149,15 +148,15 @@ class RelationalStore(ABC, Generic[ConnT]):
             rows = self._execute(conn, query, (generation,)).fetchall()
         return [self._record(row) for row in rows]
 
-    def put(self, change: Change, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
+    def put(self, change: Change, expect: Expectation | None = None, audit: AuditEntry | None = None) -> WriteResult:
         with self._write() as conn:
             return self._audited(conn, self._put(conn, change, expect), audit)
 
-    def delete(self, name: str, expect: Expectation | None = None, audit: AuditFor | None = None) -> WriteResult:
+    def delete(self, name: str, expect: Expectation | None = None, audit: AuditEntry | None = None) -> WriteResult:
         with self._write() as conn:
             return self._audited(conn, self._delete(conn, name, expect), audit)
 
-    def apply(self, changes: list[Change], deletes: list[str], audit: AuditFor | None = None) -> list[WriteResult]:
+    def apply(self, changes: list[Change], deletes: list[str], audit: AuditEntry | None = None) -> list[WriteResult]:
         with self._write() as conn:
             results = [self._put(conn, change, None) for change in changes]
             results.extend(self._delete(conn, name, None) for name in deletes)
@@ -182,9 +181,9 @@ class RelationalStore(ABC, Generic[ConnT]):
         with self._transaction() as conn:
             self._insert_audit(conn, entry)
 
-    def _audited(self, conn: ConnT, result: WriteResult, audit: AuditFor | None) -> WriteResult:
+    def _audited(self, conn: ConnT, result: WriteResult, audit: AuditEntry | None) -> WriteResult:
         if audit is not None:
-            self._insert_audit(conn, audit(result))
+            self._insert_audit(conn, audit.completed(result))
         return result
 
     def _insert_audit(self, conn: ConnT, entry: AuditEntry) -> None:
@@ -327,8 +326,8 @@ class RelationalStore(ABC, Generic[ConnT]):
             expect.check(current, change.name)
         if current is not None and not current.deleted and change.same_content(current):
             if change.enabled is None or change.enabled == current.enabled:
-                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn))
-            return self._update(conn, change.name, "enabled", change.enabled, Outcome.UPDATED)
+                return WriteResult(current, Outcome.UNCHANGED, self._generation(conn), current.revision)
+            return self._update(conn, change.name, "enabled", change.enabled, Outcome.UPDATED, current)
         at = self._change_time()
         generation = self._bump(conn)
         top = "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = %s"
@@ -362,14 +361,16 @@ class RelationalStore(ABC, Generic[ConnT]):
             )
         record = self._current(conn, change.name)
         assert record is not None
-        outcome = Outcome.CREATED if current is None or current.deleted else Outcome.UPDATED
-        return WriteResult(record, outcome, generation)
+        previous = None if current is None or current.deleted else current.revision
+        return WriteResult(record, Outcome.UPDATED if previous else Outcome.CREATED, generation, previous)
 
     def _delete(self, conn: ConnT, name: str, expect: Expectation | None) -> WriteResult:
-        self._existing(conn, name, expect)
-        return self._update(conn, name, "deleted", True, Outcome.DELETED)
+        current = self._existing(conn, name, expect)
+        return self._update(conn, name, "deleted", True, Outcome.DELETED, current)
 
-    def _update(self, conn: ConnT, name: str, column: str, value: bool, outcome: Outcome) -> WriteResult:
+    def _update(
+        self, conn: ConnT, name: str, column: str, value: bool, outcome: Outcome, current: PipelineRecord
+    ) -> WriteResult:
         """Set one flag (`enabled`, `deleted`) of `name` as a new change."""
         at = self._change_time()
         generation = self._bump(conn)
@@ -380,7 +381,7 @@ class RelationalStore(ABC, Generic[ConnT]):
         )
         record = self._current(conn, name)
         assert record is not None
-        return WriteResult(record, outcome, generation)
+        return WriteResult(record, outcome, generation, current.revision)
 
     def _generation(self, conn: ConnT) -> int:
         return int(self._execute(conn, _GENERATION).fetchone()[0])

@@ -44,8 +44,9 @@ class _RequestIds:
 
 
 def _revision(headers: MutableHeaders) -> int | None:
-    value = headers.get("x-stackyard-revision") or headers.get("etag", "").strip('"')
-    return int(value) if value.isdigit() else None
+    # Every answer about one revision names it in this header (`revision_headers`, the run lane).
+    value = headers.get("x-stackyard-revision")
+    return int(value) if value is not None else None
 
 
 class RequestLogMiddleware:

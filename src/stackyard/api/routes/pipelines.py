@@ -6,15 +6,14 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from stackyard.api.answers import PROBLEMS, RUN_PROBLEMS, detail, summary, write_response
+from stackyard.api.answers import PROBLEMS, RUN_PROBLEMS, deploy_warnings, detail, summary, write_response
 from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSchema, WriteAnswer
 from stackyard.api.dependencies import Actor, RegistryDep, State, Stored
-from stackyard.api.headers import etag, expectation, preferred
+from stackyard.api.headers import expectation, preferred, revision_headers
 from stackyard.api.rollouts import wait_for_rollout, wait_requested
 from stackyard.api.submissions import DEFINITION_REQUEST_BODY, read_definition
 from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.serving.leases import missing
-from stackyard.serving.sharing import warnings_for
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
@@ -32,7 +31,7 @@ async def list_pipelines(state: State) -> PipelineList:
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **PROBLEMS},
 )
 async def get_pipeline(record: Stored, request: Request, state: State) -> Response:
-    headers = {"ETag": etag(record.revision)}
+    headers = revision_headers(record.revision)
     if preferred(request, ["application/json", "application/yaml"]) == "application/yaml":
         return PlainTextResponse(record.yaml, media_type="application/yaml", headers=headers)
     return JSONResponse(detail(state, record).model_dump(mode="json"), headers=headers)
@@ -50,13 +49,10 @@ async def get_pipeline(record: Stored, request: Request, state: State) -> Respon
 async def put_pipeline(name: Name, request: Request, state: State, actor: Actor) -> JSONResponse:
     wait = wait_requested(request)
     change = await read_definition(request, name, actor)
-    result = await state.manager.put(change, expectation(request))
+    applied = await state.manager.put(change, expectation(request))
+    result = applied.result
     pending = await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
-    live = state.registry.get(name)
-    builds = [live.build] if live else []
-    warnings = [text for build in builds for text in build.definition.warnings]
-    warnings += await warnings_for(state.settings, state.store, builds)
-    return pending or write_response(state, result, warnings)
+    return pending or write_response(state, applied, await deploy_warnings(state, applied.build))
 
 
 @router.delete(
@@ -68,7 +64,7 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
 )
 async def delete_pipeline(name: Name, request: Request, state: State, actor: Actor) -> Response:
     wait = wait_requested(request)
-    result = await state.manager.delete(name, expectation(request), actor)
+    result = (await state.manager.delete(name, expectation(request), actor)).result
     pending = await wait_for_rollout(state, name, None, result.generation, wait)
     return pending or Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})
 
