@@ -47,8 +47,7 @@ from stackyard.changes.seed import seed
 from stackyard.changes.sync import Synchronizer, poll_interval
 from stackyard.observability.logs import write_logs_directly
 from stackyard.observability.process import Observability
-from stackyard.serving.gates import RunLimits
-from stackyard.serving.leases import Leases
+from stackyard.serving.leases import Leases, RunLimits
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.startup import StartupError, opened_store
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         threads = ThreadPoolExecutor(settings.run_threads, thread_name_prefix="stackyard-run")
         # Made here, not with the app: the gates' semaphores belong to the event loop that serves.
         gates = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
-        leases = Leases(registry, gates, threads, settings.run_timeout, watch.meter)
+        leases = Leases(registry, gates, threads, settings.run_timeout, watch.run_scopes)
         app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, leases, settings.input_policy())
         try:
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too

@@ -1,31 +1,20 @@
-"""Request and response bodies of the HTTP API, as pydantic models (they are also the OpenAPI schemas)."""
+"""Request and response bodies of the HTTP API, as pydantic models (they are also the OpenAPI schemas), and the
+reading of a submitted definition, YAML or JSON."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Path, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import Path, Query, Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
-from stackyard.definitions.names import NAME_PATTERN, check_name
+from stackyard.api.problems import not_valid
+from stackyard.errors import InvalidRequest, UnsupportedMediaType, trim
 from stackyard.serving.registry import State
-
-
-async def _pipeline_name(
-    # Declared in the OpenAPI document but checked by `check_name`, so a bad name gets its own problem (400).
-    name: Annotated[
-        str,
-        Path(description=f"The pipeline name, matching {NAME_PATTERN}", json_schema_extra={"pattern": NAME_PATTERN}),
-    ],
-) -> str:
-    return check_name(name)
-
-
-Name = Annotated[str, Depends(_pipeline_name)]
-"""The `{name}` path parameter of every pipeline route, checked once, here."""
-
+from stackyard.store import Change
 
 # The largest number a store column for revisions, counts and offsets holds (PostgreSQL's integer), and the largest
 # row id (bigserial): bounds in the OpenAPI document, so a larger number is a 422, never an overflow in the store.
@@ -132,3 +121,56 @@ class Problem(BaseModel):
 def problems(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for error statuses, each an RFC 9457 problem (the document renders them as such)."""
     return {status: {"model": Problem, "description": text} for status, text in descriptions.items()}
+
+
+# -- reading a submitted definition (YAML or JSON) -------------------------------------------------------------
+
+Body = TypeVar("Body", bound=BaseModel)
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"})
+
+# OpenAPI description of the two accepted bodies, since the handler reads the body itself.
+DEFINITION_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": DefinitionBody.model_json_schema()},
+        },
+    }
+}
+
+
+async def read_yaml_or_json(request: Request, model: type[Body]) -> Body:
+    """A body that is either YAML alone (it becomes `model(yaml=...)`) or JSON for `model`, with a clear 4xx."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()  # bounded by the body limit; the YAML's own limit is checked when it is parsed
+    if media_type in YAML_TYPES:
+        try:
+            return model.model_validate({"yaml": body.decode("utf-8")})
+        except UnicodeDecodeError:
+            raise InvalidRequest("The YAML body is not UTF-8 text.") from None
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InvalidRequest("The body is not valid JSON.") from None
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            raise not_valid([{**item, "loc": ("body", *item["loc"])} for item in error.errors()]) from None
+    raise UnsupportedMediaType(
+        f"Send application/yaml, or application/json with a 'yaml' field (got {media_type or 'no content type'!r})."
+    )
+
+
+async def read_definition(request: Request, name: str, author: str = "anonymous") -> Change:
+    """The change a PUT body asks for. YAML bodies carry the definition alone; JSON adds description and labels."""
+    parsed = await read_yaml_or_json(request, DefinitionBody)
+    return Change(
+        name=name,
+        yaml=parsed.yaml,
+        description=parsed.description,
+        labels=parsed.labels,
+        author=author,
+        message=parsed.message or trim(request.headers.get("x-change-message", ""), 2000),
+    )

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
-from stackyard.api.bodies import Name
 from stackyard.changes.manager import Manager
 from stackyard.changes.seed import IgnoredFile
 from stackyard.changes.sync import Synchronizer
+from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import PipelineNotFound
 from stackyard.observability.process import Observability
 from stackyard.serving.inputs import InputPolicy
@@ -19,6 +19,20 @@ from stackyard.serving.leases import Leases
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, PipelineRecord
+
+
+async def _pipeline_name(
+    # Declared in the OpenAPI document but checked by `check_name`, so a bad name gets its own problem (400).
+    name: Annotated[
+        str,
+        Path(description=f"The pipeline name, matching {NAME_PATTERN}", json_schema_extra={"pattern": NAME_PATTERN}),
+    ],
+) -> str:
+    return check_name(name)
+
+
+Name = Annotated[str, Depends(_pipeline_name)]
+"""The `{name}` path parameter of every pipeline route, checked once, here."""
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""What request headers ask for: preconditions on the live revision (If-Match, If-None-Match) and a representation
-(Accept), parsed by werkzeug's RFC 9110 header parsers rather than by hand."""
+"""What a request asks for beyond its body: preconditions on the live revision (If-Match, If-None-Match), a
+representation (Accept), both parsed by werkzeug's RFC 9110 header parsers rather than by hand, and a wait for the
+replicas (`?wait=all&timeout=S`)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,27 @@ def preferred(request: Request, offers: list[str]) -> str:
     if not accept:
         return offers[0]
     return parse_accept_header(accept, MIMEAccept).best_match(offers) or offers[0]
+
+
+MAX_WAIT = 300.0
+DEFAULT_WAIT = 10.0
+
+
+def wait_requested(request: Request) -> float | None:
+    """The timeout of `?wait=all&timeout=S` (default 10 s), or None when the caller does not wait.
+
+    Checked before the change is made, so a malformed parameter changes nothing.
+    """
+    wait = request.query_params.get("wait")
+    if wait is None:
+        return None
+    if wait != "all":
+        raise InvalidRequest(f"wait={wait!r} is not supported: use wait=all (every live replica) or leave it out.")
+    raw = request.query_params.get("timeout", str(DEFAULT_WAIT))
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = -1.0
+    if not 0 <= timeout <= MAX_WAIT:
+        raise InvalidRequest(f"timeout={raw!r} must be a number of seconds from 0 to {MAX_WAIT:g}.")
+    return timeout

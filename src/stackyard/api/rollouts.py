@@ -15,17 +15,14 @@ import time
 from datetime import datetime
 
 import anyio
-from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from stackyard.api.dependencies import AppState
 from stackyard.changes.heartbeat import state_on
-from stackyard.errors import InvalidRequest, StoreUnavailable
+from stackyard.errors import StoreUnavailable
 from stackyard.store import FORGET_REPLICAS_AFTER, ReplicaRecord
 
-MAX_WAIT = 300.0
-DEFAULT_WAIT = 10.0
 WAIT_POLL = 0.05  # seconds between two reads of the replicas' reports while a change waits for them
 
 
@@ -91,33 +88,11 @@ def rollout_of(
     )
 
 
-def wait_requested(request: Request) -> float | None:
-    """The timeout of `?wait=all&timeout=S` (default 10 s), or None when the caller does not wait.
-
-    Checked before the change is made, so a malformed parameter changes nothing.
-    """
-    wait = request.query_params.get("wait")
-    if wait is None:
-        return None
-    if wait != "all":
-        raise InvalidRequest(f"wait={wait!r} is not supported: use wait=all (every live replica) or leave it out.")
-    raw = request.query_params.get("timeout", str(DEFAULT_WAIT))
-    try:
-        timeout = float(raw)
-    except ValueError:
-        timeout = -1.0
-    if not 0 <= timeout <= MAX_WAIT:
-        raise InvalidRequest(f"timeout={raw!r} must be a number of seconds from 0 to {MAX_WAIT:g}.")
-    return timeout
-
-
 async def wait_for_rollout(
-    state: AppState, name: str, revision: int | None, generation: int, wait: float | None
+    state: AppState, name: str, revision: int | None, generation: int, wait: float
 ) -> JSONResponse | None:
     """Wait until every replica waited for applied `generation`: None then (answer as usual), else a 202 with the
     rollout as last seen. A store that cannot be read meanwhile confirms nothing: the wait goes on to its deadline."""
-    if wait is None:
-        return None
     state.sync.wake.set()  # this replica converges at once rather than at its next tick
     deadline = time.monotonic() + wait
     waited = _Waited(name, revision, generation)

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from stackyard.observability.metrics import MULTIPROC_ENV, Metrics, RunSeries
-from stackyard.observability.tracer import RunScope, install_tracer
-from stackyard.serving.registry import LiveRevision, Registry
+from stackyard.observability.metrics import MULTIPROC_ENV, Metrics
+from stackyard.observability.tracer import RunScopes, install_tracer
+from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,21 +40,15 @@ class Replica:
         return time.monotonic() - self._started
 
 
-@dataclass(frozen=True)
-class RunMeter:
-    """One pipeline revision's run metrics and tracing scope, made once and shared by its runs."""
-
-    series: RunSeries
-    scope: RunScope
-
-
 @dataclass
 class Observability:
     replica: Replica
     metrics: Metrics
     otel: Otel | None = None
-    # Per (pipeline, revision), like the metric series they hold: bounded by the revisions this process served.
-    _meters: dict[tuple[str, int], RunMeter] = field(default_factory=dict)
+    run_scopes: RunScopes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.run_scopes = RunScopes(self.metrics, self.otel.haystack if self.otel is not None else None)
 
     @classmethod
     def start(cls, settings: Settings, tracer_provider: TracerProvider | None = None) -> Observability:
@@ -67,18 +61,6 @@ class Observability:
             otel = Otel(tracer_provider or provider_from_environment(), owned=owned)
         install_tracer()
         return cls(Replica(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
-
-    def meter(self, live: LiveRevision) -> RunMeter:
-        """What one run of `live` records into: its metric series, and the scope its component spans belong to."""
-        key = (live.name, live.revision)
-        meter = self._meters.get(key)
-        if meter is None:
-            spans = self.otel.haystack if self.otel is not None else None
-            meter = self._meters[key] = RunMeter(
-                self.metrics.run_series(live.name, live.revision),
-                RunScope(live.name, live.revision, self.metrics, spans),
-            )
-        return meter
 
     def publish_state(self, registry: Registry, generation: int) -> None:
         live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}

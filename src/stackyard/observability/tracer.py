@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from haystack.tracing.tracer import Span, Tracer, enable_tracing, is_tracing_enabled
 from haystack.tracing.tracer import tracer as haystack_tracer
 
-from stackyard.observability.metrics import Metrics
+from stackyard.observability.metrics import Metrics, RunSeries
 
 COMPONENT_RUN = "haystack.component.run"
 COMPONENT_NAME = "haystack.component.name"
@@ -36,12 +36,31 @@ CONTENT_TAGS = frozenset(
 
 @dataclass(frozen=True)
 class RunScope:
-    """Which pipeline revision is running, and where its measurements go."""
+    """Which pipeline revision is running, and where its measurements go: its run series, its component timings
+    and, with OpenTelemetry, its spans. Made once per revision (`RunScopes`) and shared by its runs."""
 
     pipeline: str
     revision: int
     metrics: Metrics
     spans: Tracer | None = None
+    series: RunSeries | None = None
+
+
+@dataclass
+class RunScopes:
+    """The scope of each pipeline revision's runs, made at its first run; bounded, like the metric series they
+    hold, by the revisions this process served."""
+
+    metrics: Metrics
+    spans: Tracer | None = None
+    _scopes: dict[tuple[str, int], RunScope] = field(default_factory=dict)
+
+    def __call__(self, pipeline: str, revision: int) -> RunScope:
+        scope = self._scopes.get((pipeline, revision))
+        if scope is None:
+            series = self.metrics.run_series(pipeline, revision)
+            scope = self._scopes[(pipeline, revision)] = RunScope(pipeline, revision, self.metrics, self.spans, series)
+        return scope
 
 
 _scope: ContextVar[RunScope | None] = ContextVar("stackyard_run_scope", default=None)

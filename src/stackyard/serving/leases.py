@@ -1,4 +1,5 @@
-"""Doing blocking work on a pipeline's live revision: the lookup, the slot, the lease and the timeout of a run.
+"""Doing blocking work on a pipeline's live revision: the lookup, the slot (per-pipeline gates), the lease and the
+timeout of a run.
 
 The run lane, file uploads and the Haystack 1.x routes all run pipelines the same way, through `Leases.run`; the
 document routes only need the lease (`Leases.use`).
@@ -16,17 +17,56 @@ import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from stackyard.definitions.names import check_name
-from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout
-from stackyard.observability.process import RunMeter
+from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout, TooManyRuns
 from stackyard.observability.tracer import RunScope, enter_run_scope
-from stackyard.serving.gates import RunLimits
 from stackyard.serving.registry import LiveRevision, Registry
 
 T = TypeVar("T")
+
+
+class _Gate:
+    """The slots of one pipeline. A free slot is taken without suspending; a full gate queues on the semaphore."""
+
+    __slots__ = ("slots", "waiting")
+
+    def __init__(self, concurrent: int) -> None:
+        self.slots = asyncio.Semaphore(concurrent)
+        self.waiting = 0
+
+    def release(self) -> None:
+        self.slots.release()
+
+
+@dataclass
+class RunLimits:
+    """At most `concurrent` runs of one pipeline at once, and at most `queued` more waiting; beyond that, 429."""
+
+    concurrent: int
+    queued: int
+    _gates: dict[str, _Gate] = field(default_factory=dict)
+
+    async def enter(self, pipeline: str) -> _Gate:
+        """Take a slot of `pipeline`, waiting in its queue if need be; pair with the gate's `release()`."""
+        gate = self._gates.get(pipeline)
+        if gate is None:
+            gate = self._gates[pipeline] = _Gate(self.concurrent)
+        if not gate.slots.locked():
+            await gate.slots.acquire()  # returns at once: asyncio's semaphore only suspends when it must wait
+            return gate
+        if gate.waiting >= self.queued:
+            raise TooManyRuns(
+                f"Pipeline '{pipeline}' runs {self.concurrent} requests and has {gate.waiting} waiting; retry shortly."
+            )
+        gate.waiting += 1
+        try:
+            await gate.slots.acquire()
+        finally:
+            gate.waiting -= 1
+        return gate
 
 
 def missing(registry: Registry, name: str) -> Exception:
@@ -56,7 +96,7 @@ class Leases:
     gates: RunLimits
     threads: Executor
     timeout: float
-    meter: Callable[[LiveRevision], RunMeter]
+    scopes: Callable[[str, int], RunScope]  # where a revision's runs are measured (`RunScopes`)
 
     async def run(self, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
         """Run `work(live)` in a run thread as one run of `name`: counted, within the gate and the timeout."""
@@ -64,8 +104,10 @@ class Leases:
         current = registry.get(name)
         if current is None:
             raise missing(registry, name)
-        meter = self.meter(current)
-        started = meter.series.started()
+        scope = self.scopes(current.name, current.revision)
+        series = scope.series
+        assert series is not None  # every scope `RunScopes` makes has its series
+        started = series.started()
         error: BaseException | None = None
         try:
             if not registry.is_enabled(name):
@@ -81,7 +123,7 @@ class Leases:
                 deadline = asyncio.timeout(self.timeout)
                 try:
                     async with deadline:
-                        result = await _in_thread(self.threads, registry, live, work, meter.scope)
+                        result = await _in_thread(self.threads, registry, live, work, scope)
                 except TimeoutError:
                     if not deadline.expired():
                         raise
@@ -94,7 +136,7 @@ class Leases:
             error = raised
             raise
         finally:
-            meter.series.finished(started, error)
+            series.finished(started, error)
         return live, result
 
     async def use(self, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:

@@ -24,8 +24,8 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stackyard.api.answers import RUN_PROBLEMS
-from stackyard.api.bodies import Name, RunRequest, RunResponse
-from stackyard.api.dependencies import AppState
+from stackyard.api.bodies import RunRequest, RunResponse
+from stackyard.api.dependencies import AppState, Name
 from stackyard.api.problems import problem_for, problem_response
 from stackyard.errors import MethodNotAllowed
 from stackyard.serving.registry import LiveRevision

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from stackyard.api.bodies import MAX_INT, Name, RequestBody, one_of_required, problems
-from stackyard.api.dependencies import State
+from stackyard.api.bodies import MAX_INT, RequestBody, one_of_required, problems
+from stackyard.api.dependencies import Name, State
 from stackyard.errors import InvalidRequest
 from stackyard.json_types import Integer
 from stackyard.serving import docstores

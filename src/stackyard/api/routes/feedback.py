@@ -9,8 +9,8 @@ import anyio
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from stackyard.api.bodies import MAX_ID, MAX_INT, Name, Offset, RequestBody, one_of_required, problems
-from stackyard.api.dependencies import Actor, AppState, State, Stored
+from stackyard.api.bodies import MAX_ID, MAX_INT, Offset, RequestBody, one_of_required, problems
+from stackyard.api.dependencies import Actor, AppState, Name, State, Stored
 from stackyard.definitions.names import check_name
 from stackyard.errors import FeedbackNotFound, PipelineNotFound, RevisionNotFound
 from stackyard.json_types import integral

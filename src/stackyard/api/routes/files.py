@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from stackyard.api.answers import RUN_PROBLEMS
-from stackyard.api.bodies import Name, problems
-from stackyard.api.dependencies import State
+from stackyard.api.bodies import problems
+from stackyard.api.dependencies import Name, State
 from stackyard.api.forms import (
     UPLOAD_BODY,
     UploadAnswer,

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from stackyard.api.answers import PROBLEMS
-from stackyard.api.bodies import MAX_INT, Name, Offset, RevisionNumber
-from stackyard.api.dependencies import State
+from stackyard.api.bodies import MAX_INT, Offset, RevisionNumber
+from stackyard.api.dependencies import Name, State
 from stackyard.api.headers import preferred
 from stackyard.errors import PipelineNotFound, RevisionNotFound
 from stackyard.store import RevisionRecord

@@ -7,11 +7,17 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from stackyard.api.answers import PROBLEMS, RUN_PROBLEMS, deploy_warnings, detail, summary, write_response
-from stackyard.api.bodies import Name, PipelineDetail, PipelineList, PipelineSchema, WriteAnswer
-from stackyard.api.dependencies import Actor, RegistryDep, State, Stored
-from stackyard.api.headers import expectation, preferred, revision_headers
-from stackyard.api.rollouts import wait_for_rollout, wait_requested
-from stackyard.api.submissions import DEFINITION_REQUEST_BODY, read_definition
+from stackyard.api.bodies import (
+    DEFINITION_REQUEST_BODY,
+    PipelineDetail,
+    PipelineList,
+    PipelineSchema,
+    WriteAnswer,
+    read_definition,
+)
+from stackyard.api.dependencies import Actor, Name, RegistryDep, State, Stored
+from stackyard.api.headers import expectation, preferred, revision_headers, wait_requested
+from stackyard.api.rollouts import wait_for_rollout
 from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.serving.leases import missing
 
@@ -51,8 +57,11 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
     change = await read_definition(request, name, actor)
     applied = await state.manager.put(change, expectation(request))
     result = applied.result
-    pending = await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
-    return pending or write_response(state, applied, await deploy_warnings(state, applied.build))
+    if wait is not None and (
+        pending := await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
+    ):
+        return pending
+    return write_response(state, applied, await deploy_warnings(state, applied.build))
 
 
 @router.delete(
@@ -65,8 +74,11 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
 async def delete_pipeline(name: Name, request: Request, state: State, actor: Actor) -> Response:
     wait = wait_requested(request)
     result = (await state.manager.delete(name, expectation(request), actor)).result
-    pending = await wait_for_rollout(state, name, None, result.generation, wait)
-    return pending or Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})
+    if wait is not None:
+        pending = await wait_for_rollout(state, name, None, result.generation, wait)
+        if pending is not None:
+            return pending
+    return Response(status_code=204, headers={"X-Stackyard-Generation": str(result.generation)})
 
 
 @router.get(

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from stackyard import __version__
 from stackyard.api.answers import summary
-from stackyard.api.bodies import Name, Problem
-from stackyard.api.dependencies import AppState, State
+from stackyard.api.bodies import Problem
+from stackyard.api.dependencies import AppState, Name, State
 from stackyard.definitions.build import Build
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.observability.metrics import EXPOSITION_TYPE

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard.api.answers import PROBLEMS, write_response
-from stackyard.api.bodies import MAX_INT, Name, RequestBody, WriteAnswer, one_of_required
-from stackyard.api.dependencies import Actor, State, Stored
+from stackyard.api.bodies import MAX_INT, RequestBody, WriteAnswer, one_of_required
+from stackyard.api.dependencies import Actor, Name, State, Stored
 from stackyard.api.headers import expectation
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import InvalidRequest

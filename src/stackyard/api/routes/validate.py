@@ -9,9 +9,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from stackyard.api.answers import PROBLEMS
-from stackyard.api.bodies import RequestBody
+from stackyard.api.bodies import RequestBody, read_yaml_or_json
 from stackyard.api.dependencies import State
-from stackyard.api.submissions import read_yaml_or_json
 from stackyard.definitions.checks import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import StackyardError
