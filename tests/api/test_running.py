@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from stackyard.serving.registry import LiveRevision
+from stackyard.definitions.build import Build
 from stackyard.settings import Settings
 from tests.components import CLOSED, GATES
 from tests.conftest import yard
@@ -42,13 +42,13 @@ async def test_work_given_up_before_a_run_thread_took_it_never_starts_and_gives_
     state = yard(app)
     busy, free = threading.Event(), threading.Event()
 
-    def occupy(live: LiveRevision) -> None:
+    def occupy(build: Build) -> None:
         busy.set()
         free.wait(10)
 
     blocker = asyncio.create_task(state.leases.use("query", occupy))
     assert await anyio.to_thread.run_sync(busy.wait, 10)  # the only run thread is taken
-    started: list[LiveRevision] = []
+    started: list[Build] = []
     with anyio.CancelScope() as scope:
         scope.cancel()  # as a run timeout does while the run waits for a run thread
         await state.leases.use("query", started.append)

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
 from stackyard.api.dependencies import AppState
+from stackyard.definitions.build import Build
 from stackyard.errors import FileTooLarge, InvalidRequest, InvalidRunInput, UnsupportedMediaType
-from stackyard.serving.registry import LiveRevision
 from stackyard.serving.sharing import warnings_for
 from stackyard.serving.uploads import (
     FileResult,
@@ -108,10 +108,10 @@ def params_field(form: FormData, key: str) -> dict[str, Any]:
 async def index_uploads(state: AppState, name: str, uploads: list[Upload], params: dict[str, Any]) -> UploadAnswer:
     """Run `name` once per upload (as one run, within the run limits) and say what each file gave."""
 
-    def work(live: LiveRevision) -> tuple[str, list[FileResult]]:
-        target = files_input(live.build)
-        check_types(uploads, accepted_types(live.build, target))
-        return target.name, index_files(live.build, target, uploads, params, state.inputs)
+    def work(build: Build) -> tuple[str, list[FileResult]]:
+        target = files_input(build)
+        check_types(uploads, accepted_types(build, target))
+        return target.name, index_files(build, target, uploads, params, state.inputs)
 
     live, (target_name, results) = await state.leases.run(name, work)
     counts = [result.documents_written for result in results if result.documents_written is not None]

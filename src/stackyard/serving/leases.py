@@ -20,6 +20,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from stackyard.definitions.build import Build
 from stackyard.definitions.names import check_name
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout, TooManyRuns
 from stackyard.observability.tracer import RunScope, enter_run_scope
@@ -98,8 +99,9 @@ class Leases:
     timeout: float
     scopes: Callable[[str, int], RunScope]  # where a revision's runs are measured (`RunScopes`)
 
-    async def run(self, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
-        """Run `work(live)` in a run thread as one run of `name`: counted, within the gate and the timeout."""
+    async def run(self, name: str, work: Callable[[Build], T]) -> tuple[LiveRevision, T]:
+        """Run `work(build)` on the live revision of `name` in a run thread, as one run: counted, within the gate and
+        the timeout. Answers the revision it ran on and what `work` answered."""
         registry = self.registry
         current = registry.get(name)
         if current is None:
@@ -139,8 +141,8 @@ class Leases:
             series.finished(started, error)
         return live, result
 
-    async def use(self, name: str, work: Callable[[LiveRevision], T]) -> tuple[LiveRevision, T]:
-        """Run `work(live)` in a run thread under a lease on the live revision of `name` (no gate, not counted)."""
+    async def use(self, name: str, work: Callable[[Build], T]) -> tuple[LiveRevision, T]:
+        """Run `work(build)` in a run thread under a lease on the live revision of `name` (no gate, not counted)."""
         live = self.registry.acquire(name)
         if live is None:
             raise missing(self.registry, name)
@@ -165,7 +167,7 @@ async def _in_thread(
     threads: Executor,
     registry: Registry,
     live: LiveRevision,
-    work: Callable[[LiveRevision], T],
+    work: Callable[[Build], T],
     scope: RunScope | None = None,
 ) -> T:
     loop = asyncio.get_running_loop()
@@ -179,7 +181,7 @@ async def _in_thread(
         try:
             if scope is not None:
                 enter_run_scope(scope)  # in this call's own copy of the context: nothing to reset
-            return work(live)
+            return work(live.build)
         finally:
             with handoff.lock:
                 handoff.finished = True

@@ -13,8 +13,8 @@ mounted.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +28,6 @@ from stackyard.api.bodies import RunRequest, RunResponse
 from stackyard.api.dependencies import AppState, Name
 from stackyard.api.problems import problem_for, problem_response
 from stackyard.errors import MethodNotAllowed
-from stackyard.serving.registry import LiveRevision
 from stackyard.serving.runner import run_build
 
 PATH = "/pipelines/{name}/run"
@@ -44,10 +43,10 @@ async def run_endpoint(request: Request) -> Response:
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None
 
-    def work(live: LiveRevision) -> dict[str, Any]:
-        return run_build(live.build, body.data, body.include_outputs_from, state.inputs)
-
-    live, result = await state.leases.run(name, work)
+    run = functools.partial(
+        run_build, data=body.data, include_outputs_from=body.include_outputs_from, policy=state.inputs
+    )
+    live, result = await state.leases.run(name, run)
     # The revision reported is the one this run started on, even if a newer one went live meanwhile.
     payload = {"pipeline": name, "revision": live.revision, "result": result}
     return Response(

@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard.api.bodies import MAX_INT, RequestBody, one_of_required, problems
 from stackyard.api.dependencies import Name, State
+from stackyard.definitions.build import Build
 from stackyard.errors import InvalidRequest
 from stackyard.json_types import Integer
 from stackyard.serving import docstores
 from stackyard.serving.outputs import plain_documents
-from stackyard.serving.registry import LiveRevision
 
 router = APIRouter(prefix="/pipelines", tags=["documents"])
 PROBLEMS = problems(
@@ -80,8 +80,8 @@ class DeleteAnswer(StoreAnswer):
     responses=PROBLEMS,
 )
 async def search_documents(name: Name, body: SearchBody, state: State) -> SearchAnswer:
-    def work(live: LiveRevision) -> tuple[str, int, list[dict[str, Any]]]:
-        component, store = docstores.pick_store(live.build, name, body.component)
+    def work(build: Build) -> tuple[str, int, list[dict[str, Any]]]:
+        component, store = docstores.pick_store(build, name, body.component)
         total, page = docstores.search(store, body.filters, body.offset, body.limit)
         return component, total, plain_documents(page, body.return_embedding)
 
@@ -104,8 +104,8 @@ async def search_documents(name: Name, body: SearchBody, state: State) -> Search
     responses=PROBLEMS,
 )
 async def count_documents(name: Name, body: CountBody, state: State) -> CountAnswer:
-    def work(live: LiveRevision) -> tuple[str, int]:
-        component, store = docstores.pick_store(live.build, name, body.component)
+    def work(build: Build) -> tuple[str, int]:
+        component, store = docstores.pick_store(build, name, body.component)
         return component, docstores.count(store, body.filters)
 
     live, (component, count) = await state.leases.use(name, work)
@@ -122,8 +122,8 @@ async def delete_documents(name: Name, body: DeleteBody, state: State) -> Delete
     if body.filters is None and not body.all:
         raise InvalidRequest('Send "filters", or "all": true to delete every document of the store.')
 
-    def work(live: LiveRevision) -> tuple[str, int]:
-        component, store = docstores.pick_store(live.build, name, body.component)
+    def work(build: Build) -> tuple[str, int]:
+        component, store = docstores.pick_store(build, name, body.component)
         return component, docstores.delete(store, body.filters)
 
     live, (component, deleted) = await state.leases.use(name, work)

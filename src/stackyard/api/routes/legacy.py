@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from stackyard import __version__
 from stackyard.api.dependencies import Actor, AppState, State
 from stackyard.api.forms import index_uploads, json_field, params_field, read_form, upload_body, uploads_from
+from stackyard.definitions.build import Build
 from stackyard.haystack1.labels import (
     USER_FEEDBACK,
     Label,
@@ -32,7 +33,6 @@ from stackyard.haystack1.labels import (
 from stackyard.haystack1.queries import document_1x, filters_from_1x, plain_outputs, query_answer_1x, query_inputs
 from stackyard.serving import docstores
 from stackyard.serving.outputs import plain_documents
-from stackyard.serving.registry import LiveRevision
 from stackyard.serving.runner import run_build
 from stackyard.store import Feedback
 
@@ -79,8 +79,7 @@ async def health() -> dict[str, Any]:
 async def query(body: QueryRequest, state: State) -> JSONResponse:
     name = state.settings.query_pipeline
 
-    def work(live: LiveRevision) -> tuple[list[str], dict[str, Any]]:
-        build = live.build
+    def work(build: Build) -> tuple[list[str], dict[str, Any]]:
         inputs, debugged = query_inputs(build, body.query, body.params or {}, bool(body.debug))
         return debugged, run_build(build, inputs, debugged, state.inputs)
 
@@ -123,8 +122,8 @@ async def file_upload(request: Request, state: State) -> JSONResponse:
 async def _store_call(state: State, component: str | None, call: Any) -> Any:
     name = state.settings.query_pipeline
 
-    def work(live: LiveRevision) -> Any:
-        _component, store = docstores.pick_store(live.build, name, component)
+    def work(build: Build) -> Any:
+        _component, store = docstores.pick_store(build, name, component)
         return call(store)
 
     return (await state.leases.use(name, work))[1]
