@@ -17,7 +17,7 @@ from enum import StrEnum
 TOKEN_PREFIX = "sy_"  # noqa: S105 - a marker that makes leaked tokens easy to find, not a secret
 
 
-class Scope(StrEnum):
+class TokenScope(StrEnum):
     ADMIN = "admin"  # manage pipelines, read the audit log; implies read and run
     RUN = "run"  # run pipelines (optionally only those matching patterns)
     READ = "read"  # list, get, schema, status
@@ -32,7 +32,7 @@ class Token:
     """A configured token: its name, scopes and the salted hash of its secret."""
 
     name: str
-    scopes: frozenset[Scope]
+    scopes: frozenset[TokenScope]
     run_patterns: tuple[str, ...]  # empty: every pipeline
     salt: bytes
     digest: bytes
@@ -41,10 +41,10 @@ class Token:
         candidate = hashlib.sha256(self.salt + presented.encode()).digest()
         return hmac.compare_digest(candidate, self.digest)
 
-    def allows(self, scope: Scope, pipeline: str | None = None) -> bool:
-        if Scope.ADMIN in self.scopes:
+    def allows(self, scope: TokenScope, pipeline: str | None = None) -> bool:
+        if TokenScope.ADMIN in self.scopes:
             return True
-        if scope is Scope.RUN and Scope.RUN in self.scopes:
+        if scope is TokenScope.RUN and TokenScope.RUN in self.scopes:
             if not self.run_patterns:
                 return True
             return pipeline is not None and any(fnmatch.fnmatchcase(pipeline, p) for p in self.run_patterns)
@@ -66,16 +66,16 @@ def parse_token_line(line: str) -> Token:
         raise InvalidTokenLine("a token line must read name:scopes:sha256$salt$digest") from None
     if algorithm != "sha256" or len(digest) != 32 or not name:
         raise InvalidTokenLine(f"token {name!r}: only sha256 hashes made by `stackyard token create` are accepted")
-    scopes: set[Scope] = set()
+    scopes: set[TokenScope] = set()
     patterns: list[str] = []
     for item in filter(None, (part.strip() for part in scope_text.split(","))):
         scope_name, _, pattern = item.partition("@")
         try:
-            scopes.add(Scope(scope_name))
+            scopes.add(TokenScope(scope_name))
         except ValueError:
             raise InvalidTokenLine(f"token {name!r}: unknown scope {scope_name!r} (use admin, run, read)") from None
         if pattern:
-            if scope_name != Scope.RUN:
+            if scope_name != TokenScope.RUN:
                 raise InvalidTokenLine(f"token {name!r}: only the run scope takes a pipeline pattern")
             patterns.append(pattern)
     if not scopes:

@@ -41,7 +41,7 @@ from stackyard.api.routes import (
     updates,
     validate,
 )
-from stackyard.changes.heartbeat import Replica
+from stackyard.changes.heartbeat import Heartbeat
 from stackyard.changes.manager import Manager
 from stackyard.changes.seed import seed
 from stackyard.changes.sync import Synchronizer, poll_interval
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         watch = Observability.start(settings, tracer_provider)
         manager = Manager(store=store, registry=registry, settings=settings, metrics=watch.metrics)
         sync = Synchronizer(manager)
-        replica = Replica(settings, store, registry, sync)
+        replica = Heartbeat(watch.replica, settings, store, registry, sync)
         # Runs get threads of their own: a burst of runs never waits behind builds and store calls, nor they behind it.
         threads = ThreadPoolExecutor(settings.run_threads, thread_name_prefix="stackyard-run")
         # Made here, not with the app: the gates' semaphores belong to the event loop that serves.

@@ -13,7 +13,7 @@ from pydantic.config import JsonDict
 
 from stackyard.api.problems import not_valid
 from stackyard.errors import InvalidRequest, UnsupportedMediaType, trim
-from stackyard.serving.registry import State
+from stackyard.serving.registry import ServingState
 from stackyard.store import Change
 
 # The largest number a store column for revisions, counts and offsets holds (PostgreSQL's integer), and the largest
@@ -63,7 +63,7 @@ class PipelineSummary(BaseModel):
     description: str
     labels: dict[str, str]
     enabled: bool
-    state: State
+    state: ServingState
     live_revision: int | None = Field(description="The revision this process serves (may trail `revision` briefly).")
     error: str | None = Field(default=None, description="Why the stored revision does not serve here, if it does not.")
     created_at: datetime

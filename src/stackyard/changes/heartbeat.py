@@ -1,4 +1,4 @@
-"""Replicas: every server process registers itself in the store and reports, with a heartbeat, what it serves.
+"""The heartbeat: every server process registers itself in the store and reports, with a heartbeat, what it serves.
 
 A replica is one process (a worker of `--workers N`, a pod of a Deployment). Its heartbeat carries the store
 generation it has applied and, per pipeline, the revision it serves and the newest revision that failed to build
@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
 import anyio
 
 from stackyard.changes.sync import Synchronizer
-from stackyard.serving.registry import Registry, State, state_of
+from stackyard.observability.process import Replica
+from stackyard.serving.registry import Registry, ServingState, state_of
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, LoadedPipeline, ReplicaRecord
 
@@ -47,27 +45,27 @@ def state_on(replica: ReplicaRecord, name: str, stored_revision: int | None) -> 
     """Where `replica` stands with `name` against the stored revision (None: the pipeline was deleted)."""
     loaded = replica.pipelines.get(name, LoadedPipeline(live=None))
     if stored_revision is None:
-        return REMOVED if loaded.live is None else State.PENDING.value
+        return REMOVED if loaded.live is None else ServingState.PENDING.value
     return state_of(loaded.live, loaded.failed, stored_revision).value
 
 
 @dataclass
-class Replica:
-    """This process's presence in the store: registered at start-up, a heartbeat while it runs, gone at shutdown."""
+class Heartbeat:
+    """This replica's presence in the store: registered at start-up, a heartbeat while it runs, gone at shutdown."""
 
+    replica: Replica
     settings: Settings
     store: DefinitionStore
     registry: Registry
     sync: Synchronizer
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _task: asyncio.Task[None] | None = None
 
     def report(self) -> ReplicaRecord:
         return ReplicaRecord(
-            id=self.settings.replica_id,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            started_at=self.started_at,
+            id=self.replica.id,
+            host=self.replica.host,
+            pid=self.replica.pid,
+            started_at=self.replica.started_at,
             generation=self.sync.applied_generation,
             pipelines=loaded_pipelines(self.registry),
         )
@@ -85,7 +83,7 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         try:
-            await anyio.to_thread.run_sync(self.store.leave, self.settings.replica_id)
+            await anyio.to_thread.run_sync(self.store.leave, self.replica.id)
         except Exception:
             log.warning("could not unregister this replica; it drops out of GET /replicas when its heartbeat ages")
 

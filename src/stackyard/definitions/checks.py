@@ -21,7 +21,7 @@ from stackyard.serving.runner import run_build
 
 
 @dataclass(frozen=True)
-class Problem:
+class Finding:
     message: str
     title: str
     component: str | None = None
@@ -41,22 +41,22 @@ class Simulation:
     result: dict[str, Any] | None
     timings_ms: dict[str, float]
     total_ms: float
-    error: Problem | None = None
+    error: Finding | None = None
 
 
 @dataclass(frozen=True)
 class Report:
     valid: bool
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
     warnings: list[BreakingChange] = field(default_factory=list)
     inputs: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
     simulation: Simulation | None = None
 
 
-def problem_of(error: StackyardError) -> Problem:
+def problem_of(error: StackyardError) -> Finding:
     extensions = error.extensions
-    return Problem(
+    return Finding(
         message=error.detail,
         title=error.title,
         component=extensions.get("component"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,9 +30,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Replica:
-    """This process: an id for status pages and response headers, and when it started."""
+    """This process as one replica: its id (status pages, response headers, heartbeats), host, pid and start time;
+    made once, so every report of the process says the same."""
 
     id: str
+    host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _started: float = field(default_factory=time.monotonic)

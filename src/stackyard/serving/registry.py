@@ -18,21 +18,21 @@ from stackyard.definitions.build import Build
 log = logging.getLogger(__name__)
 
 
-class State(StrEnum):
+class ServingState(StrEnum):
     SERVING = "serving"  # the stored revision is live here
     DEGRADED = "degraded"  # an older revision is live here; the stored one failed to build on this process
     FAILED = "failed"  # nothing is live here: the stored revision failed to build and there was no older one
     PENDING = "pending"  # stored, not yet built by this process
 
 
-def state_of(live: int | None, failed: int | None, stored: int) -> State:
+def state_of(live: int | None, failed: int | None, stored: int) -> ServingState:
     """Where a process stands with a pipeline: the revision it serves and the newest it failed to build, against
     the stored one. One rule for this process (`Registry.state`) and for other replicas' reports."""
     if live is not None and live >= stored:
-        return State.SERVING
+        return ServingState.SERVING
     if failed is not None and failed >= stored:
-        return State.DEGRADED if live is not None else State.FAILED
-    return State.PENDING
+        return ServingState.DEGRADED if live is not None else ServingState.FAILED
+    return ServingState.PENDING
 
 
 @dataclass
@@ -146,7 +146,7 @@ class Registry:
         if current is not None:
             self._retire(current)
 
-    def state(self, name: str, stored_revision: int) -> State:
+    def state(self, name: str, stored_revision: int) -> ServingState:
         live = self._live.get(name)
         failure = self._failures.get(name)
         return state_of(

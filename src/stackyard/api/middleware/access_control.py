@@ -15,8 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stackyard.api.problems import problem_response
 from stackyard.errors import Forbidden, InsecureOpenMode, StackyardError, Unauthorized
-from stackyard.tokens import Scope as Need
-from stackyard.tokens import Token, find_token
+from stackyard.tokens import Token, TokenScope, find_token
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +29,18 @@ _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_fil
 _ADMIN_READS = frozenset({"/audit", "/export-feedback"})
 
 
-def required(method: str, path: str) -> tuple[Need | None, str | None]:
+def required(method: str, path: str) -> tuple[TokenScope | None, str | None]:
     """The scope a request needs (None: public) and the pipeline it concerns, if any."""
     if path in PUBLIC or (method == "GET" and (path in PUBLIC_PAGES or path.startswith(PUBLIC_FOLDERS))):
         return None, None
     if method in ("GET", "HEAD"):
-        return (Need.ADMIN if path in _ADMIN_READS else Need.READ), None
+        return (TokenScope.ADMIN if path in _ADMIN_READS else TokenScope.READ), None
     match = _RUN_ROUTE.match(path)
     if method == "POST" and match:
-        return Need.RUN, match.group("name")
+        return TokenScope.RUN, match.group("name")
     if method == "POST" and path in _LEGACY_RUN_ROUTES:
-        return Need.RUN, None
-    return Need.ADMIN, None
+        return TokenScope.RUN, None
+    return TokenScope.ADMIN, None
 
 
 def is_loopback(host: str) -> bool:
@@ -77,9 +76,9 @@ class AccessControl:
             return
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope, need: Need, pipeline: str | None) -> StackyardError | None:
+    def _check(self, scope: Scope, need: TokenScope, pipeline: str | None) -> StackyardError | None:
         if not self.tokens:
-            if need is Need.ADMIN and self.refuse_open_admin:
+            if need is TokenScope.ADMIN and self.refuse_open_admin:
                 return InsecureOpenMode(
                     "No tokens are configured and the server listens beyond loopback. Configure tokens "
                     "(stackyard token create) or set STACKYARD_ALLOW_INSECURE=true."

@@ -16,7 +16,7 @@ from stackyard.api.dependencies import AppState, Name, State
 from stackyard.definitions.build import Build
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.observability.metrics import EXPOSITION_TYPE
-from stackyard.serving.registry import State as PipelineState
+from stackyard.serving.registry import ServingState
 from stackyard.serving.sharing import warnings_for
 from stackyard.store import PipelineRecord
 
@@ -35,7 +35,7 @@ class PipelineStatus(BaseModel):
     name: str
     revision: int | None = Field(description="The stored revision; null when the store cannot be read.")
     live_revision: int | None
-    state: PipelineState
+    state: ServingState
     error: str | None
 
 
@@ -66,7 +66,7 @@ class Status(BaseModel):
 class PipelineReadiness(BaseModel):
     pipeline: str
     revision: int = Field(description="The revision this process serves.")
-    state: PipelineState
+    state: ServingState
 
 
 @router.get(
@@ -149,7 +149,7 @@ def _from_registry(state: AppState) -> list[PipelineStatus]:
                 name=name,
                 revision=None,
                 live_revision=live.revision if live is not None else None,
-                state=PipelineState.DEGRADED if degraded else PipelineState.SERVING,
+                state=ServingState.DEGRADED if degraded else ServingState.SERVING,
                 error=failure.error if degraded and failure is not None else None,
             )
         )
@@ -181,5 +181,5 @@ async def pipeline_ready(name: Name, state: State) -> PipelineReadiness:
         )
     degraded = failure is not None and failure.revision > live.revision
     return PipelineReadiness(
-        pipeline=name, revision=live.revision, state=PipelineState.DEGRADED if degraded else PipelineState.SERVING
+        pipeline=name, revision=live.revision, state=ServingState.DEGRADED if degraded else ServingState.SERVING
     )

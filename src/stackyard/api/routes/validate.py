@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from stackyard.api.answers import PROBLEMS
 from stackyard.api.bodies import RequestBody, read_yaml_or_json
 from stackyard.api.dependencies import State
-from stackyard.definitions.checks import BreakingChange, Problem, Report, Simulation, problem_of, report_for, simulate
+from stackyard.definitions.checks import BreakingChange, Finding, Report, Simulation, problem_of, report_for, simulate
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import StackyardError
 from stackyard.serving.sharing import warnings_for
@@ -34,7 +34,7 @@ class ValidateBody(RequestBody):
 
 class ValidateAnswer(BaseModel):
     valid: bool
-    problems: list[Problem]
+    problems: list[Finding]
     warnings: list[BreakingChange]
     inputs: dict[str, Any] | None
     outputs: dict[str, Any] | None
