@@ -166,18 +166,31 @@ ROUTERS = (
 
 
 class StackyardAPI(FastAPI):
-    """FastAPI, with Stackyard's own middleware outside all of FastAPI's layers and the run lane just inside it."""
+    """FastAPI, with Stackyard's own middleware outside all of FastAPI's layers, and two stacks behind it: the run
+    lane for the run path, FastAPI's stack (error middleware, exception handlers, exit stack, routing) for the rest.
+
+    A request on the run path never enters FastAPI's layers, which cost more than a small pipeline's run; any other
+    request never passes the lane.
+    """
 
     front: tuple[Middleware, ...] = ()  # outermost first; set by `install_middleware`
+    run_stack: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             send = _one_line_start_failure(send)
+        elif run_lane.takes(scope):
+            if self.run_stack is None:
+                self.run_stack = self._behind_front(run_lane.run_lane)
+            scope["app"] = self
+            await self.run_stack(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
-        # FastAPI's stack holds its error middleware, exception handlers, exit stack and routing; runs skip it.
-        app: ASGIApp = run_lane.RunLane(super().build_middleware_stack())
+        return self._behind_front(super().build_middleware_stack())
+
+    def _behind_front(self, app: ASGIApp) -> ASGIApp:
         for cls, args, kwargs in reversed(self.front):
             app = cls(app, *args, **kwargs)
         return app

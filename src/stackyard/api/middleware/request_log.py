@@ -28,7 +28,8 @@ _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
 class _RequestIds:
-    """Ids unique across processes and restarts: a random prefix per process, then a counter.
+    """Ids unique across processes and restarts: a random prefix per middleware instance (one per stack of the app:
+    the run lane's and FastAPI's), then a counter.
 
     Cheaper than a uuid4 per request (no system call on the event loop), and still never repeats.
     """

@@ -1,6 +1,6 @@
 """The run lane: `POST /pipelines/{name}/run`, the hot path, answered before FastAPI's layers.
 
-Placed inside Stackyard's own middleware (request log, access control, body limits) and outside FastAPI's
+Reached through Stackyard's own middleware (request log, access control, body limits) and apart from FastAPI's
 layers (error middleware, exception handling, exit stack, routing), which together cost more than running a
 small pipeline does. The path goes one way: the lane reads the body, `Leases.run` takes the gate and the lease and
 runs the work in a run thread, `run_build` routes the inputs (under the run's own `InputPolicy`) and runs the
@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from stackyard.api.answers import RUN_PROBLEMS
 from stackyard.api.bodies import RunRequest, RunResponse
@@ -56,31 +56,32 @@ async def run_endpoint(request: Request) -> Response:
     )
 
 
-class RunLane:
-    """ASGI: sends every request for the run path to `run_endpoint` (POST) or a 405, everything else on to `app`."""
+ROUTE = Route(PATH, run_endpoint, name="run_pipeline")
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.route = Route(PATH, run_endpoint, name="run_pipeline")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            match, child = self.route.matches(scope)
-            if match is not Match.NONE:
-                scope.update(child)
-                scope["route"] = self.route  # as FastAPI's routing does: logs and spans read the template
-                request = Request(scope, receive)
-                if scope["method"] != "POST":
-                    refused = MethodNotAllowed(f"{scope['method']} is not a method of {scope['path']}; it takes POST.")
-                    await problem_response(refused, scope["path"], {"Allow": "POST"})(scope, receive, send)
-                    return
-                try:
-                    response = await run_endpoint(request)
-                except Exception as error:
-                    response = await problem_for(request, error)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def takes(scope: Scope) -> bool:
+    """Whether a request belongs to the run lane: any method on the run path (the lane answers 405 but for POST)."""
+    return scope["type"] == "http" and ROUTE.matches(scope)[0] is not Match.NONE
+
+
+async def run_lane(scope: Scope, receive: Receive, send: Send) -> None:
+    """ASGI: answer a request on the run path (`takes`): `run_endpoint` for POST, 405 for any other method.
+
+    The app sends only the run path here, behind its own middleware: every other request goes to FastAPI's stack
+    and never passes this module.
+    """
+    scope.update(ROUTE.matches(scope)[1])
+    scope["route"] = ROUTE  # as FastAPI's routing does: logs and spans read the template
+    if scope["method"] != "POST":
+        refused = MethodNotAllowed(f"{scope['method']} is not a method of {scope['path']}; it takes POST.")
+        await problem_response(refused, scope["path"], {"Allow": "POST"})(scope, receive, send)
+        return
+    request = Request(scope, receive)
+    try:
+        response = await run_endpoint(request)
+    except Exception as error:
+        response = await problem_for(request, error)
+    await response(scope, receive, send)
 
 
 async def _described(name: Name, body: RunRequest) -> RunResponse:  # pragma: no cover - describes, never runs
