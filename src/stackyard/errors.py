@@ -70,6 +70,10 @@ class StackyardError(Exception):
         self.detail = trim(detail)
         self.extensions = extensions
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Problems cross from worker processes to the server by pickle; the default drops the extensions.
+        return (_rebuilt, (type(self), self.detail, self.extensions))
+
     @property
     def type(self) -> str:
         return PROBLEM_BASE + self.slug
@@ -331,3 +335,7 @@ class StoreReadOnly(StoreUnavailable):
     slug = "store-read-only"
     title = "The definition store cannot be written"
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "30"}
+
+
+def _rebuilt(kind: type[StackyardError], detail: str, extensions: dict[str, Any]) -> StackyardError:
+    return kind(detail, **extensions)

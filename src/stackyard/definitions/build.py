@@ -48,6 +48,23 @@ class Build:
         self.pipeline.close()
 
 
+@dataclass(frozen=True)
+class BuildInfo:
+    """What the server knows of a build that lives in a worker process: enough to describe, check and route to it
+    without holding any component. Made by the worker that built it (`serving.worker.describe`)."""
+
+    key: str  # the build's key in every worker: the hash of its YAML
+    definition: Definition
+    inputs_schema: dict[str, Any]
+    outputs_schema: dict[str, Any]
+    accepted_inputs: tuple[str, ...]  # flat input names a caller may use
+    mandatory_inputs: tuple[str, ...]
+    outputs: tuple[str, ...]  # what a run returns by default
+    in_memory_indexes: tuple[str, ...]
+    # Holds an in-memory document store: its documents live in one worker, so its runs go there (`WorkerPool`).
+    pinned: bool
+
+
 def build_pipeline(
     definition: Definition,
     *,

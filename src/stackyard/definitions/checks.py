@@ -13,10 +13,10 @@ from typing import Any
 
 from haystack.components.writers import DocumentWriter
 
-from stackyard.definitions.build import Build
-from stackyard.definitions.schema import input_schema, output_schema
+from stackyard.definitions.build import Build, BuildInfo
+from stackyard.definitions.schema import input_schema
 from stackyard.errors import SimulationRefused, StackyardError
-from stackyard.serving.inputs import InputPolicy, accepted_names
+from stackyard.serving.inputs import InputPolicy
 from stackyard.serving.runner import run_build
 
 
@@ -75,41 +75,40 @@ def writers(build: Build) -> list[str]:
     return found
 
 
-def breaking_changes(live: Build, candidate: Build) -> list[BreakingChange]:
+def breaking_changes(live: BuildInfo, candidate: BuildInfo) -> list[BreakingChange]:
     """What a caller of the live pipeline would notice: inputs or outputs gone, a new mandatory input."""
     warnings: list[BreakingChange] = []
-    old_inputs, new_inputs = set(accepted_names(live)), set(accepted_names(candidate))
-    for name in sorted(old_inputs - new_inputs):
+    for name in sorted(set(live.accepted_inputs) - set(candidate.accepted_inputs)):
         warnings.append(
             BreakingChange("input-removed", name, f"Input '{name}' is accepted now and would not be any more.")
         )
-    old_required, new_required = _mandatory(live), _mandatory(candidate)
-    for name in sorted(new_required - old_required):
+    for name in sorted(set(candidate.mandatory_inputs) - set(live.mandatory_inputs)):
         warnings.append(
             BreakingChange(
                 "mandatory-input-added", name, f"Input '{name}' would become mandatory; current callers omit it."
             )
         )
-    old_outputs, new_outputs = _outputs(live), _outputs(candidate)
-    for name in sorted(old_outputs - new_outputs):
+    for name in sorted(set(live.outputs) - set(candidate.outputs)):
         warnings.append(
             BreakingChange("output-removed", name, f"Output '{name}' is returned now and would not be any more.")
         )
     return warnings
 
 
-def _mandatory(build: Build) -> set[str]:
-    return set(input_schema(build)["anyOf"][0].get("required", []))
+def mandatory_inputs(build: Build) -> tuple[str, ...]:
+    return tuple(input_schema(build)["anyOf"][0].get("required", []))
 
 
-def _outputs(build: Build) -> set[str]:
+def default_outputs(build: Build) -> tuple[str, ...]:
     if build.definition.outputs:
-        return set(build.definition.outputs)
-    return {f"{component}.{socket}" for component, sockets in build.sockets.leaf_outputs.items() for socket in sockets}
+        return tuple(build.definition.outputs)
+    return tuple(
+        f"{component}.{socket}" for component, sockets in build.sockets.leaf_outputs.items() for socket in sockets
+    )
 
 
 def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool, policy: InputPolicy) -> Simulation:
-    """Run the candidate once and time each component. Blocking: call it in a worker thread."""
+    """Run the candidate once and time each component: the work of a throwaway build in a worker process."""
     writing = writers(build)
     if writing and not allow_writes:
         raise SimulationRefused(
@@ -148,19 +147,19 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def ignored_keys(build: Build) -> list[BreakingChange]:
+def ignored_keys(candidate: BuildInfo) -> list[BreakingChange]:
     """The keys of the candidate that Haystack 3 reads past, as warnings."""
-    definition = build.definition
+    definition = candidate.definition
     return [
         BreakingChange("ignored-key", key, message)
         for key, message in zip(definition.ignored_keys, definition.warnings, strict=True)
     ]
 
 
-def report_for(build: Build, live: Build | None) -> Report:
+def report_for(candidate: BuildInfo, live: BuildInfo | None) -> Report:
     return Report(
         valid=True,
-        warnings=ignored_keys(build) + (breaking_changes(live, build) if live is not None else []),
-        inputs=input_schema(build),
-        outputs=output_schema(build),
+        warnings=ignored_keys(candidate) + (breaking_changes(live, candidate) if live is not None else []),
+        inputs=candidate.inputs_schema,
+        outputs=candidate.outputs_schema,
     )

@@ -14,7 +14,7 @@ import contextlib
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from haystack.tracing.tracer import Span, Tracer, enable_tracing, is_tracing_enabled
 from haystack.tracing.tracer import tracer as haystack_tracer
@@ -34,6 +34,14 @@ CONTENT_TAGS = frozenset(
 )
 
 
+class ComponentSink(Protocol):
+    """Where component runs are reported: the metrics (in the server), or a request's measurements (in a worker)."""
+
+    def component_ran(self, pipeline: str, component: str, seconds: float) -> None: ...
+
+    def component_failed(self, pipeline: str, component: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class RunScope:
     """Which pipeline revision is running, and where its measurements go: its run series, its component timings
@@ -41,7 +49,7 @@ class RunScope:
 
     pipeline: str
     revision: int
-    metrics: Metrics
+    metrics: ComponentSink
     spans: Tracer | None = None
     series: RunSeries | None = None
 

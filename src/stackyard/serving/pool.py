@@ -1,0 +1,384 @@
+"""The server's worker processes (`serving.worker`): every build and every run happens in one of them.
+
+A worker does one request at a time, so a run that overstays its timeout can be stopped by ending its worker, and
+only that run is lost; its slot is given back once the process is gone. Workers are forked from a fork server that
+imported Haystack once, so a new one is ready in milliseconds. The pool keeps `minimum` workers, grows to `maximum`
+when all are busy, and replaces a worker that ends.
+
+A build lives in the workers that built it (its key is the hash of its YAML); a run goes to an idle worker that has
+its build if there is one, else to any idle worker, which builds it first. A pipeline that holds an in-memory
+document store is pinned: its documents live in one process, so all such pipelines run in the one memory worker,
+one request at a time. Ending that worker (a run that overstays there) loses what its in-memory stores held, as a
+restart would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import pickle
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import anyio
+
+from stackyard.definitions.build import BuildInfo
+from stackyard.errors import BuildTimeout, RunFailed, StackyardError
+from stackyard.serving.protocol import (
+    HEADER_SIZE,
+    Answer,
+    Forget,
+    Prepare,
+    Request,
+    Work,
+    frame,
+    key_of,
+    unframe_length,
+)
+from stackyard.serving.worker import WorkerConfig, main
+
+log = logging.getLogger(__name__)
+
+# Imported once by the fork server, so each worker starts with Haystack and Stackyard already loaded.
+PRELOAD = ["stackyard.serving.worker"]
+STOP_WAIT = 5.0  # seconds a worker has to end once its socket is closed, before it is killed
+
+
+class WorkTimedOut(Exception):
+    """The work passed its time and its worker was ended; raised once the process is gone."""
+
+
+@dataclass(eq=False)
+class _Handle:
+    """One worker process and the server's end of its socket."""
+
+    process: BaseProcess
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    memory: bool = False  # the worker where in-memory stores live
+    busy: bool = False
+    keys: set[str] = field(default_factory=set)  # builds it holds
+    forget: set[str] = field(default_factory=set)  # builds to drop at its next idle moment
+    gone: bool = False
+    dropped: bool = False
+
+    async def call(self, request: Request) -> Answer:
+        self.writer.write(frame(request))
+        await self.writer.drain()
+        length = unframe_length(await self.reader.readexactly(HEADER_SIZE))
+        answer: Answer = pickle.loads(await self.reader.readexactly(length))  # noqa: S301 - our own worker
+        return answer
+
+
+class WorkerPool:
+    """Builds and runs in worker processes, with timeouts that end the worker, never the server."""
+
+    def __init__(self, config: WorkerConfig, *, minimum: int, maximum: int, build_timeout: float) -> None:
+        self.config = config
+        self.minimum = max(1, minimum)
+        self.maximum = max(self.minimum, maximum)
+        self.build_timeout = build_timeout
+        self._general: list[_Handle] = []
+        self._memory: _Handle | None = None
+        self._starting = 0
+        self._starting_memory = False
+        self._changed = asyncio.Condition()
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(PRELOAD)
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- life ----------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the minimum of workers (the first start also starts the fork server, about a second)."""
+        started = await asyncio.gather(*(self._spawn(memory=False) for _ in range(self.minimum)))
+        async with self._changed:
+            self._general.extend(started)
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        """End every worker: its socket closed, it ends on its own; one that does not is killed."""
+        self._closed = True
+        handles = [*self._general, *([self._memory] if self._memory is not None else [])]
+        for handle in handles:
+            handle.gone = True
+            handle.writer.close()
+        for handle in handles:
+            await anyio.to_thread.run_sync(handle.process.join, STOP_WAIT)
+            if handle.process.is_alive():
+                handle.process.kill()
+                await anyio.to_thread.run_sync(handle.process.join)
+        for task in list(self._background):
+            task.cancel()
+
+    @property
+    def busy(self) -> int:
+        """Workers executing a request now: what the metrics report as work in progress."""
+        return sum(handle.busy for handle in self._handles())
+
+    @property
+    def size(self) -> int:
+        return len(self._handles())
+
+    # -- requests ------------------------------------------------------------------------------------------------
+
+    async def prepare(self, yaml_text: str) -> BuildInfo:
+        """Build `yaml_text` in a worker, under the build timeout; the worker keeps the build for the runs to come.
+
+        A pipeline that turns out to hold an in-memory store is then built in the memory worker too, where its runs
+        will go; a definition that cannot build (or takes too long to) never reaches that worker.
+        """
+        key = key_of(yaml_text)
+        info = await self._prepare_in(key, yaml_text, memory=False)
+        if info.pinned:
+            await self._prepare_in(key, yaml_text, memory=True)
+            self.forget(key, memory=False)
+        return info
+
+    async def _prepare_in(self, key: str, yaml_text: str, *, memory: bool) -> BuildInfo:
+        seconds = self.build_timeout
+
+        def too_long() -> Exception:
+            return BuildTimeout(
+                f"Building the definition took longer than {seconds:g} s (STACKYARD_BUILD_TIMEOUT); it was not applied."
+            )
+
+        answer = await self._dispatch(key, memory, Prepare(key, yaml_text), seconds, timed_out=too_long)
+        if answer.error is not None:
+            raise answer.error
+        info: BuildInfo = answer.value
+        return info
+
+    async def run(
+        self,
+        info: BuildInfo,
+        work: Callable[[Any], Any],
+        *,
+        seconds: float,
+        scope: tuple[str, int] | None = None,
+        spans: bool = False,
+        on_end: Callable[[], None] | None = None,
+    ) -> Answer:
+        """Do `work(build)` on the build `info` describes, in a worker, within `seconds`.
+
+        Answers the worker's `Answer` (a problem in it is the caller's to raise). Past its time the worker is
+        ended and `WorkTimedOut` raised once it is gone. `on_end` is called once the work has really stopped (an
+        answer read, the worker ended), also when the caller gives up waiting, so a slot held for the work is given
+        back only then.
+        """
+        request = Work(info.key, info.definition.text, work, scope=scope, spans=spans)
+        return await self._dispatch(info.key, info.pinned, request, seconds, on_end=on_end)
+
+    async def simulate(self, yaml_text: str, work: Callable[[Any], Any], *, seconds: float) -> Answer:
+        """Do `work` on a throwaway build of `yaml_text` (built and closed in a worker), within `seconds`."""
+        request = Work(key_of(yaml_text), yaml_text, work, keep=False)
+        return await self._dispatch(request.key, False, request, seconds)
+
+    def forget(self, key: str, *, memory: bool | None = None) -> None:
+        """Drop the build under `key` from the workers that hold it (all, or only the memory worker or the others)."""
+        for handle in self._handles():
+            if key in handle.keys and (memory is None or handle.memory == memory):
+                handle.keys.discard(key)
+                handle.forget.add(key)
+                if not handle.busy:
+                    handle.busy = True
+                    self._in_background(self._flush(handle))
+
+    # -- dispatch ------------------------------------------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        key: str,
+        memory: bool,
+        request: Request,
+        seconds: float,
+        *,
+        on_end: Callable[[], None] | None = None,
+        timed_out: Callable[[], Exception] = WorkTimedOut,
+    ) -> Answer:
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                if on_end is not None:
+                    on_end()
+
+        try:
+            handle = await self._acquire(key, memory)
+        except BaseException:
+            end()  # the work never started
+            raise
+        task = asyncio.ensure_future(handle.call(request))
+        task.add_done_callback(lambda done: self._after(handle, key, request, done, end))
+        try:
+            async with asyncio.timeout(seconds):
+                answer = await asyncio.shield(task)
+        except TimeoutError:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                answer = task.result()  # it answered as time ran out
+            else:
+                await self._end_worker(handle)
+                with contextlib.suppress(BaseException):
+                    await task
+                raise timed_out() from None
+        except (EOFError, ConnectionError, asyncio.IncompleteReadError):
+            raise await self._lost(handle) from None
+        return answer
+
+    def _after(
+        self, handle: _Handle, key: str, request: Request, task: asyncio.Future[Answer], end: Callable[[], None]
+    ) -> None:
+        """The worker answered, or its socket failed: the work has really stopped."""
+        try:
+            if task.cancelled() or task.exception() is not None:
+                self._drop(handle)
+            else:
+                keeps = isinstance(request, Prepare) or (isinstance(request, Work) and request.keep)
+                if keeps and task.result().error is None:
+                    handle.keys.add(key)
+                self._release(handle)
+        finally:
+            end()
+
+    async def _acquire(self, key: str, memory: bool) -> _Handle:
+        async with self._changed:
+            while True:
+                if self._closed:
+                    raise RunFailed("The server is shutting down; no work is taken any more.")
+                handle = self._pick(key, memory)
+                if handle is not None:
+                    handle.busy = True
+                    return handle
+                if memory and self._memory is None and not self._starting_memory:
+                    self._starting_memory = True
+                    break
+                if not memory and len(self._general) + self._starting < self.maximum:
+                    self._starting += 1
+                    break
+                await self._changed.wait()
+        try:
+            handle = await self._spawn(memory=memory)
+        finally:
+            async with self._changed:
+                if memory:
+                    self._starting_memory = False
+                else:
+                    self._starting -= 1
+                self._changed.notify_all()
+        handle.busy = True
+        async with self._changed:
+            if memory:
+                self._memory = handle
+            else:
+                self._general.append(handle)
+        return handle
+
+    def _pick(self, key: str, memory: bool) -> _Handle | None:
+        if memory:
+            return self._memory if self._memory is not None and not self._memory.busy else None
+        idle = [handle for handle in self._general if not handle.busy]
+        holding = [handle for handle in idle if key in handle.keys]
+        if holding:
+            return holding[0]
+        # Else the idle worker holding the fewest builds: builds spread, and so does memory.
+        return min(idle, key=lambda handle: len(handle.keys), default=None)
+
+    def _release(self, handle: _Handle) -> None:
+        if handle.forget and not handle.gone:
+            self._in_background(self._flush(handle))  # still busy: the forgetting goes first
+            return
+        handle.busy = False
+        self._in_background(self._notify())
+
+    async def _flush(self, handle: _Handle) -> None:
+        keys, handle.forget = tuple(handle.forget), set()
+        try:
+            await handle.call(Forget(keys))
+        except (EOFError, ConnectionError, asyncio.IncompleteReadError):
+            self._drop(handle)
+            return
+        self._release(handle)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- workers -------------------------------------------------------------------------------------------------
+
+    async def _spawn(self, *, memory: bool) -> _Handle:
+        ours, theirs = socket.socketpair()
+        process = self._context.Process(
+            target=main, args=(theirs, self.config), name="stackyard-memory-worker" if memory else "stackyard-worker"
+        )
+        try:
+            await anyio.to_thread.run_sync(process.start)
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        return _Handle(process, reader, writer, memory=memory)
+
+    async def _end_worker(self, handle: _Handle) -> None:
+        """Kill the worker and wait until the process is gone: only then is its work really stopped."""
+        handle.gone = True
+        handle.process.kill()
+        await anyio.to_thread.run_sync(handle.process.join)
+        handle.writer.close()
+        self._drop(handle)
+
+    async def _lost(self, handle: _Handle) -> StackyardError:
+        """The worker ended on its own while working: say how."""
+        await anyio.to_thread.run_sync(handle.process.join, STOP_WAIT)
+        self._drop(handle)
+        code = handle.process.exitcode
+        if code == -signal.SIGXCPU:
+            return RunFailed(
+                f"The work used more CPU time than a request may ({self.config.cpu_seconds:g} s, "
+                "STACKYARD_RUN_CPU_SECONDS); its worker was ended."
+            )
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return RunFailed(f"The worker doing the work ended ({how}); the work did not finish.")
+
+    def _drop(self, handle: _Handle) -> None:
+        """Forget a worker that is gone; keep the minimum by starting another in the background."""
+        if handle.dropped:
+            return
+        handle.dropped = handle.gone = True
+        if handle is self._memory:
+            self._memory = None
+        elif handle in self._general:
+            self._general.remove(handle)
+        if not self._closed and not handle.memory and len(self._general) + self._starting < self.minimum:
+            self._in_background(self._replace())
+        self._in_background(self._notify())
+
+    async def _replace(self) -> None:
+        async with self._changed:
+            self._starting += 1
+        try:
+            handle = await self._spawn(memory=False)
+        except Exception:
+            log.exception("a worker could not be started")
+            return
+        finally:
+            async with self._changed:
+                self._starting -= 1
+        async with self._changed:
+            self._general.append(handle)
+            self._changed.notify_all()
+
+    def _handles(self) -> list[_Handle]:
+        return [*self._general, *([self._memory] if self._memory is not None else [])]
+
+    def _in_background(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,123 @@
+"""What the server and its worker processes say to each other, and how it travels: on a socket pair, each message
+is a 4-byte length and a pickle. The server sends one request at a time to a worker and reads one answer to it.
+
+A worker holds builds by key (the hash of their YAML), so revisions with the same YAML share one; a request that
+names a key the worker has not built carries the YAML to build it from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stackyard.errors import StackyardError
+
+_LENGTH = struct.Struct("!Q")
+
+
+def key_of(yaml_text: str) -> str:
+    """The key of the build of `yaml_text` in every worker."""
+    return hashlib.sha256(yaml_text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """Build `yaml` (parse, policy, build, warm up) and keep it under `key`; answers its `BuildInfo`."""
+
+    key: str
+    yaml: str
+
+
+@dataclass(frozen=True)
+class Work:
+    """Call `work(build)` on the build under `key` (built from `yaml` first if this worker has none), as a run of
+    `scope` (pipeline, revision) when given; answers what `work` answered. `keep=False` builds a throwaway that
+    is closed afterwards (a simulation of a candidate)."""
+
+    key: str
+    yaml: str
+    work: Callable[[Any], Any]
+    scope: tuple[str, int] | None = None
+    keep: bool = True
+    spans: bool = False  # record Haystack's spans (the server traces with OpenTelemetry)
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Close and drop the builds under `keys` (revisions no longer served)."""
+
+    keys: tuple[str, ...]
+
+
+Request = Prepare | Work | Forget
+
+
+@dataclass(frozen=True)
+class ComponentTiming:
+    component: str
+    seconds: float
+    failed: bool
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """A Haystack span as the worker saw it, for the server to record under the request's span."""
+
+    id: int
+    parent: int | None
+    operation: str
+    tags: dict[str, Any]
+    start_ns: int
+    end_ns: int
+    failed: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The value of a request, or the problem it met; and what the run measured on the way."""
+
+    value: Any = None
+    error: StackyardError | None = None
+    timings: tuple[ComponentTiming, ...] = ()
+    spans: tuple[SpanRecord, ...] = field(default=())
+
+
+def send(sock: socket.socket, message: object) -> None:
+    """Write one message (blocking: the worker's side)."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_LENGTH.pack(len(data)) + data)
+
+
+def receive(sock: socket.socket) -> Any:
+    """Read one message (blocking: the worker's side); EOFError when the server is gone."""
+    (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
+    return pickle.loads(_read_exactly(sock, length))  # noqa: S301 - from the server that started this worker
+
+
+def frame(message: object) -> bytes:
+    """One message as it goes on the wire (the server's side writes it with an asyncio stream)."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def unframe_length(header: bytes) -> int:
+    return int(_LENGTH.unpack(header)[0])
+
+
+HEADER_SIZE = _LENGTH.size
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("the other side closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

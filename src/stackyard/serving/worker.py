@@ -1,0 +1,250 @@
+"""A worker process: where component code runs, so that the process serving HTTP never runs any.
+
+The server (`serving.pool.WorkerPool`) starts workers from a fork server that has imported Haystack once, and
+talks to each over a socket pair (`serving.protocol`), one request at a time. A worker builds definitions
+(parse, policy, Haystack build, warm-up), keeps its builds by key, runs work on them, and closes them when told.
+A run that overstays its timeout is stopped by ending the worker: that is the point of running it here. The worker
+also limits itself: its address space (`STACKYARD_WORKER_MEMORY_BYTES`) and each request's CPU time
+(`STACKYARD_RUN_CPU_SECONDS`): past the first a request fails with a clear problem and the worker ends; past the
+second the kernel ends the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextvars import copy_context
+from dataclasses import dataclass
+from typing import Any
+
+from haystack.document_stores.in_memory import InMemoryDocumentStore
+from haystack.tracing.tracer import Span, Tracer
+from haystack.tracing.utils import coerce_tag_value
+
+from stackyard.definitions.build import Build, BuildInfo, build_pipeline
+from stackyard.definitions.checks import default_outputs, mandatory_inputs
+from stackyard.definitions.parsing import parse_definition
+from stackyard.definitions.policy import Policy
+from stackyard.definitions.schema import input_schema, output_schema
+from stackyard.errors import InternalError, RunFailed, StackyardError
+from stackyard.observability.tracer import RunScope, enter_run_scope, install_tracer
+from stackyard.serving.docstores import held_stores
+from stackyard.serving.inputs import accepted_names
+from stackyard.serving.protocol import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs to know of the server's settings."""
+
+    max_yaml_bytes: int
+    policy: Policy
+    extra_allowed_modules: tuple[str, ...]
+    memory_bytes: int | None  # RLIMIT_AS of the worker; None: no limit
+    cpu_seconds: float | None  # CPU time one request may use; None: no limit
+
+
+def build(yaml_text: str, config: WorkerConfig) -> Build:
+    """Parse, check against the policy, and build a definition; raises `StackyardError`s."""
+    definition = parse_definition(yaml_text, max_bytes=config.max_yaml_bytes)
+    config.policy.check(definition)  # before Haystack imports or instantiates anything
+    return build_pipeline(
+        definition, allowed_modules=list(config.extra_allowed_modules), pre_init=config.policy.pre_init
+    )
+
+
+def describe(key: str, built: Build) -> BuildInfo:
+    """What the server keeps of `built`: schemas, names, and whether its documents live in this worker."""
+    memory = [store for _name, store in held_stores(built.pipeline) if isinstance(store, InMemoryDocumentStore)]
+    return BuildInfo(
+        key=key,
+        definition=built.definition,
+        inputs_schema=input_schema(built),
+        outputs_schema=output_schema(built),
+        accepted_inputs=tuple(accepted_names(built)),
+        mandatory_inputs=mandatory_inputs(built),
+        outputs=default_outputs(built),
+        in_memory_indexes=tuple(sorted({store.index for store in memory})),
+        pinned=bool(memory),
+    )
+
+
+class _Measurements:
+    """Where the tracer reports the component runs of one request (the server records them in its metrics)."""
+
+    def __init__(self) -> None:
+        self.timings: list[ComponentTiming] = []
+        self._failed: set[str] = set()
+
+    def component_failed(self, pipeline: str, component: str) -> None:
+        self._failed.add(component)
+
+    def component_ran(self, pipeline: str, component: str, seconds: float) -> None:
+        failed = component in self._failed
+        self._failed.discard(component)
+        self.timings.append(ComponentTiming(component, seconds, failed))
+
+
+class _RecordedSpan(Span):
+    def __init__(self, span_id: int, parent: int | None) -> None:
+        self.id = span_id
+        self.parent = parent
+        self.tags: dict[str, Any] = {}
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.tags[key] = coerce_tag_value(value)
+
+    def raw_span(self) -> Any:
+        return self
+
+
+class _SpanRecorder(Tracer):
+    """Haystack's spans of one request, written down for the server to replay under the request's own span."""
+
+    def __init__(self) -> None:
+        self.records: list[SpanRecord] = []
+        self._ids = itertools.count(1)
+
+    @contextlib.contextmanager
+    def trace(
+        self, operation_name: str, tags: dict[str, Any] | None = None, parent_span: Span | None = None
+    ) -> Iterator[Span]:
+        parent = parent_span.raw_span() if parent_span is not None else None
+        span = _RecordedSpan(next(self._ids), parent.id if isinstance(parent, _RecordedSpan) else None)
+        span.set_tags(tags or {})
+        started, failed = time.time_ns(), False
+        try:
+            yield span
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            record = SpanRecord(span.id, span.parent, operation_name, span.tags, started, time.time_ns(), failed)
+            self.records.append(record)
+
+    def current_span(self) -> Span | None:
+        return None
+
+
+class _Worker:
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.builds: dict[str, Build] = {}
+
+    def handle(self, request: Prepare | Work | Forget) -> Answer:
+        if isinstance(request, Forget):
+            for key in request.keys:
+                self._close(self.builds.pop(key, None))
+            return Answer()
+        try:
+            with self._cpu_budget():
+                if isinstance(request, Prepare):
+                    return Answer(describe(request.key, self._build(request.key, request.yaml)))
+                return self._work(request)
+        except StackyardError as error:
+            return Answer(error=error)
+
+    def _build(self, key: str, yaml_text: str) -> Build:
+        built = self.builds.get(key)
+        if built is None:
+            built = self.builds[key] = build(yaml_text, self.config)
+        return built
+
+    def _work(self, request: Work) -> Answer:
+        built = self._build(request.key, request.yaml) if request.keep else build(request.yaml, self.config)
+        measured = _Measurements()
+        spans = _SpanRecorder() if request.spans else None
+        try:
+            # A context of its own: the scope is set for this request only.
+            value = copy_context().run(self._run, request, built, measured, spans)
+        except StackyardError as error:
+            return Answer(error=error, timings=tuple(measured.timings), spans=_records(spans))
+        finally:
+            if not request.keep:
+                self._close(built)
+        return Answer(value, timings=tuple(measured.timings), spans=_records(spans))
+
+    @staticmethod
+    def _run(request: Work, built: Build, measured: _Measurements, spans: _SpanRecorder | None) -> Any:
+        if request.scope is not None:
+            pipeline, revision = request.scope
+            enter_run_scope(RunScope(pipeline, revision, measured, spans))
+        return request.work(built)
+
+    @contextlib.contextmanager
+    def _cpu_budget(self) -> Iterator[None]:
+        """Past this request's CPU budget the kernel sends SIGXCPU, which ends the worker (its default action)."""
+        budget = self.config.cpu_seconds
+        if budget is None:
+            yield
+            return
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime + budget)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+
+    def _close(self, built: Build | None) -> None:
+        if built is None:
+            return
+        try:
+            built.close()
+        except Exception:
+            log.exception("closing a retired build failed")
+
+    def close(self) -> None:
+        for built in self.builds.values():
+            self._close(built)
+        self.builds.clear()
+
+
+def _records(spans: _SpanRecorder | None) -> tuple[SpanRecord, ...]:
+    return tuple(spans.records) if spans is not None else ()
+
+
+def main(sock: socket.socket, config: WorkerConfig) -> None:
+    """The worker's life: answer the server's requests one by one until it closes the socket or ends this process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops its workers itself
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if config.memory_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
+    install_tracer()
+    worker = _Worker(config)
+    try:
+        while True:
+            try:
+                request = receive(sock)
+            except EOFError:
+                return
+            try:
+                answer = worker.handle(request)
+            except MemoryError:
+                # What is left of this process after running out of memory cannot be trusted: answer, then end.
+                limit = config.memory_bytes
+                send(sock, Answer(error=RunFailed(f"The work ran out of memory (the worker's limit: {limit} bytes).")))
+                return
+            except Exception as error:  # a defect, not the definition's nor the caller's: logged here, one line there
+                log.exception("unexpected error in a worker")
+                answer = Answer(error=InternalError(f"The worker met an unexpected {type(error).__name__}; logged."))
+            send(sock, answer)
+    finally:
+        worker.close()
+        with contextlib.suppress(OSError):
+            sock.close()
+        os._exit(0)  # no atexit handlers or lingering threads of component code keep a stopped worker alive
