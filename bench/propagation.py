@@ -1,8 +1,8 @@
 """Part 4, propagation: from the answer to a PUT until every replica (or worker) serves the new revision.
 
 Two set-ups: three `stackyard serve` replicas on one PostgreSQL store, each polled directly; and one server with
-`--workers 2` on SQLite, where the kernel picks the worker of each connection: the probe pipeline answers its
-process id, and one keep-alive connection per worker does the polling.
+`--workers 2` on SQLite, where the kernel picks the worker of each connection: each answer names the server
+process that gave it (`X-Stackyard-Replica`), and one keep-alive connection per worker does the polling.
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ def _put(client: httpx.Client, tag: int) -> int:
     return int(answer.json()["revision"])
 
 
-def _probe(client: httpx.Client) -> tuple[int, int]:
-    """(pid, revision) of one probe run."""
-    answer = client.post("/pipelines/probe/run", json={"data": {"name": "x"}}).json()
-    return int(answer["result"]["pid"]["pid"]), int(answer["revision"])
+def _probe(client: httpx.Client) -> tuple[str, int]:
+    """(server process, revision) of one probe run. The pipeline itself runs in a worker process of that server;
+    the answer's header names the server process that holds the revision."""
+    answer = client.post("/pipelines/probe/run", json={"data": {"name": "x"}})
+    return answer.headers["X-Stackyard-Replica"], int(answer.json()["revision"])
 
 
-def _one_client_per_worker(url: str, workers: int, stack: ExitStack) -> dict[int, httpx.Client]:
-    """Keep-alive connections opened at the same time land on different workers; keep one per worker pid."""
-    by_pid: dict[int, httpx.Client] = {}
+def _one_client_per_worker(url: str, workers: int, stack: ExitStack) -> dict[str, httpx.Client]:
+    """Keep-alive connections opened at the same time land on different workers; keep one per worker."""
+    by_pid: dict[str, httpx.Client] = {}
     for _ in range(20):
         clients = [
             stack.enter_context(httpx.Client(base_url=url, timeout=10, limits=httpx.Limits(max_connections=1)))

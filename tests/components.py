@@ -1,15 +1,82 @@
-"""Components the tests use to observe the server from inside a run: a gate a run waits at, and a closing log."""
+"""Components the tests use to observe the server from inside a run: a gate a run waits at, a closing log and a
+run counter.
+
+Runs happen in worker processes, so what these components tell the test goes through files in one folder per test
+process (`STACKYARD_TEST_SIGNALS`, set by conftest before any worker starts; workers and server processes inherit
+it): a flag is a file that exists once set.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+import os
+import tempfile
+import time
+from pathlib import Path
 
 from haystack import component
 
-# key -> (entered, release): the test waits for `entered`, then sets `release` to let the run finish.
-GATES: dict[str, tuple[threading.Event, threading.Event]] = defaultdict(lambda: (threading.Event(), threading.Event()))
-CLOSED: list[str] = []
+SIGNALS = Path(os.environ.get("STACKYARD_TEST_SIGNALS") or tempfile.mkdtemp(prefix="stackyard-signals-"))
+
+
+class Signal:
+    """A flag every process of a test run sees: set once, never cleared."""
+
+    def __init__(self, name: str) -> None:
+        self.path = SIGNALS / name
+
+    def set(self) -> None:
+        self.path.touch()
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the flag was set within `timeout` seconds (None: however long it takes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.path.exists():
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)  # the pace of polling only
+        return True
+
+
+class _Gates:
+    """key -> (entered, release): the test waits for `entered`, then sets `release` to let the run finish."""
+
+    def __getitem__(self, key: str) -> tuple[Signal, Signal]:
+        return Signal(f"gate-{key}.entered"), Signal(f"gate-{key}.release")
+
+
+class _Lines:
+    """The lines appended to one file by any process, read as a list."""
+
+    def __init__(self, name: str) -> None:
+        self.path = SIGNALS / name
+
+    def append(self, line: str) -> None:
+        with self.path.open("a", encoding="utf-8") as file:  # one short write in append mode: atomic
+            file.write(line + "\n")
+
+    def lines(self) -> list[str]:
+        return self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+
+    def __contains__(self, line: object) -> bool:
+        return line in self.lines()
+
+
+class _Runs:
+    """key -> how many times a `Counter` with that key has run."""
+
+    def __getitem__(self, key: str) -> int:
+        return len(_Lines(f"runs-{key}").lines())
+
+    def count(self, key: str) -> None:
+        _Lines(f"runs-{key}").append("run")
+
+
+GATES = _Gates()
+CLOSED = _Lines("closed")
+RUNS = _Runs()
 
 
 @component
@@ -23,7 +90,7 @@ class Gate:
     @component.output_types(text=str)
     def run(self, text: str) -> dict[str, str]:
         entered, release = GATES[self.key]
-        entered.set()
+        entered.path.write_text(str(os.getpid()))  # set, naming the worker that runs it
         if not release.wait(timeout=30):
             raise TimeoutError("the test never opened the gate")
         return {"text": f"{self.reply}: {text}"}
@@ -41,10 +108,6 @@ class Explode:
         raise RuntimeError("the component broke")
 
 
-# key -> how many times a `Counter` with that key has run.
-RUNS: dict[str, int] = defaultdict(int)
-
-
 @component
 class Counter:
     """Counts its runs under `key`: proof of whether a run executed at all, whatever the answer said."""
@@ -54,5 +117,101 @@ class Counter:
 
     @component.output_types(text=str)
     def run(self, text: str) -> dict[str, str]:
-        RUNS[self.key] += 1
+        RUNS.count(self.key)
         return {"text": text}
+
+
+def mark(build: object, name: str) -> int:
+    """Work for `Leases.use` that leaves a trace: sets the signal `name` and answers the worker's process id."""
+    Signal(name).set()
+    return os.getpid()
+
+
+def wait_for(build: object, name: str) -> int:
+    """Work for `Leases.use` that holds its worker until the test sets the signal `name`."""
+    Signal(f"{name}.entered").path.write_text(str(os.getpid()))
+    Signal(name).wait(30)
+    return os.getpid()
+
+
+@component
+class SlowToBuild:
+    """Spends `seconds` of CPU while it is built: a definition that takes too long to build."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pass
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        return {"text": text}
+
+
+@component
+class Spin:
+    """Keeps a CPU busy for `seconds` on every run (forever when None): runaway or CPU-bound work."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = seconds
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        deadline = None if self.seconds is None else time.monotonic() + self.seconds
+        total = 0
+        while deadline is None or time.monotonic() < deadline:
+            total += 1
+        return {"text": f"{text} {total > 0}"}
+
+
+@component
+class Allocate:
+    """Asks for `size` bytes on every run: work that passes the worker's memory limit."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        block = bytearray(self.size)
+        return {"text": f"{text} {len(block)}"}
+
+
+@component
+class Occupy:
+    """Holds its worker until the test sets the signal `key`, leaving a file named after the worker's process id
+    while it runs: the test counts the workers this pipeline occupies (a worker that is ended leaves its file, so
+    the test checks which of them are still alive)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        mine = SIGNALS / f"occupy-{self.key}-{os.getpid()}"
+        mine.touch()
+        try:
+            Signal(self.key).wait(60)
+        finally:
+            mine.unlink()
+        return {"text": text}
+
+
+def occupying(key: str) -> list[int]:
+    """The process ids of the workers running an `Occupy` of `key` now."""
+    pids = [int(path.name.rsplit("-", 1)[1]) for path in SIGNALS.glob(f"occupy-{key}-*")]
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pipeline_dict(build: object) -> dict[str, object]:
+    """Work for `Leases.use`: the built pipeline as Haystack describes it (`to_dict`, what its `==` compares)."""
+    return build.pipeline.to_dict()  # type: ignore[attr-defined, no-any-return]  # a `Build`, untyped to stay light

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "false"  # before anything imports Haystack
+# Where test components signal across processes (tests/components.py): one fresh folder per test process, set
+# before any worker process starts, so workers and server processes started from here inherit it.
+os.environ["STACKYARD_TEST_SIGNALS"] = tempfile.mkdtemp(prefix="stackyard-signals-")
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -20,6 +24,7 @@ from stackyard.api.dependencies import AppState
 from stackyard.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -55,3 +60,11 @@ def as_httpx(client: TestClient) -> httpx.Client:
 def yard(app: FastAPI) -> AppState:
     state: AppState = app.state.stackyard
     return state
+
+
+def in_worker(client: TestClient, app: FastAPI, name: str, work: Callable[[Any], T]) -> T:
+    """`work(build)` on the live build of `name`, in the worker process that holds it (`work` must pickle)."""
+    state = yard(app)
+    portal = client.portal
+    assert portal is not None, "use the client as a context manager"
+    return portal.call(state.leases.use, name, work)[1]

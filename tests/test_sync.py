@@ -3,12 +3,14 @@ tick that failed half-way is read again."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from stackyard.changes.manager import Manager
 from stackyard.changes.sync import Synchronizer
+from stackyard.serving.pool import WorkerPool
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import Change, PipelineRecord
@@ -33,16 +35,31 @@ class WatchedStore(SQLiteStore):
         return super().changes_since(generation)
 
 
-def synchronizer(store: SQLiteStore, registry: Registry) -> Synchronizer:
-    return Synchronizer(Manager(store=store, registry=registry, settings=Settings(store_url="sqlite:///unused.db")))
+SETTINGS = Settings(store_url="sqlite:///unused.db", run_workers=1)
 
 
-async def test_idle_ticks_skip_the_store_and_another_process_commit_is_applied(tmp_path: Path) -> None:
+@pytest.fixture
+async def pool() -> AsyncIterator[WorkerPool]:
+    workers = WorkerPool.for_settings(SETTINGS)
+    await workers.start()
+    try:
+        yield workers
+    finally:
+        await workers.close()
+
+
+def synchronizer(store: SQLiteStore, registry: Registry, pool: WorkerPool) -> Synchronizer:
+    return Synchronizer(Manager(store=store, registry=registry, settings=SETTINGS, pool=pool))
+
+
+async def test_idle_ticks_skip_the_store_and_another_process_commit_is_applied(
+    tmp_path: Path, pool: WorkerPool
+) -> None:
     store, other = WatchedStore(tmp_path / "yard.db"), SQLiteStore(tmp_path / "yard.db")
     store.open()
     other.open()  # another worker's connection to the same file
     registry = Registry()
-    sync = synchronizer(store, registry)
+    sync = synchronizer(store, registry, pool)
     try:
         await sync.converge()
         reads = store.reads
@@ -57,16 +74,16 @@ async def test_idle_ticks_skip_the_store_and_another_process_commit_is_applied(t
         assert live.revision == 1
         assert store.reads == reads + 1
     finally:
-        await registry.aclose()
+        registry.close()
         store.close()
         other.close()
 
 
-async def test_a_tick_that_failed_half_way_reads_the_store_again_at_the_next(tmp_path: Path) -> None:
+async def test_a_tick_that_failed_half_way_reads_the_store_again_at_the_next(tmp_path: Path, pool: WorkerPool) -> None:
     store = WatchedStore(tmp_path / "yard.db")
     store.open()
     registry = Registry()
-    sync = synchronizer(store, registry)
+    sync = synchronizer(store, registry, pool)
     try:
         await sync.converge()
         store.put(Change("greet", prompt_yaml()))
@@ -77,5 +94,5 @@ async def test_a_tick_that_failed_half_way_reads_the_store_again_at_the_next(tmp
         await sync.converge()
         assert registry.get("greet") is not None
     finally:
-        await registry.aclose()
+        registry.close()
         store.close()

@@ -2,4 +2,6 @@
 
 from stackyard.cli import main
 
-main()
+# Guarded: worker processes import the main module again as `__mp_main__` (multiprocessing's fork server).
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -121,10 +122,35 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10_000_000, gt=0, description="Largest JSON or YAML request body.")
     max_upload_bytes: int = Field(default=100_000_000, gt=0, description="Largest multipart upload body.")
     run_timeout: float = Field(default=60.0, gt=0, description="Seconds a run may take before the answer is 504.")
-    run_threads: int = Field(
-        default=40, ge=1, description="Threads that run pipelines, shared by all of them (runs beyond wait)."
+    run_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Worker processes kept ready to build and run pipelines (default: one per CPU core). Component "
+        "code runs only there, so a run that overstays its timeout can be stopped by ending its worker.",
     )
-    max_concurrent_runs: int = Field(default=32, ge=1, description="Runs of one pipeline at the same time.")
+    max_run_workers: int = Field(
+        default=16,
+        ge=1,
+        description="Most worker processes: the pool grows to it while every worker is busy (runs beyond wait).",
+    )
+    worker_memory_bytes: int | None = Field(
+        default=8 * 1024**3,
+        gt=0,
+        description="Address space a worker may use (RLIMIT_AS); past it the work fails with a clear problem and "
+        "the worker is replaced. Unset: no limit.",
+    )
+    run_cpu_seconds: float | None = Field(
+        default=300.0,
+        gt=0,
+        description="CPU time one build or run may use in its worker; past it the worker is ended. Unset: no "
+        "limit beyond the timeouts.",
+    )
+    max_concurrent_runs: int = Field(
+        default=8,
+        ge=1,
+        description="Runs of one pipeline at the same time: also the most workers one pipeline may occupy, so its "
+        "runaway runs cannot take the capacity of the others.",
+    )
     max_queued_runs: int = Field(
         default=256, ge=0, description="Runs of one pipeline waiting for a slot; beyond it the answer is 429."
     )

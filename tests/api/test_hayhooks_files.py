@@ -22,7 +22,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stackyard.settings import Settings
-from tests.conftest import REPO, yard
+from tests.components import pipeline_dict
+from tests.conftest import REPO, in_worker, yard
 
 YAML = {"Content-Type": "application/yaml"}
 FILES = REPO / "tests/files/hayhooks"
@@ -88,9 +89,7 @@ def test_an_offline_hayhooks_file_runs_with_its_friendly_names(
 
 def test_utf8_metadata_reaches_the_pipeline(client: TestClient, app: FastAPI) -> None:
     client.put("/pipelines/utf8", content=text("utf8_pipeline").encode(), headers=YAML)
-    live = yard(app).registry.get("utf8")
-    assert live is not None
-    assert live.build.pipeline.metadata["author"] == "測試 🚀"
+    assert in_worker(client, app, "utf8", pipeline_dict)["metadata"]["author"] == "測試 🚀"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +102,7 @@ def test_streaming_components_are_kept_with_the_live_definition(
     client.put("/pipelines/chain", content=text(name), headers=YAML)
     live = yard(app).registry.get("chain")
     assert live is not None
-    assert live.build.definition.streaming_components == streaming
+    assert live.info.definition.streaming_components == streaming
 
 
 def test_list_inputs_feed_every_socket_listed(client: TestClient) -> None:

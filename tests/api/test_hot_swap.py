@@ -9,8 +9,10 @@ import anyio.lowlevel
 import httpx
 from fastapi import FastAPI
 
+from stackyard.serving.messages import key_of
 from tests.components import CLOSED, GATES
 from tests.conftest import yard
+from tests.waiting import until
 from tests.yamls import gate_yaml, prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
@@ -74,6 +76,7 @@ async def test_a_slow_run_started_before_an_update_finishes_on_the_old_revision(
     _, fast_release = GATES["fast"]
     fast_release.set()
     await aclient.put("/pipelines/slow", content=gate_yaml("slow", "old"), headers=YAML)
+    old_key = key_of(gate_yaml("slow", "old"))
 
     slow_run = asyncio.create_task(aclient.post("/pipelines/slow/run", json={"data": {"text": "first"}}))
     assert await anyio.to_thread.run_sync(entered.wait, 10)
@@ -82,15 +85,16 @@ async def test_a_slow_run_started_before_an_update_finishes_on_the_old_revision(
     assert updated.json()["revision"] == 2
     during = await aclient.post("/pipelines/slow/run", json={"data": {"text": "second"}})
     assert (during.json()["revision"], during.json()["result"]) == (2, {"gate": {"text": "new: second"}})
-    await yard(app).registry.closes_done()
-    assert "slow/old" not in CLOSED, "the old revision must not be closed while a run is on it"
+    registry = yard(app).registry
+    assert registry.holds(old_key), "the old build must not be let go while a run is on it"
+    assert "slow/old" not in CLOSED
 
     release.set()
     first = await slow_run
     assert first.status_code == 200
     assert (first.json()["revision"], first.json()["result"]) == (1, {"gate": {"text": "old: first"}})
-    await yard(app).registry.closes_done()
-    assert "slow/old" in CLOSED, "the old revision is closed once its last run ended"
+    assert not registry.holds(old_key)
+    await until(lambda: "slow/old" in CLOSED, "the old revision is closed once its last run ended")
 
 
 async def test_concurrent_updates_of_one_pipeline_are_applied_one_after_the_other(aclient: httpx.AsyncClient) -> None:

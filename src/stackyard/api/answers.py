@@ -9,7 +9,7 @@ from stackyard.api.bodies import PipelineDetail, PipelineSummary, WriteAnswer, p
 from stackyard.api.dependencies import AppState
 from stackyard.api.headers import revision_headers
 from stackyard.changes.manager import Applied
-from stackyard.definitions.build import Build
+from stackyard.definitions.build import BuildInfo
 from stackyard.serving.sharing import warnings_for
 from stackyard.store import Outcome, PipelineRecord
 
@@ -77,7 +77,7 @@ def write_response(state: AppState, applied: Applied, warnings: list[str] | None
     )
 
 
-async def deploy_warnings(state: AppState, build: Build | None) -> list[str]:
+async def deploy_warnings(state: AppState, build: BuildInfo | None) -> list[str]:
     """The risks of what a change made live: its definition's own warnings, and per-process stores served by many."""
     builds = [build] if build is not None else []
     own = [text for each in builds for text in each.definition.warnings]

@@ -8,7 +8,6 @@ import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -48,6 +47,7 @@ from stackyard.changes.sync import Synchronizer, poll_interval
 from stackyard.observability.logs import write_logs_directly
 from stackyard.observability.process import Observability
 from stackyard.serving.leases import Leases, RunLimits
+from stackyard.serving.pool import WorkerPool
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.startup import StartupError, opened_store
@@ -79,18 +79,21 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await anyio.to_thread.run_sync(opened_store, settings)
-        registry = Registry()
         watch = Observability.start(settings, tracer_provider)
-        manager = Manager(store=store, registry=registry, settings=settings, metrics=watch.metrics)
+        # Component code runs only in these worker processes: builds, warm-ups and runs alike.
+        pool = WorkerPool.for_settings(settings)
+        registry = Registry(forget=pool.forget)
+        manager = Manager(store=store, registry=registry, settings=settings, pool=pool, metrics=watch.metrics)
         sync = Synchronizer(manager)
         replica = Heartbeat(watch.replica, settings, store, registry, sync)
-        # Runs get threads of their own: a burst of runs never waits behind builds and store calls, nor they behind it.
-        threads = ThreadPoolExecutor(settings.run_threads, thread_name_prefix="stackyard-run")
         # Made here, not with the app: the gates' semaphores belong to the event loop that serves.
         gates = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
-        leases = Leases(registry, gates, threads, settings.run_timeout, watch.run_scopes)
-        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, leases, settings.input_policy())
+        leases = Leases(registry, gates, pool, settings.run_timeout, watch.run_scopes, watch.replay)
+        app.state.stackyard = AppState(
+            settings, store, registry, manager, sync, watch, leases, pool, settings.input_policy()
+        )
         try:
+            await pool.start()
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too
             app.state.stackyard.ignored_files = await seed(manager, settings.start_up_files(), settings.seed_mode)
             # Converge once before accepting requests, so a started server serves everything stored.
@@ -99,7 +102,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
             interval = poll_interval(settings.sync_interval, store.kind)
             poller = asyncio.create_task(sync.run_forever(interval), name="stackyard-sync")
             # The gauges need no sub-second freshness (scrapes come every few seconds); the poll may be faster.
-            gauges = asyncio.create_task(watch.publish_forever(registry, sync, max(interval, 1.0)))
+            gauges = asyncio.create_task(watch.publish_forever(registry, sync, pool, max(interval, 1.0)))
             if isinstance(store, ChangeNotifier):  # pushed changes wake the sync; the poll catches what was missed
                 store.watch(sync.wake_from_thread(asyncio.get_running_loop()))
             replica.start()
@@ -115,10 +118,10 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         finally:
             # Also when seeding or the first sync failed: a replica that never served must not stay listed.
             await replica.stop()
-            await registry.aclose()
+            registry.close()
+            await pool.close()
             await anyio.to_thread.run_sync(store.close)
             watch.close()
-            threads.shutdown(wait=False)  # runs abandoned after their timeout end on their own
             log.info("replica stopped: pipelines and store closed", extra={"replica": settings.replica_id})
             # uvicorn ends a process stopped by a signal by raising that signal again once it is done, which skips
             # atexit: from here on, lines are written at once rather than queued for the writer thread.

@@ -16,6 +16,7 @@ from stackyard.errors import PipelineNotFound
 from stackyard.observability.process import Observability
 from stackyard.serving.inputs import InputPolicy
 from stackyard.serving.leases import Leases
+from stackyard.serving.pool import WorkerPool
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, PipelineRecord
@@ -43,7 +44,8 @@ class AppState:
     manager: Manager
     sync: Synchronizer
     observability: Observability
-    leases: Leases  # the run path: gates, leases, run threads, timeout
+    leases: Leases  # the run path: gates, leases, workers, timeout
+    pool: WorkerPool  # the worker processes where component code runs
     inputs: InputPolicy  # what run inputs may name
     ignored_files: list[IgnoredFile] = field(default_factory=list)  # start-up files the stored pipelines won over
 

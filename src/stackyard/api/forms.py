@@ -3,6 +3,7 @@ file (the files route and the Haystack 1.x `/file-upload` share it)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -11,19 +12,9 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
 from stackyard.api.dependencies import AppState
-from stackyard.definitions.build import Build
 from stackyard.errors import FileTooLarge, InvalidRequest, InvalidRunInput, UnsupportedMediaType
 from stackyard.serving.sharing import warnings_for
-from stackyard.serving.uploads import (
-    FileResult,
-    Upload,
-    accepted_types,
-    check_types,
-    content_type,
-    files_input,
-    index_files,
-    meta_per_file,
-)
+from stackyard.serving.uploads import Upload, content_type, index_upload_work, meta_per_file
 
 
 class FileAnswer(BaseModel):
@@ -108,11 +99,7 @@ def params_field(form: FormData, key: str) -> dict[str, Any]:
 async def index_uploads(state: AppState, name: str, uploads: list[Upload], params: dict[str, Any]) -> UploadAnswer:
     """Run `name` once per upload (as one run, within the run limits) and say what each file gave."""
 
-    def work(build: Build) -> tuple[str, list[FileResult]]:
-        target = files_input(build)
-        check_types(uploads, accepted_types(build, target))
-        return target.name, index_files(build, target, uploads, params, state.inputs)
-
+    work = functools.partial(index_upload_work, uploads=uploads, params=params, policy=state.inputs)
     live, (target_name, results) = await state.leases.run(name, work)
     counts = [result.documents_written for result in results if result.documents_written is not None]
     return UploadAnswer(
@@ -121,5 +108,5 @@ async def index_uploads(state: AppState, name: str, uploads: list[Upload], param
         input=target_name,
         files=[FileAnswer(**vars(result)) for result in results],
         documents_written=sum(counts) if counts else None,
-        warnings=await warnings_for(state.settings, state.store, [live.build]),
+        warnings=await warnings_for(state.settings, state.store, [live.info]),
     )

@@ -1,9 +1,9 @@
 """Management operations: the update path from a submitted definition to a live revision.
 
-Order matters and is the whole point: parse, build and warm up off the event loop; only then store (one
-transaction); only then swap (one reference). A failure at any step before the store leaves everything as it was.
-Every action, accepted or refused, is written to the audit log; a change and its audit entry are committed in the
-same transaction, so the log never misses a change that happened.
+Order matters and is the whole point: parse, build and warm up in a worker process (`serving.pool`, under the
+build timeout); only then store (one transaction); only then swap (one reference). A failure at any step before
+the store leaves everything as it was. Every action, accepted or refused, is written to the audit log; a change
+and its audit entry are committed in the same transaction, so the log never misses a change that happened.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
-from stackyard.definitions.build import Build, build_pipeline
+from stackyard.definitions.build import BuildInfo
 from stackyard.definitions.names import check_name
-from stackyard.definitions.parsing import parse_definition
 from stackyard.errors import (
-    BuildTimeout,
     InvalidDefinition,
     InvalidRequest,
     PipelineNotFound,
@@ -28,6 +26,7 @@ from stackyard.errors import (
     StackyardError,
 )
 from stackyard.observability.metrics import ChangeAction, ChangeOutcome, Metrics
+from stackyard.serving.pool import WorkerPool
 from stackyard.serving.registry import LiveRevision, Registry
 from stackyard.settings import Settings
 from stackyard.store import (
@@ -59,7 +58,7 @@ class Applied:
     """One change as this process made it: the store's result, and the build now serving it (None after a delete)."""
 
     result: WriteResult
-    build: Build | None
+    info: BuildInfo | None
 
 
 @dataclass
@@ -73,26 +72,14 @@ class Manager:
 
     # -- building -----------------------------------------------------------------------------------------------
 
-    def __post_init__(self) -> None:
-        self.policy = self.settings.policy()
+    pool: WorkerPool | None = None  # set by the lifespan; every build happens in its workers
 
-    def build(self, yaml_text: str) -> Build:
-        """Parse, check against the policy, and build a definition. Blocking; raises `StackyardError`s."""
+    async def prepare(self, yaml_text: str) -> BuildInfo:
+        """Parse, check against the policy, build and warm up a definition in a worker, under the build timeout;
+        the worker keeps the build for the runs to come. Raises `StackyardError`s (`BuildTimeout` included)."""
+        assert self.pool is not None, "the lifespan gives the manager its worker pool"
         with self.metrics.build() if self.metrics is not None else contextlib.nullcontext():
-            definition = parse_definition(yaml_text, max_bytes=self.settings.max_yaml_bytes)
-            self.policy.check(definition)  # before Haystack imports or instantiates anything
-            return build_pipeline(
-                definition, allowed_modules=self.settings.extra_allowed_modules, pre_init=self.policy.pre_init
-            )
-
-    async def build_async(self, yaml_text: str) -> Build:
-        try:
-            with anyio.fail_after(self.settings.build_timeout):
-                return await anyio.to_thread.run_sync(self.build, yaml_text, abandon_on_cancel=True)
-        except TimeoutError:
-            raise BuildTimeout(
-                f"Building took longer than {self.settings.build_timeout:g} s; the definition was not applied."
-            ) from None
+            return await self.pool.prepare(yaml_text)
 
     # -- single pipeline ----------------------------------------------------------------------------------------
 
@@ -120,18 +107,18 @@ class Manager:
             if change.changes_nothing(current):  # nothing to build, nothing to store: only the audit entry
                 unchanged = WriteResult(current, Outcome.UNCHANGED, current.generation, current.revision)
                 await self._record(entry.completed(unchanged))
-                return Applied(unchanged, live.build)
+                return Applied(unchanged, live.info)
             result = await anyio.to_thread.run_sync(self.store.put, change, expect, entry)  # the switch alone
             self.install(result.record, None)
-            return Applied(result, live.build)
-        build = await self.build_async(change.yaml)
+            return Applied(result, live.info)
+        info = await self.prepare(change.yaml)
         try:
             result = await anyio.to_thread.run_sync(self.store.put, change, expect, entry)
         except BaseException:
-            await anyio.to_thread.run_sync(build.close)
+            self.registry.let_go(info.key)
             raise
-        self.install(result.record, build)
-        return Applied(result, build)
+        self.install(result.record, info)
+        return Applied(result, info)
 
     async def delete(self, name: str, expect: Expectation | None = None, actor: str = "anonymous") -> Applied:
         async with self.registry.lock(name):
@@ -205,15 +192,15 @@ class Manager:
 
             return await self._audited(entry, current, patch)
 
-    def install(self, record: PipelineRecord, build: Build | None) -> None:
+    def install(self, record: PipelineRecord, info: BuildInfo | None) -> None:
         """Make this process serve `record` as stored: gone when it is deleted, else `build` live (when one is
         given) and the switch as stored; then its generation applied, so the sync never undoes it with a record it
         read before. The one place a change reaches the registry, for this process's own changes and the sync's."""
         if record.deleted:
             self.registry.remove(record.name)
         else:
-            if build is not None:
-                self.registry.install(LiveRevision(record.name, record.revision, build))
+            if info is not None:
+                self.registry.install(LiveRevision(record.name, record.revision, info))
             self.registry.set_enabled(record.name, record.enabled)
         self.registry.mark_applied(record.name, record.generation)
 
@@ -229,31 +216,32 @@ class Manager:
         deletes = sorted(set(stored) - set(names)) if prune else []
         entry = AuditEntry(actor, "apply", None, "ok", detail="apply")  # each member's is completed by the store
         async with self._locks(sorted(set(names) | set(deletes))):
-            builds: dict[str, Build] = {}
+            builds: dict[str, BuildInfo] = {}
             try:
                 report = await self._plan(changes, stored, deletes, builds)
                 if dry_run:
-                    await self._close_all(builds)
+                    self._let_go_all(builds)
                     return report
                 to_write = [change for change in changes if change.name in builds]
                 results = await anyio.to_thread.run_sync(self.store.apply, to_write, deletes, entry)
             except StackyardError as error:
-                await self._close_all(builds)
+                self._let_go_all(builds)
                 self._count("update", ChangeOutcome.REFUSED)
                 await self._record(AuditEntry(actor, "apply", None, "refused", detail=error.detail))
                 raise
             except BaseException:
-                await self._close_all(builds)
+                self._let_go_all(builds)
                 raise
             for result in results:
                 self.install(result.record, builds.pop(result.record.name, None))
+            self._let_go_all(builds)  # built, yet not written (nothing left, unless a store defect)
             for result in results:  # their audit entries were committed with them
                 self._count(entry.completed(result).action, ChangeOutcome.APPLIED)
             generation = max((result.generation for result in results), default=None)
             return replace(report, generation=generation)
 
     async def _plan(
-        self, changes: list[Change], stored: dict[str, PipelineRecord], deletes: list[str], builds: dict[str, Build]
+        self, changes: list[Change], stored: dict[str, PipelineRecord], deletes: list[str], builds: dict[str, BuildInfo]
     ) -> ApplyReport:
         report = ApplyReport(deleted=list(deletes))
         problems: list[dict[str, object]] = []
@@ -263,13 +251,13 @@ class Manager:
                 report.unchanged.append(change.name)
                 continue
             try:
-                builds[change.name] = await self.build_async(change.yaml)
+                builds[change.name] = await self.prepare(change.yaml)
             except StackyardError as error:
                 problems.append({"name": change.name, "title": error.title, "detail": error.detail, **error.extensions})
                 continue
             (report.updated if current is not None else report.created).append(change.name)
         if problems:
-            await self._close_all(builds)
+            self._let_go_all(builds)
             names = ", ".join(str(problem["name"]) for problem in problems)
             raise InvalidDefinition(
                 f"Nothing was applied: {len(problems)} definition(s) are not valid ({names}).", problems=problems
@@ -322,9 +310,9 @@ class Manager:
                 await stack.enter_async_context(self.registry.lock(name))
             yield
 
-    async def _close_all(self, builds: dict[str, Build]) -> None:
-        for build in builds.values():
-            await anyio.to_thread.run_sync(build.close)
+    def _let_go_all(self, builds: dict[str, BuildInfo]) -> None:
+        for info in builds.values():
+            self.registry.let_go(info.key)
         builds.clear()
 
     def _is_live(self, name: str, revision: int) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from stackyard.changes.manager import Manager
-from stackyard.definitions.build import Build
+from stackyard.definitions.build import BuildInfo
 from stackyard.errors import StackyardError
 from stackyard.store import ChangeProbe, DefinitionStore, PipelineRecord
 
@@ -91,7 +91,7 @@ class Synchronizer:
             # again and retries.
             self.manager.install(record, await self._build_if_needed(record))
 
-    async def _build_if_needed(self, record: PipelineRecord) -> Build | None:
+    async def _build_if_needed(self, record: PipelineRecord) -> BuildInfo | None:
         """A build of `record`, or None when none is needed here (deleted, already live, or known not to build)."""
         registry = self.manager.registry
         live = registry.get(record.name)
@@ -101,7 +101,7 @@ class Synchronizer:
         if failure is not None and failure.revision >= record.revision:
             return None
         try:
-            return await self.manager.build_async(record.yaml)
+            return await self.manager.prepare(record.yaml)
         except StackyardError as error:
             registry.record_failure(record.name, record.revision, error.detail)
             log.warning(

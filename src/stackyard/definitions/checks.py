@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from haystack.components.writers import DocumentWriter
+from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from stackyard.definitions.build import Build, BuildInfo
-from stackyard.definitions.schema import input_schema
+from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.errors import SimulationRefused, StackyardError
-from stackyard.serving.inputs import InputPolicy
+from stackyard.serving.docstores import held_stores
+from stackyard.serving.inputs import InputPolicy, accepted_names
 from stackyard.serving.runner import run_build
 
 
@@ -105,6 +107,33 @@ def default_outputs(build: Build) -> tuple[str, ...]:
     return tuple(
         f"{component}.{socket}" for component, sockets in build.sockets.leaf_outputs.items() for socket in sockets
     )
+
+
+def describe(key: str, built: Build) -> BuildInfo:
+    """What the server keeps of `built`: schemas, names, and whether its documents live in this worker."""
+    memory = [store for _name, store in held_stores(built.pipeline) if isinstance(store, InMemoryDocumentStore)]
+    return BuildInfo(
+        key=key,
+        definition=built.definition,
+        inputs_schema=input_schema(built),
+        outputs_schema=output_schema(built),
+        accepted_inputs=tuple(accepted_names(built)),
+        mandatory_inputs=mandatory_inputs(built),
+        outputs=default_outputs(built),
+        in_memory_indexes=tuple(sorted({store.index for store in memory})),
+        pinned=bool(memory),
+    )
+
+
+def examine(
+    build: Build, key: str, sample_input: dict[str, Any] | None, *, allow_writes: bool, policy: InputPolicy
+) -> tuple[BuildInfo, Simulation | None]:
+    """`POST /validate`'s work on a throwaway build of the candidate, in a worker: what it is, and one simulated
+    run when `sample_input` is given."""
+    info = describe(key, build)
+    if sample_input is None:
+        return info, None
+    return info, simulate(build, sample_input, allow_writes=allow_writes, policy=policy)
 
 
 def simulate(build: Build, sample_input: dict[str, Any], *, allow_writes: bool, policy: InputPolicy) -> Simulation:

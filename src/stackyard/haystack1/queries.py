@@ -12,7 +12,8 @@ from typing import Any
 
 from stackyard.definitions.build import Build
 from stackyard.errors import InvalidFilters, InvalidRunInput
-from stackyard.serving.inputs import ComponentInputs, mixed_inputs
+from stackyard.serving.inputs import ComponentInputs, InputPolicy, mixed_inputs
+from stackyard.serving.runner import run_build
 
 OPERATORS = {
     "$eq": "==",
@@ -212,3 +213,13 @@ def plain_outputs(build: Build, result: dict[str, Any]) -> dict[str, Any]:
         for component, outputs in result.items()
         if component in leaves and isinstance(outputs, dict)
     }
+
+
+def run_query(
+    build: Build, query: str, params: dict[str, Any], debug: bool, policy: InputPolicy | None = None
+) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    """The work of 1.x `/query`, done in a worker: the components shown by `_debug`, the run's whole result and
+    its plain part (`plain_outputs`), from which the 1.x answer is made."""
+    inputs, debugged = query_inputs(build, query, params, debug)
+    result = run_build(build, inputs, debugged, policy)
+    return debugged, result, plain_outputs(build, result)

@@ -105,8 +105,16 @@ class Metrics:
         )
         self.in_flight = Gauge(
             "stackyard_runs_in_flight",
-            "Runs started and not finished.",
+            "Runs executing in a worker process now: counted from the moment a worker takes the run until its work "
+            "has really stopped (a run past its timeout counts until its worker is gone), never while queued.",
             ["pipeline"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.workers = Gauge(
+            "stackyard_worker_processes",
+            "This server's worker processes, by state: busy (executing a build or run) or idle.",
+            ["state"],
             registry=r,
             multiprocess_mode="livesum",
         )
@@ -181,6 +189,11 @@ class Metrics:
         finally:
             self.build_seconds.labels(outcome).observe(time.perf_counter() - started)
 
+    def publish_workers(self, busy: int, size: int) -> None:
+        """Set the worker gauges: `busy` of `size` worker processes execute a request now."""
+        self.workers.labels("busy").set(busy)
+        self.workers.labels("idle").set(size - busy)
+
     def publish_state(self, live: dict[str, int], generation: int) -> None:
         """Set the live-revision and generation gauges to what this process serves now."""
         for name, revision in live.items():
@@ -221,14 +234,20 @@ class RunSeries:
         self.seconds = metrics._child(metrics.run_seconds, pipeline, self.revision)
 
     def started(self) -> float:
-        """Count a run in flight; returns its start time for `finished`."""
-        self.in_flight.inc()
+        """A run was asked for; returns its start time for `finished`."""
         return time.perf_counter()
 
-    def finished(self, started: float, error: BaseException | None) -> None:
-        """The run that began at `started` ended with `error` (None: it succeeded)."""
-        elapsed = time.perf_counter() - started
+    def executing(self) -> None:
+        """A worker took the run: it is in flight until `stopped`."""
+        self.in_flight.inc()
+
+    def stopped(self) -> None:
+        """The run's work has really stopped (answered, or its worker ended)."""
         self.in_flight.dec()
+
+    def finished(self, started: float, error: BaseException | None) -> None:
+        """The run that began at `started` was answered with `error` (None: it succeeded)."""
+        elapsed = time.perf_counter() - started
         # Looked up per outcome when it happens, so outcomes that never happened have no zero series.
         self.metrics._child(self.metrics.runs, self.pipeline, self.revision, run_outcome(error).value).inc()
         self.seconds.observe(elapsed)

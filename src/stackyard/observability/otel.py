@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from stackyard import __version__
+from stackyard.serving.messages import SpanRecord
 
 
 def provider_from_environment() -> TracerProvider:
@@ -104,6 +105,21 @@ class Otel:
         context = propagate.extract(headers)
         with self.tracer.start_as_current_span(method, context=context, kind=trace.SpanKind.SERVER) as span:
             yield span
+
+    def replay(self, records: tuple[SpanRecord, ...]) -> None:
+        """Record the spans a worker process wrote down during a run, beneath the current (request) span, with the
+        times they had there. Parents open before their children, so their records come first by id."""
+        made: dict[int, trace.Span] = {}
+        for record in sorted(records, key=lambda each: each.id):
+            parent = made.get(record.parent) if record.parent is not None else None
+            context = trace.set_span_in_context(parent) if parent is not None else None
+            span = self.tracer.start_span(
+                record.operation, context=context, start_time=record.start_ns, attributes=record.tags
+            )
+            if record.failed:
+                span.set_status(trace.StatusCode.ERROR)
+            span.end(end_time=record.end_ns)
+            made[record.id] = span
 
     def close(self) -> None:
         if self.owned:

@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from stackyard.observability.otel import Otel
+    from stackyard.serving.messages import SpanRecord
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +67,23 @@ class Observability:
         install_tracer()
         return cls(Replica(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
 
-    def publish_state(self, registry: Registry, generation: int) -> None:
+    @property
+    def replay(self) -> Callable[[tuple[SpanRecord, ...]], None] | None:
+        """Where the spans a worker recorded during a run go: OpenTelemetry, beneath the request's span, if on."""
+        return self.otel.replay if self.otel is not None else None
+
+    def publish_state(self, registry: Registry, generation: int, workers: WorkerLoad) -> None:
         live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}
         self.metrics.publish_state(live, generation)
+        self.metrics.publish_workers(workers.busy, workers.size)
 
-    async def publish_forever(self, registry: Registry, generation: GenerationSource, interval: float) -> None:
+    async def publish_forever(
+        self, registry: Registry, generation: GenerationSource, workers: WorkerLoad, interval: float
+    ) -> None:
         """Keep the per-process gauges current, so a scrape answered by another worker sees this one's state."""
         while True:
             try:
-                self.publish_state(registry, generation.applied_generation)
+                self.publish_state(registry, generation.applied_generation, workers)
             except Exception:
                 log.exception("publishing the state gauges failed")
             await anyio.sleep(interval)
@@ -88,3 +98,13 @@ class GenerationSource(Protocol):
     """Anything that knows the store generation this process converged to (the `Synchronizer`)."""
 
     applied_generation: int
+
+
+class WorkerLoad(Protocol):
+    """Anything that knows how many worker processes there are and how many are busy (the `WorkerPool`)."""
+
+    @property
+    def busy(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...

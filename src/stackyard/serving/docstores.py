@@ -1,6 +1,7 @@
 """A pipeline's document stores, found through its components, and the reads and deletes the API offers on them.
 
-Every call here is blocking: the API runs them in worker threads, under a lease on the revision. In-memory stores
+Every call here is blocking and runs in a worker process, under a lease on the revision (`on_store` is the work the
+API sends there). In-memory stores
 are guarded by `index_guard`, so these calls never fail a query or an indexing run going on at the same time.
 """
 
@@ -78,6 +79,13 @@ def pick_store(build: Build, pipeline: str, component: str | None) -> tuple[str,
             components=list(stores),
         )
     return next(iter(stores.items()))
+
+
+def on_store(build: Build, pipeline: str, component: str | None, call: Callable[[Any], T]) -> tuple[str, T]:
+    """The work of a document route, done in a worker: `call(store)` on the store `pick_store` finds. `call` is a
+    `functools.partial` of `search`, `count` or `delete`, so it travels to the worker."""
+    name, store = pick_store(build, pipeline, component)
+    return name, call(store)
 
 
 def search(store: Any, filters: dict[str, Any] | None, offset: int, limit: int) -> tuple[int, list[Document]]:

@@ -1,29 +1,28 @@
-"""Doing blocking work on a pipeline's live revision: the lookup, the slot (per-pipeline gates), the lease and the
-timeout of a run.
+"""Doing work on a pipeline's live revision: the lookup, the slot (per-pipeline gates), the lease, the worker and
+the timeout of a run.
 
 The run lane, file uploads and the Haystack 1.x routes all run pipelines the same way, through `Leases.run`; the
-document routes only need the lease (`Leases.use`).
+document routes only need the lease (`Leases.use`). The work itself is a picklable callable (a module-level
+function, or a `functools.partial` of one) that a worker process calls with its build (`serving.pool`).
 
-This is the hot path of every run, so it is written for the event loop's sake: the work goes to the app's own run
-threads with `run_in_executor` (anyio's `to_thread` adds checkpoints and a capacity limiter the executor already
-is), the timeout is `asyncio.timeout`, a free slot is taken without suspending, and the lease goes back on the loop
-unless the caller has given up.
+This is the hot path of every run, so it is written for the event loop's sake: a free slot is taken without
+suspending, and nothing but the worker's socket is waited on. The slot and the lease go back only once the work
+has really stopped: when the worker answered, or when it was ended for overstaying, never when the caller gave up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from stackyard.definitions.build import Build
 from stackyard.definitions.names import check_name
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout, TooManyRuns
-from stackyard.observability.tracer import RunScope, enter_run_scope
+from stackyard.observability.tracer import RunScope
+from stackyard.serving.pool import WorkerPool, WorkTimedOut
+from stackyard.serving.messages import Answer, SpanRecord
 from stackyard.serving.registry import LiveRevision, Registry
 
 T = TypeVar("T")
@@ -87,20 +86,21 @@ def missing(registry: Registry, name: str) -> Exception:
 
 @dataclass
 class Leases:
-    """How work reaches a live revision: the lookup, the gate (runs only), the lease, the timeout and the thread.
+    """How work reaches a live revision: the lookup, the gate (runs only), the lease, the worker and the timeout.
 
     Made once by the lifespan. `run` is one counted run of a pipeline, within its gate and the run timeout; `use`
-    only holds the lease (the document routes: a revision is never closed while its store is being read).
+    only holds the lease (the document routes: a revision is never let go while its store is being read).
     """
 
     registry: Registry
     gates: RunLimits
-    threads: Executor
+    pool: WorkerPool
     timeout: float
     scopes: Callable[[str, int], RunScope]  # where a revision's runs are measured (`RunScopes`)
+    replay: Callable[[tuple[SpanRecord, ...]], None] | None = None  # a run's spans, under the request's span
 
     async def run(self, name: str, work: Callable[[Build], T]) -> tuple[LiveRevision, T]:
-        """Run `work(build)` on the live revision of `name` in a run thread, as one run: counted, within the gate and
+        """Do `work(build)` on the live revision of `name` in a worker, as one run: counted, within the gate and
         the timeout. Answers the revision it ran on and what `work` answered."""
         registry = self.registry
         current = registry.get(name)
@@ -117,87 +117,63 @@ class Leases:
                     f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
                 )
             gate = await self.gates.enter(name)
-            try:
-                # Taken after the wait for a slot, so a queued run starts on the newest revision.
-                live = registry.acquire(name)
-                if live is None:
-                    raise missing(registry, name)
-                deadline = asyncio.timeout(self.timeout)
-                try:
-                    async with deadline:
-                        result = await _in_thread(self.threads, registry, live, work, scope)
-                except TimeoutError:
-                    if not deadline.expired():
-                        raise
-                    raise RunTimeout(
-                        f"Pipeline '{name}' did not finish within {self.timeout:g} s (STACKYARD_RUN_TIMEOUT)."
-                    ) from None
-            finally:
+            # Taken after the wait for a slot, so a queued run starts on the newest revision.
+            live = registry.acquire(name)
+            if live is None:
                 gate.release()
+                raise missing(registry, name)
+            series.executing()
+
+            def ended() -> None:  # the work has really stopped: only now are the slot and the lease free again
+                series.stopped()
+                gate.release()
+                registry.release(live)
+
+            answer = await self._in_worker(live, work, ended, scope)
+            self._measure(scope, answer)
+            if answer.error is not None:
+                raise answer.error
         except BaseException as raised:
             error = raised
             raise
         finally:
             series.finished(started, error)
-        return live, result
+        return live, answer.value
 
     async def use(self, name: str, work: Callable[[Build], T]) -> tuple[LiveRevision, T]:
-        """Run `work(build)` in a run thread under a lease on the live revision of `name` (no gate, not counted)."""
-        live = self.registry.acquire(name)
+        """Do `work(build)` in a worker under a lease on the live revision of `name` (no gate, not counted)."""
+        registry = self.registry
+        live = registry.acquire(name)
         if live is None:
-            raise missing(self.registry, name)
-        return live, await _in_thread(self.threads, self.registry, live, work)
+            raise missing(registry, name)
+        answer = await self._in_worker(live, work, lambda: registry.release(live))
+        if answer.error is not None:
+            raise answer.error
+        return live, answer.value
 
-
-class _Handoff:
-    """Who gives a lease back: the caller, unless it gave up (timeout, cancellation) while the work was running.
-
-    Then the thread does, when the work really ends, so a revision is never closed under a run that is still going.
-    Work the caller gave up on before a thread picked it up never starts.
-    """
-
-    __slots__ = ("abandoned", "finished", "lock", "started")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.started = self.finished = self.abandoned = False
-
-
-async def _in_thread(
-    threads: Executor,
-    registry: Registry,
-    live: LiveRevision,
-    work: Callable[[Build], T],
-    scope: RunScope | None = None,
-) -> T:
-    loop = asyncio.get_running_loop()
-    handoff = _Handoff()
-
-    def call() -> T:
-        with handoff.lock:
-            if handoff.abandoned:
-                raise RuntimeError("the caller gave up before the work started")  # nobody awaits this any more
-            handoff.started = True
+    async def _in_worker(
+        self, live: LiveRevision, work: Callable[[Build], Any], ended: Callable[[], None], scope: RunScope | None = None
+    ) -> Answer:
         try:
-            if scope is not None:
-                enter_run_scope(scope)  # in this call's own copy of the context: nothing to reset
-            return work(live.build)
-        finally:
-            with handoff.lock:
-                handoff.finished = True
-                abandoned = handoff.abandoned
-            if abandoned:
-                loop.call_soon_threadsafe(registry.release, live)
+            return await self.pool.run(
+                live.info,
+                work,
+                seconds=self.timeout,
+                scope=(live.name, live.revision) if scope is not None else None,
+                spans=scope is not None and scope.spans is not None,
+                on_end=ended,
+            )
+        except WorkTimedOut:
+            raise RunTimeout(
+                f"Pipeline '{live.name}' did not finish within {self.timeout:g} s (STACKYARD_RUN_TIMEOUT); the "
+                "work was stopped."
+            ) from None
 
-    try:
-        # The copied context carries the request id (log records) and the run scope into the thread.
-        result = await loop.run_in_executor(threads, contextvars.copy_context().run, call)
-    except BaseException:
-        with handoff.lock:
-            handoff.abandoned = True
-            mine = not handoff.started or handoff.finished
-        if mine:
-            registry.release(live)
-        raise
-    registry.release(live)
-    return result
+    def _measure(self, scope: RunScope, answer: Answer) -> None:
+        sink = scope.metrics
+        for timing in answer.timings:
+            if timing.failed:
+                sink.component_failed(scope.pipeline, timing.component)
+            sink.component_ran(scope.pipeline, timing.component, timing.seconds)
+        if answer.spans and self.replay is not None:
+            self.replay(answer.spans)

@@ -15,9 +15,14 @@ restart would.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
+import functools
+import itertools
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import socket
@@ -30,7 +35,7 @@ import anyio
 
 from stackyard.definitions.build import BuildInfo
 from stackyard.errors import BuildTimeout, RunFailed, StackyardError
-from stackyard.serving.protocol import (
+from stackyard.serving.messages import (
     HEADER_SIZE,
     Answer,
     Forget,
@@ -42,12 +47,26 @@ from stackyard.serving.protocol import (
     unframe_length,
 )
 from stackyard.serving.worker import WorkerConfig, main
+from stackyard.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Imported once by the fork server, so each worker starts with Haystack and Stackyard already loaded.
-PRELOAD = ["stackyard.serving.worker"]
+# Imported once by the fork server, so each worker starts with Haystack and Stackyard already loaded. The main
+# module too: a worker would otherwise import it again as it starts (multiprocessing's rule for non-fork starts).
+PRELOAD = ["__main__", "stackyard.serving.worker"]
 STOP_WAIT = 5.0  # seconds a worker has to end once its socket is closed, before it is killed
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    """What the workers of a server with `settings` need to know."""
+    return WorkerConfig(
+        max_yaml_bytes=settings.max_yaml_bytes,
+        policy=settings.policy(),
+        extra_allowed_modules=tuple(settings.extra_allowed_modules),
+        memory_bytes=settings.worker_memory_bytes,
+        cpu_seconds=settings.run_cpu_seconds,
+        environment=dict(os.environ),
+    )
 
 
 class WorkTimedOut(Exception):
@@ -89,10 +108,22 @@ class WorkerPool:
         self._starting = 0
         self._starting_memory = False
         self._changed = asyncio.Condition()
+        self._queues: dict[bool, collections.deque[int]] = {False: collections.deque(), True: collections.deque()}
+        self._tickets = itertools.count()
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> WorkerPool:
+        """The pool a server with `settings` runs its builds and runs in."""
+        return cls(
+            worker_config(settings),
+            minimum=settings.run_workers,
+            maximum=settings.max_run_workers,
+            build_timeout=settings.build_timeout,
+        )
 
     # -- life ----------------------------------------------------------------------------------------------------
 
@@ -176,10 +207,14 @@ class WorkerPool:
         request = Work(info.key, info.definition.text, work, scope=scope, spans=spans)
         return await self._dispatch(info.key, info.pinned, request, seconds, on_end=on_end)
 
-    async def simulate(self, yaml_text: str, work: Callable[[Any], Any], *, seconds: float) -> Answer:
-        """Do `work` on a throwaway build of `yaml_text` (built and closed in a worker), within `seconds`."""
-        request = Work(key_of(yaml_text), yaml_text, work, keep=False)
-        return await self._dispatch(request.key, False, request, seconds)
+    async def examine(
+        self, yaml_text: str, work: Callable[[Any, str], Any], *, seconds: float, too_long: Callable[[], Exception]
+    ) -> Answer:
+        """Do `work(build, key)` on a throwaway build of `yaml_text` (built, used and closed in a worker, never one
+        that serves), within `seconds`; past them the worker is ended and `too_long()` raised."""
+        key = key_of(yaml_text)
+        request = Work(key, yaml_text, functools.partial(_with_key, work, key), keep=False)
+        return await self._dispatch(key, False, request, seconds, timed_out=too_long)
 
     def forget(self, key: str, *, memory: bool | None = None) -> None:
         """Drop the build under `key` from the workers that hold it (all, or only the memory worker or the others)."""
@@ -217,11 +252,19 @@ class WorkerPool:
         except BaseException:
             end()  # the work never started
             raise
+        if isinstance(request, Work) and request.keep and key in handle.keys:
+            request = dataclasses.replace(request, yaml=None)  # it holds the build: no need to send the YAML again
         task = asyncio.ensure_future(handle.call(request))
         task.add_done_callback(lambda done: self._after(handle, key, request, done, end))
+        deadline = asyncio.get_running_loop().time() + seconds
         try:
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout_at(deadline):
                 answer = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The caller gave up (its client went away, the server stops): the work goes on, still bounded by
+            # its time, so nobody's slot is held past it.
+            self._in_background(self._watch(handle, task, deadline))
+            raise
         except TimeoutError:
             if task.done() and not task.cancelled() and task.exception() is None:
                 answer = task.result()  # it answered as time ran out
@@ -250,21 +293,31 @@ class WorkerPool:
             end()
 
     async def _acquire(self, key: str, memory: bool) -> _Handle:
+        """An idle worker for `key`, started if need be; first come, first served (a worker freed while others
+        wait goes to the one that waited longest, never to a request that just arrived)."""
+        queue = self._queues[memory]
+        ticket = next(self._tickets)
         async with self._changed:
-            while True:
-                if self._closed:
-                    raise RunFailed("The server is shutting down; no work is taken any more.")
-                handle = self._pick(key, memory)
-                if handle is not None:
-                    handle.busy = True
-                    return handle
-                if memory and self._memory is None and not self._starting_memory:
-                    self._starting_memory = True
-                    break
-                if not memory and len(self._general) + self._starting < self.maximum:
-                    self._starting += 1
-                    break
-                await self._changed.wait()
+            queue.append(ticket)
+            try:
+                while True:
+                    if self._closed:
+                        raise RunFailed("The server is shutting down; no work is taken any more.")
+                    if queue[0] == ticket:
+                        handle = self._pick(key, memory)
+                        if handle is not None:
+                            handle.busy = True
+                            return handle
+                        if memory and self._memory is None and not self._starting_memory:
+                            self._starting_memory = True
+                            break
+                        if not memory and len(self._general) + self._starting < self.maximum:
+                            self._starting += 1
+                            break
+                    await self._changed.wait()
+            finally:
+                queue.remove(ticket)
+                self._changed.notify_all()  # the next in line may go
         try:
             handle = await self._spawn(memory=memory)
         finally:
@@ -326,6 +379,17 @@ class WorkerPool:
         reader, writer = await asyncio.open_connection(sock=ours)
         return _Handle(process, reader, writer, memory=memory)
 
+    async def _watch(self, handle: _Handle, task: asyncio.Future[Answer], deadline: float) -> None:
+        """End the worker of work nobody waits for any more once its time is up."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.shield(task)
+        except TimeoutError:
+            if not task.done():
+                await self._end_worker(handle)
+        except Exception:  # noqa: S110 - the worker failed on its own: `_after` has dropped it already
+            pass
+
     async def _end_worker(self, handle: _Handle) -> None:
         """Kill the worker and wait until the process is gone: only then is its work really stopped."""
         handle.gone = True
@@ -382,3 +446,7 @@ class WorkerPool:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _with_key(work: Callable[[Any, str], Any], key: str, build: Any) -> Any:
+    return work(build, key)

@@ -1,8 +1,9 @@
 """The live pipelines of one process, and the atomic swap between revisions.
 
 The registry is touched only from the event loop thread, so a swap is one dict assignment and needs no lock: a run
-that looked up the old revision keeps its reference, finishes on it, and the old build is closed after the last
-such run releases it. Builds and closes happen in worker threads, never here.
+that looked up the old revision keeps its reference, finishes on it, and the old build is let go after the last
+such run releases it. Builds live in worker processes (`serving.pool`); the registry holds what the server knows of
+them (`BuildInfo`) and tells the pool to forget a build once no revision it holds needs it any more.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from stackyard.definitions.build import Build
+from stackyard.definitions.build import BuildInfo
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class LiveRevision:
 
     name: str
     revision: int
-    build: Build
+    info: BuildInfo
     inflight: int = 0
     retired: bool = False
 
@@ -65,7 +68,10 @@ class Registry:
     # Weak values: a lock lives while someone holds or waits for it, so names that were only ever refused (or are
     # gone) leave nothing behind.
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)
-    _closing: set[asyncio.Future[None]] = field(default_factory=set)
+    # Forget a build in the workers (`WorkerPool.forget`); builds are shared by key (the hash of the YAML), so a
+    # key is forgotten when the last revision holding it is let go.
+    forget: Callable[[str], None] = lambda key: None
+    _held: Counter[str] = field(default_factory=Counter)
 
     def lock(self, name: str) -> asyncio.Lock:
         """The lock that orders changes to `name` within this process (management calls and sync alike)."""
@@ -123,8 +129,9 @@ class Registry:
         """Make `live` the served revision unless a newer one is live already; retire the one it replaces."""
         current = self._live.get(live.name)
         if current is not None and current.revision >= live.revision:
-            self._close(live)
+            self.let_go(live.info.key)
             return False
+        self._held[live.info.key] += 1
         self._live[live.name] = live
         failure = self._failures.get(live.name)
         if failure is not None and failure.revision <= live.revision:
@@ -155,16 +162,21 @@ class Registry:
             stored_revision,
         )
 
-    async def closes_done(self) -> None:
-        """Wait until every retired revision that had no runs left has been closed."""
-        while self._closing:
-            await asyncio.gather(*list(self._closing), return_exceptions=True)
+    def holds(self, key: str) -> bool:
+        """Whether a revision here (live, or retired with runs still on it) needs the build under `key`."""
+        return self._held[key] > 0
 
-    async def aclose(self) -> None:
-        """Retire everything and wait for the closes to finish (server shutdown)."""
+    def let_go(self, key: str) -> None:
+        """A build under `key` that no revision installed here will use (refused, superseded, a dry run): forget
+        it in the workers unless a revision here holds the same build."""
+        if not self.holds(key):
+            self._held.pop(key, None)
+            self.forget(key)
+
+    def close(self) -> None:
+        """Retire everything (server shutdown; the workers are stopped after)."""
         for name in list(self._live):
             self.remove(name)
-        await self.closes_done()
 
     def _retire(self, live: LiveRevision) -> None:
         live.retired = True
@@ -172,14 +184,5 @@ class Registry:
             self._close(live)
 
     def _close(self, live: LiveRevision) -> None:
-        # Closing can block (clients, files): do it in a worker thread, and keep the future so shutdown can wait.
-        future = asyncio.get_running_loop().run_in_executor(None, _close_quietly, live)
-        self._closing.add(future)
-        future.add_done_callback(self._closing.discard)
-
-
-def _close_quietly(live: LiveRevision) -> None:
-    try:
-        live.build.close()
-    except Exception:
-        log.exception("closing a retired pipeline failed", extra={"pipeline": live.name, "revision": live.revision})
+        self._held[live.info.key] -= 1
+        self.let_go(live.info.key)

@@ -33,6 +33,8 @@ def run_build(
     except PipelineRuntimeError as error:
         component = getattr(error, "component_name", None)
         cause = error.__cause__ if error.__cause__ is not None else error
+        if isinstance(cause, MemoryError):
+            raise cause from None  # the worker answers it and ends: what is left of it cannot be trusted
         if isinstance(cause, ValueError | TypeError):
             # Components raise these when the values they were given do not fit (an empty query, a wrong shape):
             # the caller can fix that, so it is a 4xx, not a failure of the pipeline.

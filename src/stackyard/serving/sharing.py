@@ -11,10 +11,8 @@ import logging
 from collections.abc import Iterable
 
 import anyio
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-from stackyard.definitions.build import Build
-from stackyard.serving.docstores import held_stores
+from stackyard.definitions.build import BuildInfo
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore
 
@@ -22,14 +20,9 @@ log = logging.getLogger(__name__)
 DOCS_PAGE = "docs/shared-document-stores.md"
 
 
-def in_memory_indexes(builds: Iterable[Build]) -> list[str]:
+def in_memory_indexes(builds: Iterable[BuildInfo]) -> list[str]:
     """The in-memory indexes that the components of `builds` hold, each once."""
-    indexes: set[str] = set()
-    for build in builds:
-        for _name, store in held_stores(build.pipeline):
-            if isinstance(store, InMemoryDocumentStore):
-                indexes.add(store.index)
-    return sorted(indexes)
+    return sorted({index for build in builds for index in build.in_memory_indexes})
 
 
 async def process_count(settings: Settings, store: DefinitionStore) -> int:
@@ -54,7 +47,7 @@ def memory_warning(indexes: list[str], processes: int) -> list[str]:
     ]
 
 
-async def warnings_for(settings: Settings, store: DefinitionStore, builds: Iterable[Build]) -> list[str]:
+async def warnings_for(settings: Settings, store: DefinitionStore, builds: Iterable[BuildInfo]) -> list[str]:
     """The multi-process warning for `builds` on this server, if it applies."""
     indexes = in_memory_indexes(builds)
     if not indexes:

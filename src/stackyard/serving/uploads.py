@@ -177,6 +177,16 @@ def index_files(
     return results
 
 
+def index_upload_work(
+    build: Build, uploads: list[Upload], params: dict[str, Any], policy: InputPolicy | None = None
+) -> tuple[str, list[FileResult]]:
+    """The work of an upload, done in a worker: the input that takes the files, checked against their types, then
+    one run per file (`index_files`)."""
+    target = files_input(build)
+    check_types(uploads, accepted_types(build, target))
+    return target.name, index_files(build, target, uploads, params, policy)
+
+
 def meta_per_file(meta: Any, count: int) -> list[dict[str, Any]]:
     """`meta` as sent (nothing, one object for every file, or a list with one object per file), one per file."""
     if meta is None:

@@ -1,7 +1,7 @@
 """A worker process: where component code runs, so that the process serving HTTP never runs any.
 
 The server (`serving.pool.WorkerPool`) starts workers from a fork server that has imported Haystack once, and
-talks to each over a socket pair (`serving.protocol`), one request at a time. A worker builds definitions
+talks to each over a socket pair (`serving.messages`), one request at a time. A worker builds definitions
 (parse, policy, Haystack build, warm-up), keeps its builds by key, runs work on them, and closes them when told.
 A run that overstays its timeout is stopped by ending the worker: that is the point of running it here. The worker
 also limits itself: its address space (`STACKYARD_WORKER_MEMORY_BYTES`) and each request's CPU time
@@ -26,20 +26,16 @@ from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any
 
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.tracing.tracer import Span, Tracer
 from haystack.tracing.utils import coerce_tag_value
 
-from stackyard.definitions.build import Build, BuildInfo, build_pipeline
-from stackyard.definitions.checks import default_outputs, mandatory_inputs
+from stackyard.definitions.build import Build, build_pipeline
+from stackyard.definitions.checks import describe
 from stackyard.definitions.parsing import parse_definition
 from stackyard.definitions.policy import Policy
-from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.errors import InternalError, RunFailed, StackyardError
 from stackyard.observability.tracer import RunScope, enter_run_scope, install_tracer
-from stackyard.serving.docstores import held_stores
-from stackyard.serving.inputs import accepted_names
-from stackyard.serving.protocol import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
+from stackyard.serving.messages import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +49,8 @@ class WorkerConfig:
     extra_allowed_modules: tuple[str, ...]
     memory_bytes: int | None  # RLIMIT_AS of the worker; None: no limit
     cpu_seconds: float | None  # CPU time one request may use; None: no limit
+    # The environment component code sees: the server's as the pool starts, not the fork server's (made earlier).
+    environment: dict[str, str]
 
 
 def build(yaml_text: str, config: WorkerConfig) -> Build:
@@ -61,22 +59,6 @@ def build(yaml_text: str, config: WorkerConfig) -> Build:
     config.policy.check(definition)  # before Haystack imports or instantiates anything
     return build_pipeline(
         definition, allowed_modules=list(config.extra_allowed_modules), pre_init=config.policy.pre_init
-    )
-
-
-def describe(key: str, built: Build) -> BuildInfo:
-    """What the server keeps of `built`: schemas, names, and whether its documents live in this worker."""
-    memory = [store for _name, store in held_stores(built.pipeline) if isinstance(store, InMemoryDocumentStore)]
-    return BuildInfo(
-        key=key,
-        definition=built.definition,
-        inputs_schema=input_schema(built),
-        outputs_schema=output_schema(built),
-        accepted_inputs=tuple(accepted_names(built)),
-        mandatory_inputs=mandatory_inputs(built),
-        outputs=default_outputs(built),
-        in_memory_indexes=tuple(sorted({store.index for store in memory})),
-        pinned=bool(memory),
     )
 
 
@@ -155,14 +137,16 @@ class _Worker:
         except StackyardError as error:
             return Answer(error=error)
 
-    def _build(self, key: str, yaml_text: str) -> Build:
+    def _build(self, key: str, yaml_text: str | None) -> Build:
         built = self.builds.get(key)
         if built is None:
+            if yaml_text is None:
+                raise InternalError("A worker was asked to use a build it does not hold.")
             built = self.builds[key] = build(yaml_text, self.config)
         return built
 
     def _work(self, request: Work) -> Answer:
-        built = self._build(request.key, request.yaml) if request.keep else build(request.yaml, self.config)
+        built = self._build(request.key, request.yaml) if request.keep else build(request.yaml or "", self.config)
         measured = _Measurements()
         spans = _SpanRecorder() if request.spans else None
         try:
@@ -222,6 +206,8 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
     logging.basicConfig(
         stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    os.environ.clear()
+    os.environ.update(config.environment)
     if config.memory_bytes is not None:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
     install_tracer()

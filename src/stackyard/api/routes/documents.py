@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard.api.bodies import MAX_INT, RequestBody, one_of_required, problems
 from stackyard.api.dependencies import Name, State
-from stackyard.definitions.build import Build
 from stackyard.errors import InvalidRequest
 from stackyard.json_types import Integer
 from stackyard.serving import docstores
@@ -80,12 +80,10 @@ class DeleteAnswer(StoreAnswer):
     responses=PROBLEMS,
 )
 async def search_documents(name: Name, body: SearchBody, state: State) -> SearchAnswer:
-    def work(build: Build) -> tuple[str, int, list[dict[str, Any]]]:
-        component, store = docstores.pick_store(build, name, body.component)
-        total, page = docstores.search(store, body.filters, body.offset, body.limit)
-        return component, total, plain_documents(page, body.return_embedding)
-
-    live, (component, total, documents) = await state.leases.use(name, work)
+    search = functools.partial(docstores.search, filters=body.filters, offset=body.offset, limit=body.limit)
+    work = functools.partial(docstores.on_store, pipeline=name, component=body.component, call=search)
+    live, (component, (total, page)) = await state.leases.use(name, work)
+    documents = plain_documents(page, body.return_embedding)
     return SearchAnswer(
         pipeline=name,
         revision=live.revision,
@@ -104,12 +102,10 @@ async def search_documents(name: Name, body: SearchBody, state: State) -> Search
     responses=PROBLEMS,
 )
 async def count_documents(name: Name, body: CountBody, state: State) -> CountAnswer:
-    def work(build: Build) -> tuple[str, int]:
-        component, store = docstores.pick_store(build, name, body.component)
-        return component, docstores.count(store, body.filters)
-
-    live, (component, count) = await state.leases.use(name, work)
-    return CountAnswer(pipeline=name, revision=live.revision, component=component, count=count)
+    count = functools.partial(docstores.count, filters=body.filters)
+    work = functools.partial(docstores.on_store, pipeline=name, component=body.component, call=count)
+    live, (component, counted) = await state.leases.use(name, work)
+    return CountAnswer(pipeline=name, revision=live.revision, component=component, count=counted)
 
 
 @router.post(
@@ -122,9 +118,7 @@ async def delete_documents(name: Name, body: DeleteBody, state: State) -> Delete
     if body.filters is None and not body.all:
         raise InvalidRequest('Send "filters", or "all": true to delete every document of the store.')
 
-    def work(build: Build) -> tuple[str, int]:
-        component, store = docstores.pick_store(build, name, body.component)
-        return component, docstores.delete(store, body.filters)
-
+    delete = functools.partial(docstores.delete, filters=body.filters)
+    work = functools.partial(docstores.on_store, pipeline=name, component=body.component, call=delete)
     live, (component, deleted) = await state.leases.use(name, work)
     return DeleteAnswer(pipeline=name, revision=live.revision, component=component, deleted=deleted)

@@ -7,6 +7,7 @@ as 1.x did; feedback is kept as the query pipeline's feedback. See `docs/migrati
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 from importlib.metadata import version
@@ -20,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from stackyard import __version__
 from stackyard.api.dependencies import Actor, AppState, State
 from stackyard.api.forms import index_uploads, json_field, params_field, read_form, upload_body, uploads_from
-from stackyard.definitions.build import Build
 from stackyard.haystack1.labels import (
     USER_FEEDBACK,
     Label,
@@ -30,10 +30,9 @@ from stackyard.haystack1.labels import (
     label_of,
     squad_export,
 )
-from stackyard.haystack1.queries import document_1x, filters_from_1x, plain_outputs, query_answer_1x, query_inputs
+from stackyard.haystack1.queries import document_1x, filters_from_1x, query_answer_1x, run_query
 from stackyard.serving import docstores
 from stackyard.serving.outputs import plain_documents
-from stackyard.serving.runner import run_build
 from stackyard.store import Feedback
 
 # 1.x clients often send JSON without a Content-Type (requests' `data=json.dumps(...)`), and 1.x read it as JSON.
@@ -79,12 +78,11 @@ async def health() -> dict[str, Any]:
 async def query(body: QueryRequest, state: State) -> JSONResponse:
     name = state.settings.query_pipeline
 
-    def work(build: Build) -> tuple[list[str], dict[str, Any]]:
-        inputs, debugged = query_inputs(build, body.query, body.params or {}, bool(body.debug))
-        return debugged, run_build(build, inputs, debugged, state.inputs)
-
-    live, (debugged, result) = await state.leases.run(name, work)
-    answer = query_answer_1x(body.query, plain_outputs(live.build, result))
+    work = functools.partial(
+        run_query, query=body.query, params=body.params or {}, debug=bool(body.debug), policy=state.inputs
+    )
+    live, (debugged, result, plain) = await state.leases.run(name, work)
+    answer = query_answer_1x(body.query, plain)
     if debugged:  # 1.x gave each node's `input` and `output`; Haystack 3 runs report outputs
         answer["_debug"] = {component: {"output": result.get(component, {})} for component in debugged}
     return JSONResponse(answer, headers={"X-Stackyard-Revision": str(live.revision)})
@@ -121,12 +119,8 @@ async def file_upload(request: Request, state: State) -> JSONResponse:
 
 async def _store_call(state: State, component: str | None, call: Any) -> Any:
     name = state.settings.query_pipeline
-
-    def work(build: Build) -> Any:
-        _component, store = docstores.pick_store(build, name, component)
-        return call(store)
-
-    return (await state.leases.use(name, work))[1]
+    work = functools.partial(docstores.on_store, pipeline=name, component=component, call=call)
+    return (await state.leases.use(name, work))[1][1]
 
 
 @router.post("/documents/get_by_filters", summary="1.x: documents of the query pipeline's store, by filters")
@@ -134,7 +128,8 @@ async def get_documents(
     body: FilterRequest, state: State, component: str | None = Query(default=None, min_length=1)
 ) -> list[dict[str, Any]]:
     filters = filters_from_1x(body.filters)
-    documents = await _store_call(state, component, lambda store: docstores.search(store, filters, 0, 2**31)[1])
+    search = functools.partial(docstores.search, filters=filters, offset=0, limit=2**31)
+    _total, documents = await _store_call(state, component, search)
     return [document_1x(item) for item in plain_documents(documents, with_embedding=False)]
 
 
@@ -143,7 +138,7 @@ async def delete_documents(
     body: FilterRequest, state: State, component: str | None = Query(default=None, min_length=1)
 ) -> bool:
     filters = filters_from_1x(body.filters)  # no filters deletes every document, as in 1.x
-    await _store_call(state, component, lambda store: docstores.delete(store, filters))
+    await _store_call(state, component, functools.partial(docstores.delete, filters=filters))
     return True
 
 

@@ -18,7 +18,6 @@ from stackyard.api.bodies import (
 from stackyard.api.dependencies import Actor, Name, RegistryDep, State, Stored
 from stackyard.api.headers import expectation, preferred, revision_headers, wait_requested
 from stackyard.api.rollouts import wait_for_rollout
-from stackyard.definitions.schema import input_schema, output_schema
 from stackyard.serving.leases import missing
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
@@ -61,7 +60,7 @@ async def put_pipeline(name: Name, request: Request, state: State, actor: Actor)
         pending := await wait_for_rollout(state, name, result.record.revision, result.generation, wait)
     ):
         return pending
-    return write_response(state, applied, await deploy_warnings(state, applied.build))
+    return write_response(state, applied, await deploy_warnings(state, applied.info))
 
 
 @router.delete(
@@ -92,5 +91,5 @@ async def pipeline_schema(name: Name, registry: RegistryDep) -> PipelineSchema:
     if live is None:
         raise missing(registry, name)
     return PipelineSchema(
-        pipeline=name, revision=live.revision, inputs=input_schema(live.build), outputs=output_schema(live.build)
+        pipeline=name, revision=live.revision, inputs=live.info.inputs_schema, outputs=live.info.outputs_schema
     )

@@ -13,7 +13,7 @@ from stackyard import __version__
 from stackyard.api.answers import summary
 from stackyard.api.bodies import Problem
 from stackyard.api.dependencies import AppState, Name, State
-from stackyard.definitions.build import Build
+from stackyard.definitions.build import BuildInfo
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.observability.metrics import EXPOSITION_TYPE
 from stackyard.serving.registry import ServingState
@@ -77,7 +77,7 @@ class PipelineReadiness(BaseModel):
 )
 async def metrics(state: State) -> Response:
     observability = state.observability
-    observability.publish_state(state.registry, state.sync.applied_generation)
+    observability.publish_state(state.registry, state.sync.applied_generation, state.pool)
     # Reading the other workers' files is blocking I/O.
     text = await anyio.to_thread.run_sync(observability.metrics.exposition)
     return Response(text, media_type=EXPOSITION_TYPE)
@@ -123,8 +123,8 @@ async def status(state: State) -> Status:
     )
 
 
-def _live_builds(state: AppState) -> list[Build]:
-    return [live.build for name in state.registry.names() if (live := state.registry.get(name)) is not None]
+def _live_builds(state: AppState) -> list[BuildInfo]:
+    return [live.info for name in state.registry.names() if (live := state.registry.get(name)) is not None]
 
 
 def _from_record(state: AppState, record: PipelineRecord) -> PipelineStatus:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from stackyard.api.answers import PROBLEMS
 from stackyard.api.bodies import RequestBody, read_yaml_or_json
 from stackyard.api.dependencies import State
-from stackyard.definitions.checks import BreakingChange, Finding, Report, Simulation, problem_of, report_for, simulate
+from stackyard.definitions.checks import BreakingChange, Finding, Report, Simulation, examine, problem_of, report_for
 from stackyard.definitions.names import NAME_PATTERN, check_name
-from stackyard.errors import StackyardError
+from stackyard.errors import BuildTimeout, SimulationRefused, StackyardError
 from stackyard.serving.sharing import warnings_for
 
 router = APIRouter(tags=["changes"])
@@ -63,26 +63,35 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
     body = await read_yaml_or_json(request, ValidateBody)
     if body.name is not None:
         check_name(body.name)
+    settings = state.settings
+    # Built, described and simulated on a throwaway build in a worker, never on one that serves, and all of it
+    # within the build timeout plus, for a simulation, the run timeout: no candidate can hold the server.
+    seconds = settings.build_timeout + (settings.run_timeout if body.sample_input is not None else 0)
+
+    def too_long() -> Exception:
+        doing = "Building and simulating" if body.sample_input is not None else "Building"
+        return BuildTimeout(f"{doing} the definition took longer than {seconds:g} s; it was stopped.")
+
+    work = functools.partial(
+        examine, sample_input=body.sample_input, allow_writes=body.allow_writes, policy=state.inputs
+    )
     try:
-        build = await state.manager.build_async(body.yaml)
+        answer = await state.pool.examine(body.yaml, work, seconds=seconds, too_long=too_long)
+        if answer.error is not None:
+            raise answer.error
+    except SimulationRefused:
+        raise
     except StackyardError as error:
         if error.status == 413:
             raise
         return ValidateAnswer(
             valid=False, problems=[problem_of(error)], warnings=[], inputs=None, outputs=None, simulation=None
         )
-    try:
-        live = state.registry.get(body.name) if body.name else None
-        report: Report = report_for(build, live.build if live else None)
-        shared = await warnings_for(state.settings, state.store, [build])
-        report.warnings.extend(BreakingChange("in-memory-store-per-process", "document_store", text) for text in shared)
-        simulation = None
-        if body.sample_input is not None:
-            simulation = await anyio.to_thread.run_sync(
-                lambda: simulate(build, body.sample_input or {}, allow_writes=body.allow_writes, policy=state.inputs)
-            )
-    finally:
-        await anyio.to_thread.run_sync(build.close)
+    info, simulation = answer.value
+    live = state.registry.get(body.name) if body.name else None
+    report: Report = report_for(info, live.info if live else None)
+    shared = await warnings_for(state.settings, state.store, [info])
+    report.warnings.extend(BreakingChange("in-memory-store-per-process", "document_store", text) for text in shared)
     return ValidateAnswer(
         valid=True,
         problems=[],

@@ -40,7 +40,7 @@ class Work:
     is closed afterwards (a simulation of a candidate)."""
 
     key: str
-    yaml: str
+    yaml: str | None  # None when the worker holds the build already
     work: Callable[[Any], Any]
     scope: tuple[str, int] | None = None
     keep: bool = True

@@ -1,0 +1,193 @@
+"""Component code runs in worker processes, so no run and no build can hold the server: real server processes.
+
+Each test sends work that never ends on its own (a backtracking regex, a component that spins, a definition that
+takes ever to build) and checks what the issue promised: `/healthz` answers within a second meanwhile, other
+pipelines keep serving, the run or build is stopped at its timeout, and a pipeline never occupies more workers than
+its concurrency limit, timed out or not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.components import Signal, occupying
+from tests.conftest import REPO
+from tests.process.server import Server, running
+from tests.waiting import wait_until
+
+YAML = {"Content-Type": "application/yaml"}
+RUN_TIMEOUT = 3.0
+ENV = {
+    "STACKYARD_RUN_TIMEOUT": str(RUN_TIMEOUT),
+    "STACKYARD_BUILD_TIMEOUT": "3",
+    "STACKYARD_MAX_CONCURRENT_RUNS": "2",
+    "STACKYARD_RUN_WORKERS": "2",
+    "STACKYARD_MAX_RUN_WORKERS": "6",
+}
+BACKTRACKING = """components:
+  extract:
+    type: haystack.components.extractors.regex_text_extractor.RegexTextExtractor
+    init_parameters: {regex_pattern: '^((a+)+)$'}
+connections: []
+"""
+EVIL_TEXT = "a" * 40 + "!"  # (a+)+ tries every split of 40 a's before it gives up: longer than the universe lasts
+
+
+def component_yaml(kind: str, **params: object) -> str:
+    return f"""components:
+  work:
+    type: tests.components.{kind}
+    init_parameters: {json.dumps(params)}
+connections: []
+"""
+
+
+SPIN = component_yaml("Spin", seconds=None)
+GREET = (REPO / "examples/pipelines/greet.yml").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running(tmp_path_factory.mktemp("stoppable"), env=ENV) as started:
+        with started.client() as http:
+            for name, yaml in {"greet": GREET, "regex": BACKTRACKING, "spin": SPIN}.items():
+                answer = http.put(f"/pipelines/{name}", content=yaml, headers=YAML)
+                assert answer.is_success, answer.text
+        yield started
+
+
+def health_latency(http: httpx.Client) -> float:
+    started = time.perf_counter()
+    answer = http.get("/healthz")
+    assert answer.status_code == 200
+    return time.perf_counter() - started
+
+
+def assert_server_answers_meanwhile(http: httpx.Client, pending: list[Future[httpx.Response]]) -> None:
+    """While `pending` work goes on, /healthz answers within a second and another pipeline runs."""
+    checks = 0
+    while not all(future.done() for future in pending) or checks < 3:
+        assert health_latency(http) < 1.0
+        greeted = http.post("/pipelines/greet/run", json={"data": {"name": "Ada"}})
+        assert greeted.status_code == 200, greeted.text
+        checks += 1
+
+
+def test_healthz_and_other_pipelines_answer_while_a_backtracking_regex_runs_and_it_is_stopped_at_its_timeout(
+    server: Server,
+) -> None:
+    with server.client() as http, ThreadPoolExecutor(4) as callers:
+        started = time.perf_counter()
+        runs = [
+            callers.submit(http.post, "/pipelines/regex/run", json={"data": {"text_or_messages": EVIL_TEXT}})
+            for _ in range(3)
+        ]
+        assert_server_answers_meanwhile(http, runs)
+        for run in runs:
+            answer = run.result()
+            assert answer.status_code == 504, answer.text
+            assert "stopped" in answer.json()["detail"]
+        # Three runs, two at a time: two timeouts back to back, not the regex's lifetime.
+        assert time.perf_counter() - started < 4 * RUN_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    "yaml",
+    [
+        component_yaml("SlowToBuild", seconds=600),
+        """components:
+  prompt:
+    type: haystack.components.builders.prompt_builder.PromptBuilder
+    init_parameters: {template: '{{ 7 ** 10000000 }}'}
+connections: []
+""",
+    ],
+    ids=["slow-component", "jinja-constant-folding"],
+)
+def test_healthz_answers_while_a_hostile_definition_is_built_and_the_build_is_refused_in_time(
+    server: Server, yaml: str
+) -> None:
+    with server.client() as http, ThreadPoolExecutor(1) as deployer:
+        before = http.get("/pipelines/greet").json()["revision"]
+        put = deployer.submit(http.put, "/pipelines/greet", content=yaml, headers=YAML)
+        assert_server_answers_meanwhile(http, [put])
+        answer = put.result()
+        assert answer.status_code == 422, answer.text
+        assert http.get("/pipelines/greet").json()["revision"] == before  # the old revision serves on
+        assert http.post("/pipelines/greet/run", json={"data": {"name": "Ada"}}).status_code == 200
+
+
+def test_runaway_runs_that_time_out_leave_the_capacity_of_other_pipelines(server: Server) -> None:
+    with server.client() as http, ThreadPoolExecutor(12) as callers:
+        runaway = [callers.submit(http.post, "/pipelines/spin/run", json={"data": {"text": "t"}}) for _ in range(8)]
+        assert_server_answers_meanwhile(http, runaway)
+        assert all(run.result().status_code == 504 for run in runaway)
+        for _ in range(5):  # and after: nothing is left running
+            assert http.post("/pipelines/greet/run", json={"data": {"name": "Ada"}}).status_code == 200
+        wait_until(lambda: busy_workers(http) == 0, "every worker is idle again", timeout=10)
+
+
+def test_the_concurrency_limit_bounds_the_workers_a_pipeline_occupies_timed_out_or_not(
+    server: Server, tmp_path: Path
+) -> None:
+    key = f"occupy-{time.monotonic_ns()}"
+    with server.client() as http, ThreadPoolExecutor(10) as callers:
+        assert http.put("/pipelines/occupy", content=component_yaml("Occupy", key=key), headers=YAML).is_success
+        seen: list[int] = []
+        runs = [callers.submit(http.post, "/pipelines/occupy/run", json={"data": {"text": "t"}}) for _ in range(9)]
+        # Never released: every run times out, and its worker is ended. Watch the workers it occupies meanwhile.
+        while not all(run.done() for run in runs):
+            seen.append(len(occupying(key)))
+            assert in_flight(http, "occupy") <= 2
+        assert max(seen) == 2  # the limit, reached and never passed
+        assert all(run.result().status_code in (504, 429) for run in runs)
+        wait_until(lambda: not occupying(key), "the occupied workers were ended")
+    Signal(key).set()
+
+
+def test_a_run_past_the_cpu_budget_fails_clearly_and_the_worker_is_replaced(tmp_path: Path) -> None:
+    env = {**ENV, "STACKYARD_RUN_CPU_SECONDS": "1", "STACKYARD_RUN_TIMEOUT": "60"}
+    with running(tmp_path, env=env) as limited, limited.client() as http:
+        assert http.put("/pipelines/spin", content=SPIN, headers=YAML).is_success
+        started = time.perf_counter()
+        answer = http.post("/pipelines/spin/run", json={"data": {"text": "t"}})
+        assert answer.status_code == 500, answer.text
+        assert "CPU time" in answer.json()["detail"]
+        assert time.perf_counter() - started < 30  # the budget ended it, not the run timeout
+        assert http.put("/pipelines/greet", content=GREET, headers=YAML).is_success
+        assert http.post("/pipelines/greet/run", json={"data": {"name": "Ada"}}).status_code == 200
+
+
+def test_a_run_past_the_memory_limit_fails_clearly_and_the_worker_is_replaced(tmp_path: Path) -> None:
+    env = {**ENV, "STACKYARD_WORKER_MEMORY_BYTES": str(2 * 1024**3)}
+    with running(tmp_path, env=env) as limited, limited.client() as http:
+        greedy = component_yaml("Allocate", size=4 * 1024**3)
+        assert http.put("/pipelines/greedy", content=greedy, headers=YAML).is_success
+        answer = http.post("/pipelines/greedy/run", json={"data": {"text": "t"}})
+        assert answer.status_code == 500, answer.text
+        assert "out of memory" in answer.json()["detail"]
+        assert http.put("/pipelines/greet", content=GREET, headers=YAML).is_success
+        assert http.post("/pipelines/greet/run", json={"data": {"name": "Ada"}}).status_code == 200
+        assert http.post("/pipelines/greedy/run", json={"data": {"text": "t"}}).status_code == 500  # again, cleanly
+
+
+def busy_workers(http: httpx.Client) -> float:
+    return metric(http, 'stackyard_worker_processes{state="busy"}')
+
+
+def in_flight(http: httpx.Client, pipeline: str) -> float:
+    return metric(http, f'stackyard_runs_in_flight{{pipeline="{pipeline}"}}')
+
+
+def metric(http: httpx.Client, series: str) -> float:
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
