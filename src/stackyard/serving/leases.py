@@ -21,8 +21,8 @@ from stackyard.definitions.build import Build
 from stackyard.definitions.names import check_name
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout, TooManyRuns
 from stackyard.observability.tracer import RunScope
-from stackyard.serving.pool import WorkerPool, WorkTimedOut
 from stackyard.serving.messages import Answer, SpanRecord
+from stackyard.serving.pool import WorkerPool, WorkTimedOut
 from stackyard.serving.registry import LiveRevision, Registry
 
 T = TypeVar("T")
