@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bench import deploy, hayhooks_env, many, overhead, propagation, report, scaling, updates
+from bench import deploy, hayhooks_env, many, overhead, propagation, report, scaling, updates, workers
 from bench.load import ensure_wrk
 from bench.plan import FULL, SMOKE
 from bench.processes import LOAD_CPU, REPO
@@ -23,6 +23,7 @@ PARTS: dict[str, Callable[..., report.Section]] = {
     "propagation": propagation.run,
     "many": many.run,
     "deploy": deploy.run,
+    "workers": workers.run,
 }
 
 

@@ -1,4 +1,4 @@
-"""Components the benchmark pipelines use besides Haystack's own: a synthetic corpus and a process probe.
+"""Components the benchmark pipelines use besides Haystack's own: a synthetic corpus, a process probe and CPU work.
 
 Every server under test (Stackyard, the floor, Hayhooks) must search the same 10,000 documents. An
 `InMemoryDocumentStore` index is process-global, so a component that fills it when it is built puts the corpus in
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 from haystack import Document, component
 from haystack.document_stores.in_memory import InMemoryDocumentStore
@@ -42,6 +43,9 @@ class SyntheticCorpus:
         self.index = index
         self.count = count
         self.size = fill_index(index, count)
+        # Held like a writer holds its store, so the server knows this pipeline's documents live in memory and
+        # builds it where the BM25 pipeline that searches the same index runs (Stackyard's memory worker).
+        self.document_store = InMemoryDocumentStore(index=index)
 
     @component.output_types(count=int)
     def run(self, refresh: bool = False) -> dict[str, int]:
@@ -57,3 +61,20 @@ class ProcessId:
     @component.output_types(pid=int)
     def run(self, tag: str = "") -> dict[str, int]:
         return {"pid": os.getpid()}
+
+
+@component
+class Burn:
+    """Keeps a CPU busy for `milliseconds` on every run: a CPU-bound pipeline (an embedder, a reranker) without a
+    model to download."""
+
+    def __init__(self, milliseconds: float = 20.0) -> None:
+        self.milliseconds = milliseconds
+
+    @component.output_types(spins=int)
+    def run(self, text: str = "") -> dict[str, int]:
+        deadline = time.perf_counter() + self.milliseconds / 1000
+        spins = 0
+        while time.perf_counter() < deadline:
+            spins += 1
+        return {"spins": spins}

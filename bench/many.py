@@ -51,6 +51,7 @@ def run(plan: Plan) -> Section:
             use_wrk=plan.use_wrk,
         )
         rss = {count: server.rss_mib() for count, server in servers.items()}
+        pss = {count: server.pss_mib() for count, server in servers.items()}
     runs = {count: Summary.of(running[str(count)]) for count in plan.pipeline_counts}
     for count in plan.pipeline_counts:
         lists = Summary.of(listing[str(count)])
@@ -60,6 +61,7 @@ def run(plan: Plan) -> Section:
                 f"{started[count][0]:.1f}",
                 started[count][1],
                 f"{rss[count]:.0f}",
+                f"{pss[count]:.0f}",
                 ms(lists.p50_ms),
                 ms(lists.p99_ms),
                 num(runs[count].rps),
@@ -75,8 +77,10 @@ def run(plan: Plan) -> Section:
             "PromptBuilder pipelines, each with its own template, given as files to a first start (parse, build, "
             "warm up, store each) and then served after a restart from the store; the servers of every size run "
             "side by side and their rounds interleave. `GET /pipelines` is timed over one "
-            f"connection; runs of one of them over {plan.connections}. Target: run throughput at "
-            f"{last_count:,} pipelines within 10% of at {first_count}."
+            f"connection; runs of one of them over {plan.connections}. Memory is summed over the server, its fork "
+            "server and its worker processes, which hold the builds: RSS counts the code they share once per "
+            "process, PSS once in all. Targets: run throughput at "
+            f"{last_count:,} pipelines within 10% of at {first_count}; at most 400 MiB (PSS) for {last_count:,}."
         ),
         tables=[
             Table(
@@ -85,6 +89,7 @@ def run(plan: Plan) -> Section:
                     "first start s",
                     "restart s",
                     "RSS MiB",
+                    "PSS MiB",
                     "GET /pipelines p50 ms",
                     "GET /pipelines p99 ms",
                     "run req/s",
@@ -101,5 +106,8 @@ def run(plan: Plan) -> Section:
                 {"Stackyard": {f"{c:,}": s.rps for c, s in runs.items()}},
             )
         ],
-        headline={f"Run throughput at {last_count:,} pipelines / at {first_count}": f"{ratio:.2f}"},
+        headline={
+            f"Run throughput at {last_count:,} pipelines / at {first_count}": f"{ratio:.2f}",
+            f"Memory (PSS) of {last_count:,} pipelines, every process, MiB": f"{pss[last_count]:.0f}",
+        },
     )

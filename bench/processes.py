@@ -66,6 +66,19 @@ class Server:
                 continue
         return total / 1024
 
+    def pss_mib(self) -> float:
+        """Proportional set size of the process and its children (workers, fork server), in MiB: memory they
+        share (the code a fork server imported once) is counted once in all, not once per process as RSS does."""
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return total / 1024
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -148,13 +161,15 @@ def stackyard(
     )
 
 
-def floor(cwd: Path, yaml_files: list[Path], *, env: dict[str, str] | None = None) -> Server:
+def floor(
+    cwd: Path, yaml_files: list[Path], *, env: dict[str, str] | None = None, cpus: str | None = SERVER_CPU
+) -> Server:
     """The bare Starlette endpoint over the same YAML files, under the same uvicorn."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.floor:create_app", "--factory", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"]
     full_env = {"BENCH_FLOOR_YAML": ",".join(str(p) for p in yaml_files), **(env or {})}
-    return start("floor", command, port=port, ready_path="/readyz", cwd=cwd, env=full_env)
+    return start("floor", command, port=port, ready_path="/readyz", cwd=cwd, env=full_env, cpus=cpus)
 
 
 def hayhooks(cwd: Path, executable: Path, pipelines_dir: Path) -> Server:

@@ -51,6 +51,16 @@ outputs:
 BM25_INPUT = {"query": "harvest of barley in the autumn rain"}
 
 
+BURN = """\
+components:
+  burn:
+    type: bench.corpus.Burn
+    init_parameters: {milliseconds: 20}
+connections: []
+"""
+BURN_INPUT = {"text": "x"}
+
+
 def corpus(count: int) -> str:
     """A one-component pipeline whose construction fills the index the BM25 pipeline searches."""
     return f"""\

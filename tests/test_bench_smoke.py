@@ -23,6 +23,7 @@ TITLES = [
     "4. Propagation to every replica",
     "5. Many pipelines in one process",
     "6. Deploy latency",
+    "7. Worker processes",
 ]
 
 
@@ -45,7 +46,15 @@ def test_smoke_run_of_every_part_writes_the_report_and_loses_no_run_during_updat
     assert "Hayhooks was not measured in this run" in report
 
     results = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "work" / "results-smoke").glob("*.json")}
-    assert sorted(results) == ["1-overhead", "2-scaling", "3-updates", "4-propagation", "5-many", "6-deploy"]
+    assert sorted(results) == [
+        "1-overhead",
+        "2-scaling",
+        "3-updates",
+        "4-propagation",
+        "5-many",
+        "6-deploy",
+        "7-workers",
+    ]
     # Replacing a pipeline under load must not fail a single run: a property of the server, not a speed.
     assert results["3-updates"]["headline"]["Stackyard: failed runs during 3 updates"] == "0"
     # The SQLite --workers 2 case measured every update (the PostgreSQL case depends on the build).

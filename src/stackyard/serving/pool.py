@@ -149,6 +149,11 @@ class WorkerPool:
         for task in list(self._background):
             task.cancel()
 
+    async def replaced(self) -> None:
+        """Wait until the pool has its minimum of workers again (after some were ended)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self._general) >= self.minimum)
+
     @property
     def busy(self) -> int:
         """Workers executing a request now: what the metrics report as work in progress."""
