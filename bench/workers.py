@@ -69,8 +69,7 @@ async def _costs(runs: int, kills: int) -> tuple[float, float, float, float]:
             started = time.perf_counter()
             handle = await pool._spawn(memory=False)
             spawned.append((time.perf_counter() - started) * 1000)
-            handle.writer.close()
-            await handle.writer.wait_closed()
+            handle.channel.close()
             await asyncio.to_thread(handle.process.join)
     finally:
         await pool.close()

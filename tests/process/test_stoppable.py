@@ -191,3 +191,22 @@ def metric(http: httpx.Client, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_validate_simulations_are_stopped_at_their_timeouts_and_hold_nothing_else_meanwhile(server: Server) -> None:
+    body = {"yaml": SPIN, "sample_input": {"text": "t"}}
+    with server.client() as http, ThreadPoolExecutor(10) as callers:
+        started = time.perf_counter()
+        checks = [callers.submit(http.post, "/validate", json=body) for _ in range(10)]
+        while not all(check.done() for check in checks):
+            for path in ("/pipelines", "/metrics", "/healthz"):
+                began = time.perf_counter()
+                assert http.get(path).status_code == 200
+                assert time.perf_counter() - began < 1.0, path
+        for check in checks:
+            answer = check.result()
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["valid"] is False
+            assert "took longer than" in answer.json()["problems"][0]["message"]
+        # Ten simulations on at most six workers, each stopped at build + run timeout: a few rounds, not forever.
+        assert time.perf_counter() - started < 6 * (3 + RUN_TIMEOUT)

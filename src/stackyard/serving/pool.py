@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import functools
 import itertools
 import logging
 import multiprocessing
 import os
-import pickle
 import signal
 import socket
 from collections.abc import Callable
@@ -36,15 +34,13 @@ import anyio
 from stackyard.definitions.build import BuildInfo
 from stackyard.errors import BuildTimeout, RunFailed, StackyardError
 from stackyard.serving.messages import (
-    HEADER_SIZE,
     Answer,
+    Channel,
     Forget,
     Prepare,
     Request,
     Work,
-    frame,
     key_of,
-    unframe_length,
 )
 from stackyard.serving.worker import WorkerConfig, main
 from stackyard.settings import Settings
@@ -78,8 +74,7 @@ class _Handle:
     """One worker process and the server's end of its socket."""
 
     process: BaseProcess
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    channel: Channel
     memory: bool = False  # the worker where in-memory stores live
     busy: bool = False
     keys: set[str] = field(default_factory=set)  # builds it holds
@@ -87,12 +82,8 @@ class _Handle:
     gone: bool = False
     dropped: bool = False
 
-    async def call(self, request: Request) -> Answer:
-        self.writer.write(frame(request))
-        await self.writer.drain()
-        length = unframe_length(await self.reader.readexactly(HEADER_SIZE))
-        answer: Answer = pickle.loads(await self.reader.readexactly(length))  # noqa: S301 - our own worker
-        return answer
+    def call(self, request: Request) -> asyncio.Future[Answer]:
+        return self.channel.call(request)
 
 
 class WorkerPool:
@@ -140,7 +131,7 @@ class WorkerPool:
         handles = [*self._general, *([self._memory] if self._memory is not None else [])]
         for handle in handles:
             handle.gone = True
-            handle.writer.close()
+            handle.channel.close()
         for handle in handles:
             await anyio.to_thread.run_sync(handle.process.join, STOP_WAIT)
             if handle.process.is_alive():
@@ -258,8 +249,9 @@ class WorkerPool:
             end()  # the work never started
             raise
         if isinstance(request, Work) and request.keep and key in handle.keys:
-            request = dataclasses.replace(request, yaml=None)  # it holds the build: no need to send the YAML again
-        task = asyncio.ensure_future(handle.call(request))
+            # It holds the build: no need to send the YAML again.
+            request = Work(request.key, None, request.work, request.scope, request.keep, request.spans)
+        task = handle.call(request)
         task.add_done_callback(lambda done: self._after(handle, key, request, done, end))
         deadline = asyncio.get_running_loop().time() + seconds
         try:
@@ -278,7 +270,7 @@ class WorkerPool:
                 with contextlib.suppress(BaseException):
                     await task
                 raise timed_out() from None
-        except (EOFError, ConnectionError, asyncio.IncompleteReadError):
+        except (EOFError, ConnectionError):
             raise await self._lost(handle) from None
         return answer
 
@@ -355,13 +347,14 @@ class WorkerPool:
             self._in_background(self._flush(handle))  # still busy: the forgetting goes first
             return
         handle.busy = False
-        self._in_background(self._notify())
+        if self._queues[handle.memory]:  # someone waits for a worker of this kind: wake the first in line
+            self._in_background(self._notify())
 
     async def _flush(self, handle: _Handle) -> None:
         keys, handle.forget = tuple(handle.forget), set()
         try:
             await handle.call(Forget(keys))
-        except (EOFError, ConnectionError, asyncio.IncompleteReadError):
+        except (EOFError, ConnectionError):
             self._drop(handle)
             return
         self._release(handle)
@@ -381,8 +374,8 @@ class WorkerPool:
             await anyio.to_thread.run_sync(process.start)
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_connection(sock=ours)
-        return _Handle(process, reader, writer, memory=memory)
+        _transport, channel = await asyncio.get_running_loop().create_connection(Channel, sock=ours)
+        return _Handle(process, channel, memory=memory)
 
     async def _watch(self, handle: _Handle, task: asyncio.Future[Answer], deadline: float) -> None:
         """End the worker of work nobody waits for any more once its time is up."""
@@ -400,7 +393,7 @@ class WorkerPool:
         handle.gone = True
         handle.process.kill()
         await anyio.to_thread.run_sync(handle.process.join)
-        handle.writer.close()
+        handle.channel.close()
         self._drop(handle)
 
     async def _lost(self, handle: _Handle) -> StackyardError:
