@@ -259,6 +259,39 @@ HOSTILE = {
         422,
         "template-sandbox",
     ),
+    "jinja-power-folded-while-compiling": (
+        _component(PROMPT, "{template: '{{ 7 ** 10000000 }}'}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-power-of-a-variable": (
+        _component(PROMPT, "{template: '{% set e = 10000000 %}{{ 7 ** e }}'}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-tower-of-powers": (
+        _component(PROMPT, "{template: '{{ ((7 ** 32) ** 32) ** 32 }}'}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-string-repetition": (
+        _component(PROMPT, "{template: \"{{ 'a' * 100000000 }}\"}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-huge-range": (
+        _component(PROMPT, "{template: '{% for i in range(1000000000) %}x{% endfor %}'}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-arithmetic-in-router-condition": (
+        _component(
+            ROUTER,
+            "{routes: [{condition: '{{ 9 ** 9999999 > 1 }}', output: '{{ x }}', output_name: o, output_type: str}]}",
+        ),
+        422,
+        "template-arithmetic",
+    ),
     "reexport-path": (
         _component("haystack.components.builders.PromptBuilder", "{template: x}"),
         422,

@@ -22,12 +22,14 @@ PIPELINE_KEYS = frozenset(
     {"components", "connections", "metadata", "max_runs_per_component", "connection_type_validation"}
 )
 HAYHOOKS_KEYS = frozenset({"inputs", "outputs", "streaming_components"})
+# Stackyard's own: the components whose template a run may set (`templates.py`); none unless listed.
+STACKYARD_KEYS = frozenset({"run_time_templates"})
 # Keys earlier Haystack releases wrote and Haystack 3 reads past: files that have them still deploy, with a warning.
 # Any other key is refused, so that a misspelt key is not silently ignored.
 IGNORED_KEYS = {
     "max_loops_allowed": "early Haystack 2 releases wrote it; its successor is 'max_runs_per_component' (default 100)",
 }
-KNOWN_KEYS = PIPELINE_KEYS | HAYHOOKS_KEYS | IGNORED_KEYS.keys()
+KNOWN_KEYS = PIPELINE_KEYS | HAYHOOKS_KEYS | STACKYARD_KEYS | IGNORED_KEYS.keys()
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 200_000  # what the document would hold with every alias copied out
@@ -58,6 +60,7 @@ class Definition:
     outputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
     streaming_components: tuple[str, ...] | Literal["all"] | None = None
     ignored_keys: tuple[str, ...] = ()
+    run_time_templates: tuple[str, ...] = ()  # components whose `template` a run may set
 
     @property
     def component_names(self) -> list[str]:
@@ -128,7 +131,7 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
     if unknown:
         raise InvalidDefinition(
             f"Unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(sorted(PIPELINE_KEYS | HAYHOOKS_KEYS))}."
+            f"{', '.join(sorted(PIPELINE_KEYS | HAYHOOKS_KEYS | STACKYARD_KEYS))}."
         )
     components = data.get("components")
     if not isinstance(components, dict) or not components:
@@ -144,6 +147,7 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
         outputs=_parse_outputs(data.get("outputs")),
         streaming_components=_parse_streaming(data.get("streaming_components"), components),
         ignored_keys=tuple(key for key in data if key in IGNORED_KEYS),
+        run_time_templates=_parse_run_time_templates(data.get("run_time_templates"), components),
     )
 
 
@@ -317,6 +321,20 @@ def _parse_streaming(section: Any, components: dict[str, Any]) -> tuple[str, ...
     if missing:
         raise InvalidDefinition(
             f"'streaming_components' names component(s) that are not in 'components': {', '.join(map(repr, missing))}.",
+            component=missing[0],
+        )
+    return tuple(dict.fromkeys(section))
+
+
+def _parse_run_time_templates(section: Any, components: dict[str, Any]) -> tuple[str, ...]:
+    if section is None:
+        return ()
+    if not isinstance(section, list) or not all(isinstance(name, str) for name in section):
+        raise InvalidDefinition("'run_time_templates' must be a list of component names.")
+    missing = [name for name in section if name not in components]
+    if missing:
+        raise InvalidDefinition(
+            f"'run_time_templates' names component(s) that are not in 'components': {', '.join(map(repr, missing))}.",
             component=missing[0],
         )
     return tuple(dict.fromkeys(section))

@@ -1,20 +1,21 @@
 """What a definition may contain, checked on the parsed YAML before Haystack imports or builds anything.
 
 Haystack's own loader already refuses modules outside its allowlist. Valid YAML can still harm a server that takes it
-from the network: an environment secret sent to a host of the submitter's choosing, components that
-fetch any URL or read any local file, sandbox-free templates, callables named by string, endless loops. Each rule
-here refuses one of those, names itself, and says how to allow what the operator really wants.
+from the network: an environment secret sent to a host of the submitter's choosing, components that fetch any URL
+or read any local file, templates that escape their sandbox or explode (`templates.py`), callables named by string,
+endless loops. Each rule here refuses one of those, names itself, and says how to allow what the operator really
+wants.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from stackyard.definitions.templates import check_template, looks_like_template
 from stackyard.errors import PolicyViolation
 
 if TYPE_CHECKING:  # the settings (and so the CLI) read this module; parsing definitions needs Haystack
@@ -52,8 +53,6 @@ DEFAULT_DENIED_COMPONENTS = (
     "haystack_integrations.components.fetchers.*",
     "haystack_integrations.components.connectors.*",
 )
-_JINJA = re.compile(r"({{.*?}}|{%.*?%})", re.DOTALL)
-_UNSAFE_JINJA = re.compile(r"__|\|\s*attr\b|\bmro\b|\bsubclasses\b|\bglobals\b|\bbuiltins\b")
 
 
 @dataclass(frozen=True)
@@ -120,12 +119,8 @@ class Policy:
             self.check_class_path(value["type"], name, nested=path)
         if isinstance(value, dict) and value.get("type") == "token":
             self._refuse(name, "secret-token", "Secrets must come from environment variables, never inline tokens.")
-        if isinstance(value, str) and ("{{" in value or "{%" in value) and _unsafe_template(value):
-            self._refuse(
-                name,
-                "template-sandbox",
-                f"The template in '{path}' reaches for Python internals (dunder names, attr, mro, globals).",
-            )
+        if isinstance(value, str) and looks_like_template(value):
+            check_template(value, path, name)  # on its syntax tree: sandbox escapes and exploding arithmetic
         if has_secret and key in URL_PARAMETERS and value not in (None, "", [], ()):
             for url in value if isinstance(value, list | tuple) else [value]:
                 host = _host(url)
@@ -189,10 +184,6 @@ def _secrets(params: Any) -> Iterator[list[str]]:
             variables = value.get("env_vars") or []
             listed = variables if isinstance(variables, list | tuple) else [variables]
             yield [str(variable) for variable in listed]
-
-
-def _unsafe_template(text: str) -> bool:
-    return any(_UNSAFE_JINJA.search(block) for block in _JINJA.findall(text))
 
 
 def _host(url: Any) -> str | None:

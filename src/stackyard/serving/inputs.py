@@ -19,6 +19,7 @@ from haystack.dataclasses import ByteStream, ChatMessage, Document
 from pydantic import TypeAdapter, ValidationError
 
 from stackyard.definitions.build import Build
+from stackyard.definitions.templates import TEMPLATE_SOCKET, check_template_value
 from stackyard.errors import InvalidRunInput, PolicyViolation, trim
 
 ComponentInputs = dict[str, dict[str, Any]]
@@ -63,10 +64,25 @@ def prepare_inputs(build: Build, data: dict[str, Any], policy: InputPolicy | Non
         for socket, value in values.items():
             expected = open_sockets[component][socket]["type"]
             where = f"{component}.{socket}"
+            if socket == TEMPLATE_SOCKET:
+                _check_run_time_template(build, component, value, where)
             for path in _path_strings(value, expected):
                 policy.check_path(path, where)
             prepared[component][socket] = convert(value, expected, where)
     return prepared
+
+
+def _check_run_time_template(build: Build, component: str, value: Any, where: str) -> None:
+    """A run may set a component's template only where the definition lists it under `run_time_templates`, and
+    then only a template that passes the same checks as the definition's own."""
+    if component not in build.definition.run_time_templates:
+        raise PolicyViolation(
+            f"Refused by rule 'run-time-template': input '{where}' would replace the template the definition set. "
+            f"A definition that means to allow it lists the component: run_time_templates: [{component}].",
+            rule="run-time-template",
+            component=component,
+        )
+    check_template_value(value, where, component)
 
 
 def _path_strings(value: Any, expected: Any) -> list[str]:

@@ -1,0 +1,54 @@
+"""A run may set a builder's template only where the definition opts in (`run_time_templates`), and then only a
+template that passes the same checks as a definition's own."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import REPO
+
+YAML = {"Content-Type": "application/yaml"}
+GREET = (REPO / "examples/pipelines/greet.yml").read_text()
+OPTED_IN = GREET.replace("connections: []", "connections: []\nrun_time_templates: [prompt]")
+HOSTILE = {
+    "power-of-a-variable": "{% set e = 10000000 %}{{ 7**e }}",
+    "power-folded": "{{ 7 ** 10000000 }}",
+    "sandbox-escape": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "huge-range": "{% for i in range(1000000000) %}x{% endfor %}",
+}
+
+
+def test_a_run_time_template_is_refused_where_the_definition_does_not_opt_in(client: TestClient) -> None:
+    assert client.put("/pipelines/greet", content=GREET, headers=YAML).status_code == 201
+    answer = client.post("/pipelines/greet/run", json={"data": {"name": "Ada", "template": "Bye {{ name }}"}})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["rule"] == "run-time-template"
+    assert "run_time_templates: [prompt]" in answer.json()["detail"]
+    # The pipeline still serves its own template.
+    served = client.post("/pipelines/greet/run", json={"data": {"name": "Ada"}})
+    assert served.json()["result"]["prompt"]["prompt"].startswith("Hello, Ada!")
+
+
+def test_an_opted_in_pipeline_renders_a_benign_run_time_template(client: TestClient) -> None:
+    assert client.put("/pipelines/greet", content=OPTED_IN, headers=YAML).status_code == 201
+    template = "{% for word in ['Bye', 'now'] %}{{ word }} {% endfor %}{{ name }}"
+    answer = client.post("/pipelines/greet/run", json={"data": {"name": "Ada", "template": template}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"]["prompt"]["prompt"] == "Bye now Ada"
+
+
+@pytest.mark.parametrize("template", HOSTILE.values(), ids=HOSTILE.keys())
+def test_an_opted_in_pipeline_refuses_a_hostile_run_time_template(client: TestClient, template: str) -> None:
+    assert client.put("/pipelines/greet", content=OPTED_IN, headers=YAML).status_code == 201
+    answer = client.post("/pipelines/greet/run", json={"data": {"name": "Ada", "template": template}})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["rule"] in ("template-arithmetic", "template-sandbox")
+    assert client.post("/pipelines/greet/run", json={"data": {"name": "Ada"}}).status_code == 200
+
+
+def test_run_time_templates_must_name_components_of_the_definition(client: TestClient) -> None:
+    answer = client.put("/pipelines/greet", content=GREET + "run_time_templates: [nowhere]\n", headers=YAML)
+    assert answer.status_code == 422, answer.text
+    assert "nowhere" in answer.json()["detail"]
+    assert client.get("/pipelines/greet").status_code == 404
