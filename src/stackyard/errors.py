@@ -17,6 +17,8 @@ class of the same name for each, in the same tree; a test holds the two together
     ├── RevisionNotFound             404 revision-not-found
     ├── FeedbackNotFound             404 feedback-not-found
     ├── MethodNotAllowed             405 method-not-allowed (with Allow)
+    ├── BodyTimeout                  408 body-timeout: the body stalled past the read timeout
+    ├── TooManyPipelines             409 too-many-pipelines: STACKYARD_MAX_PIPELINES reached
     ├── RevisionConflict             412 revision-conflict: If-Match / If-None-Match
     ├── BodyTooLarge                 413 body-too-large
     │   ├── DefinitionTooLarge       413 definition-too-large
@@ -33,6 +35,7 @@ class of the same name for each, in the same tree; a test holds the two together
     ├── NoDocumentStore              422 no-document-store
     ├── AmbiguousDocumentStore       422 ambiguous-document-store
     ├── TooManyRuns                  429 too-many-runs (with Retry-After)
+    ├── ClientClosedRequest          499 client-closed-request: the client left before its body was complete
     ├── InternalError                500 internal-error: unexpected; the server logged it
     ├── RunFailed                    500 run-failed: a component raised
     ├── PipelineUnavailable          503 pipeline-unavailable: stored, but no working build on this process
@@ -166,12 +169,37 @@ class MethodNotAllowed(StackyardError):
     title = "Method Not Allowed"
 
 
+class TooManyPipelines(StackyardError):
+    """Creating a pipeline on a server that holds its maximum: nothing was stored."""
+
+    status = 409
+    slug = "too-many-pipelines"
+    title = "Too many pipelines"
+
+
 class RevisionConflict(StackyardError):
     """The caller's idea of the live revision is stale (If-Match / If-None-Match)."""
 
     status = 412
     slug = "revision-conflict"
     title = "The pipeline changed since you read it"
+
+
+class BodyTimeout(StackyardError):
+    """A request body that stopped arriving: dropped after the read timeout, whatever had come of it."""
+
+    status = 408
+    slug = "body-timeout"
+    title = "The request body did not arrive in time"
+
+
+class ClientClosedRequest(StackyardError):
+    """The client closed the connection before its body was complete. Nobody reads the answer; the status (nginx's
+    499) only says, in the request log, that this was the client's doing, not a failure of the server."""
+
+    status = 499
+    slug = "client-closed-request"
+    title = "The client closed the request"
 
 
 class BodyTooLarge(StackyardError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Strict
+from pydantic import BeforeValidator, Field, Strict, StringConstraints
 
 
 def integral(value: object) -> object:
@@ -14,3 +14,17 @@ def integral(value: object) -> object:
 
 Integer = Annotated[int, Strict(), BeforeValidator(integral)]
 """An integer member of a JSON body: 3 and 3.0, never "3" or true, in strict and lax models alike."""
+
+
+MAX_LABELS = 64
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(
+        max_length=MAX_LABELS,
+        description=f"At most {MAX_LABELS} labels; keys of 1 to 63 characters, values of at most 256 (as Kubernetes "
+        "labels): they are served with every listing, so they stay small.",
+    ),
+]
+"""A pipeline's labels, bounded: a few KB at most, whatever a caller sends."""

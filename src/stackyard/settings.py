@@ -71,7 +71,14 @@ class Settings(BaseSettings):
         "deployments where serving possibly older revisions beats serving nothing during an outage of the store.",
     )
     keep_revisions: int | None = Field(
-        default=None, ge=1, description="Revisions kept per pipeline; the oldest go first. Unset keeps them all."
+        default=50,
+        ge=1,
+        description="Revisions kept per pipeline; the oldest go first (the live one always stays).",
+    )
+    max_pipelines: int = Field(
+        default=1000,
+        ge=1,
+        description="Pipelines the store may hold; creating one more is refused (409), updates are not.",
     )
     build_timeout: float = Field(default=120.0, gt=0, description="Seconds a build and warm-up may take.")
     max_yaml_bytes: int = Field(default=1_000_000, gt=0)
@@ -119,8 +126,17 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; none (the default) sends no CORS headers."
     )
-    max_body_bytes: int = Field(default=10_000_000, gt=0, description="Largest JSON or YAML request body.")
-    max_upload_bytes: int = Field(default=100_000_000, gt=0, description="Largest multipart upload body.")
+    max_body_bytes: int = Field(
+        default=10_000_000, gt=0, description="Largest request body of every route but the upload routes."
+    )
+    max_upload_bytes: int = Field(
+        default=100_000_000, gt=0, description="Largest body of the upload routes (multipart files)."
+    )
+    body_read_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request body may stall between two of its chunks before it is dropped (408).",
+    )
     run_timeout: float = Field(default=60.0, gt=0, description="Seconds a run may take before the answer is 504.")
     run_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,

@@ -74,7 +74,9 @@ def _check_token_lines(source: str, lines: list[str]) -> None:
 def opened_store(settings: Settings) -> DefinitionStore:
     """The store `STACKYARD_STORE_URL` names, open; a `StartupError` saying why when it cannot be opened."""
     try:
-        store = open_store(settings.store_url, keep_revisions=settings.keep_revisions)
+        store = open_store(
+            settings.store_url, keep_revisions=settings.keep_revisions, max_pipelines=settings.max_pipelines
+        )
         store.open()
     except StackyardError as error:  # already says what to check
         raise StartupError(f"STACKYARD_STORE_URL: {error.detail}") from None

@@ -134,3 +134,88 @@ def _two_runs_one_waiting(app: FastAPI, client: TestClient, key: str) -> list[in
         wait_until(lambda: gates["slow"].waiting >= 1, "the second run waits for the slot")
         release.set()
         return [running.result(timeout=30).status_code, queued.result(timeout=30).status_code]
+
+
+def test_creating_past_the_pipeline_cap_is_409_and_stores_nothing(tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(tmp_path, max_pipelines=2))) as client:
+        for name in ("a", "b"):
+            assert client.put(f"/pipelines/{name}", content=prompt_yaml(), headers=YAML).status_code == 201
+        refused = client.put("/pipelines/c", content=prompt_yaml(), headers=YAML)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["type"].endswith("/too-many-pipelines")
+        assert client.get("/pipelines/c").status_code == 404
+        assert client.post("/pipelines/c/run", json={"data": {"name": "x"}}).status_code == 404
+        # Updates are not refused, and a delete makes room.
+        assert client.put("/pipelines/a", content=prompt_yaml("Hi {{ name }}"), headers=YAML).status_code == 200
+        assert client.delete("/pipelines/b").status_code in (200, 204)
+        assert client.put("/pipelines/c", content=prompt_yaml(), headers=YAML).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {f"k{i}": "v" for i in range(65)},  # too many
+        {"k" * 64: "v"},  # key too long
+        {"": "v"},  # empty key
+        {"k": "v" * 257},  # value too long
+    ],
+    ids=["count", "key-length", "empty-key", "value-length"],
+)
+def test_labels_past_their_bounds_are_422_and_change_nothing(client: TestClient, labels: dict[str, str]) -> None:
+    assert client.put("/pipelines/a", content=prompt_yaml(), headers=YAML).status_code == 201
+    body = {"yaml": prompt_yaml(), "labels": labels}
+    put = client.put("/pipelines/a", json=body)
+    assert put.status_code == 422, put.text
+    patch = client.patch("/pipelines/a", json={"labels": labels})
+    assert patch.status_code == 422, patch.text
+    created = client.put("/pipelines/b", json=body)
+    assert created.status_code == 422
+    assert client.get("/pipelines/a").json()["revision"] == 1
+    assert client.get("/pipelines/a").json()["labels"] == {}
+    assert client.get("/pipelines/b").status_code == 404
+
+
+def test_labels_at_their_bounds_are_kept(client: TestClient) -> None:
+    labels = {f"{i:02d}" + "k" * 61: "v" * 256 for i in range(64)}
+    answer = client.put("/pipelines/a", json={"yaml": prompt_yaml(), "labels": labels})
+    assert answer.status_code == 201, answer.text
+    assert client.get("/pipelines/a").json()["labels"] == labels
+
+
+def _nested(depth: int, leaf: str = "{}") -> str:
+    return '{"a":' * depth + leaf + "}" * depth
+
+
+def _deep_filter(depth: int) -> dict[str, object]:
+    condition: dict[str, object] = {"field": "meta.a", "operator": "==", "value": 1}
+    for _ in range(depth):
+        condition = {"operator": "AND", "conditions": [condition]}
+    return condition
+
+
+def test_json_nested_a_thousand_deep_is_400_not_a_traceback(client: TestClient) -> None:
+    json_body = {"Content-Type": "application/json"}
+    labels = client.put("/pipelines/a", content='{"yaml": "x", "labels": ' + _nested(1000) + "}", headers=json_body)
+    assert labels.status_code == 400, labels.text
+    assert "nests" in labels.json()["detail"] or "JSON" in labels.json()["detail"]
+    run = client.post("/pipelines/a/run", content='{"data": ' + _nested(1000) + "}", headers=json_body)
+    assert run.status_code == 400, run.text
+    assert client.get("/pipelines/a").status_code == 404
+
+
+def test_a_filter_three_hundred_deep_is_400_on_every_route_that_takes_filters(client: TestClient) -> None:
+    from tests.documents import QUERY, on_index
+
+    assert client.put("/pipelines/query", content=on_index(QUERY, "deep"), headers=YAML).status_code == 201
+    deep = _deep_filter(300)
+    for path in ("/pipelines/query/documents/search", "/pipelines/query/documents/count"):
+        answer = client.post(path, json={"filters": deep})
+        assert answer.status_code == 400, (path, answer.text)
+    deleted = client.post("/pipelines/query/documents/delete", json={"filters": deep})
+    assert deleted.status_code == 400, deleted.text
+    run = client.post("/pipelines/query/run", json={"data": {"query": "x", "filters": deep}})
+    assert run.status_code == 400, run.text
+    legacy = client.post("/documents/get_by_filters", json={"filters": deep})
+    assert legacy.status_code == 400, legacy.text
+    # The pipeline serves on.
+    assert client.post("/pipelines/query/run", json={"data": {"query": "x"}}).status_code == 200

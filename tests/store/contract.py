@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stackyard.errors import PipelineNotFound, RevisionConflict
+from stackyard.errors import PipelineNotFound, RevisionConflict, TooManyPipelines
 from stackyard.store import (
     AuditEntry,
     AuditQuery,
@@ -208,6 +208,44 @@ class StoreContract:
             assert store.put(Change("a", "yaml: 7")).record.revision == 7
         finally:
             store.close()
+
+    def test_the_pipeline_cap_refuses_a_creation_but_never_an_update(self, make_store: MakeStore) -> None:
+        store = make_store(max_pipelines=2)
+        try:
+            store.put(Change("a", "yaml: 1"))
+            store.put(Change("b", "yaml: 1"))
+            generation = store.generation()
+            with pytest.raises(TooManyPipelines) as refused:
+                store.put(Change("c", "yaml: 1"))
+            assert refused.value.extensions["limit"] == 2
+            with pytest.raises(TooManyPipelines):
+                store.apply([Change("c", "yaml: 1"), Change("d", "yaml: 1")], [], None)
+            assert store.get("c") is None
+            assert store.generation() == generation  # nothing was written
+            assert store.put(Change("a", "yaml: 2")).record.revision == 2  # updates are not refused
+            store.delete("b")
+            assert store.put(Change("c", "yaml: 1")).outcome is Outcome.CREATED
+        finally:
+            store.close()
+
+    def test_the_pipeline_cap_holds_under_concurrent_creations(self, make_store: MakeStore) -> None:
+        stores = [make_store(max_pipelines=5) for _ in range(4)]
+        try:
+
+            def create(index: int) -> bool:
+                try:
+                    stores[index % len(stores)].put(Change(f"p{index}", "yaml: 1"))
+                except TooManyPipelines:
+                    return False
+                return True
+
+            with ThreadPoolExecutor(8) as creating:
+                created = list(creating.map(create, range(16)))
+            assert sum(created) == 5
+            assert len(stores[0].pipelines()) == 5
+        finally:
+            for store in stores:
+                store.close()
 
     def test_audit_entries_are_recorded_and_filtered(self, store: DefinitionStore) -> None:
         store.record_audit(AuditEntry("alice", "create", "a", "ok", None, 1))

@@ -33,8 +33,8 @@ def schema_url() -> Iterator[str]:
 class TestPostgresStore(StoreContract):
     @pytest.fixture
     def make_store(self, schema_url: str) -> MakeStore:
-        def make(keep_revisions: int | None = None) -> DefinitionStore:
-            store = open_store(schema_url, keep_revisions=keep_revisions)
+        def make(**limits: int | None) -> DefinitionStore:
+            store = open_store(schema_url, **limits)
             store.open()
             return store
 

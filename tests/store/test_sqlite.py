@@ -16,8 +16,8 @@ from tests.store.contract import MakeStore, StoreContract
 class TestSQLiteStore(StoreContract):
     @pytest.fixture
     def make_store(self, tmp_path: Path) -> MakeStore:
-        def make(keep_revisions: int | None = None) -> DefinitionStore:
-            store = open_store(f"sqlite:///{tmp_path}/yard.db", keep_revisions=keep_revisions)
+        def make(**limits: int | None) -> DefinitionStore:
+            store = open_store(f"sqlite:///{tmp_path}/yard.db", **limits)
             store.open()
             return store
 

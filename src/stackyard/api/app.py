@@ -236,7 +236,14 @@ def install_middleware(app: StackyardAPI, settings: Settings) -> None:
         )
     front.append(Middleware(RequestLogMiddleware))
     front.append(Middleware(AccessControl, tokens=tokens, refuse_open_admin=open_on_network))
-    front.append(Middleware(BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes))
+    front.append(
+        Middleware(
+            BodyLimit,
+            max_body=settings.max_body_bytes,
+            max_upload=settings.max_upload_bytes,
+            read_timeout=settings.body_read_timeout,
+        )
+    )
     app.front = tuple(front)
 
 

@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 
 from stackyard.api.problems import not_valid
 from stackyard.errors import InvalidRequest, UnsupportedMediaType, trim
+from stackyard.json_types import Labels
 from stackyard.serving.registry import ServingState
 from stackyard.store import Change
 
@@ -53,7 +54,7 @@ class DefinitionBody(RequestBody):
 
     yaml: str = Field(description="The Haystack pipeline YAML, optionally with `inputs:` and `outputs:` sections.")
     description: str = Field(default="", max_length=2000)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     message: str = Field(default="", max_length=2000, description="Why this change was made (kept with the revision).")
 
 

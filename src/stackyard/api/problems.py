@@ -63,6 +63,9 @@ def not_valid(errors: Sequence[Any]) -> RequestNotValid:
     return RequestNotValid(summary, errors=details)
 
 
+TOO_DEEP = "The request nests its values too deeply to be read; flatten it (a few dozen levels at most)."
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     # Starlette's own refusals: no route (404), a method the path does not take (405), a form it cannot parse (400).
     assert isinstance(error, StarletteHTTPException)
@@ -92,6 +95,13 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
+async def _too_deep(request: Request, error: Exception) -> JSONResponse:
+    # Values nested deeper than Python's recursion limit (JSON a thousand levels deep, filters hundreds deep): the
+    # request's doing, answered as a malformed request, never a 500 with a traceback of a thousand frames.
+    refused = InvalidRequest(TOO_DEEP)
+    return problem_response(refused, request.url.path)
+
+
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"path": request.url.path})
     unexpected = InternalError("The server met an unexpected condition; the error was logged.")
@@ -102,6 +112,7 @@ HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[JSONRes
     StackyardError: _stackyard_error,
     RequestValidationError: _validation_error,
     StarletteHTTPException: _http_error,
+    RecursionError: _too_deep,
     Exception: _unexpected_error,
 }
 

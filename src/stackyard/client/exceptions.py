@@ -14,10 +14,11 @@ and Haystack.
         ├── InvalidRequest ── InvalidPipelineName
         ├── RequestNotValid, Unauthorized, Forbidden ── InsecureOpenMode
         ├── RouteNotFound, PipelineNotFound, RevisionNotFound, FeedbackNotFound, MethodNotAllowed
-        ├── RevisionConflict, BodyTooLarge ── DefinitionTooLarge, FileTooLarge; UnsupportedMediaType
+        ├── BodyTimeout, TooManyPipelines, RevisionConflict, UnsupportedMediaType
+        ├── BodyTooLarge ── DefinitionTooLarge, FileTooLarge
         ├── InvalidDefinition ── PolicyViolation, BuildTimeout, SimulationRefused
         ├── InvalidRunInput ── InputRejected, NoFileInput
-        ├── InvalidFilters, NoDocumentStore, AmbiguousDocumentStore, TooManyRuns
+        ├── InvalidFilters, NoDocumentStore, AmbiguousDocumentStore, TooManyRuns, ClientClosedRequest
         ├── RunFailed, PipelineUnavailable ── PipelineDisabled, StoreUnavailable ── StoreFull, StoreReadOnly
         ├── RunTimeout
         └── ServerError                any other 5xx (a proxy's 502, say) ── InternalError
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AmbiguousDocumentStore",
     "ApiError",
+    "BodyTimeout",
     "BodyTooLarge",
     "BuildTimeout",
+    "ClientClosedRequest",
     "ClientError",
     "DefinitionTooLarge",
     "FeedbackNotFound",
@@ -68,6 +71,7 @@ __all__ = [
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",
+    "TooManyPipelines",
     "TooManyRuns",
     "Unauthorized",
     "UnsupportedMediaType",
@@ -190,6 +194,18 @@ class RevisionConflict(ApiError):
     """412: the pipeline changed since the revision you named (If-Match / If-None-Match)."""
 
     problem_slug, status_code = "revision-conflict", 412
+
+
+class BodyTimeout(ApiError):
+    problem_slug, status_code = "body-timeout", 408
+
+
+class ClientClosedRequest(ApiError):
+    problem_slug, status_code = "client-closed-request", 499
+
+
+class TooManyPipelines(ApiError):
+    problem_slug, status_code = "too-many-pipelines", 409
 
 
 class BodyTooLarge(ApiError):

@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from stackyard.definitions.names import check_name
 from stackyard.errors import InvalidPipelineName
+from stackyard.json_types import MAX_LABELS, Labels
 
 __all__ = ["SUFFIXES", "DefinitionFile", "DiscoveryError", "discover", "read_definition", "yaml_files"]
 
 SUFFIXES = (".yml", ".yaml")
+LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
 
 
 class _MetadataLoader(yaml.SafeLoader):
@@ -83,8 +86,21 @@ def read_definition(path: Path) -> DefinitionFile:
         name=name if isinstance(name, str) and name else path.stem,
         yaml=text,
         description=description if isinstance(description, str) else "",
-        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        labels=_labels(path, labels),
     )
+
+
+def _labels(path: Path, labels: object) -> dict[str, str]:
+    """`metadata.labels` as strings, within the same bounds as labels sent to the API."""
+    if not isinstance(labels, dict):
+        return {}
+    try:
+        return LABELS.validate_python({str(key): str(value) for key, value in labels.items()})
+    except ValidationError as error:
+        raise DiscoveryError(
+            f"{path}: metadata.labels: {error.errors()[0]['msg']} ({MAX_LABELS} labels at most, keys "
+            "of 1 to 63 characters, values of at most 256)."
+        ) from None
 
 
 def discover(paths: Iterable[Path]) -> list[DefinitionFile]:

@@ -143,6 +143,8 @@ class Channel(asyncio.Protocol):
     def call(self, request: object) -> asyncio.Future[Any]:
         """Send `request`; the future holds the answer, or `EOFError` if the worker's socket closes first."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # A worker that ends while the server shuts down fails calls nobody waits for any more: not worth a warning.
+        future.add_done_callback(_seen)
         if self._lost or self.transport is None:
             future.set_exception(EOFError("the worker's socket is closed"))
             return future
@@ -164,3 +166,8 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved; whoever awaits it still gets it

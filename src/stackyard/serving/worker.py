@@ -33,7 +33,7 @@ from stackyard.definitions.build import Build, build_pipeline
 from stackyard.definitions.checks import describe
 from stackyard.definitions.parsing import parse_definition
 from stackyard.definitions.policy import Policy
-from stackyard.errors import InternalError, RunFailed, StackyardError
+from stackyard.errors import InternalError, InvalidRequest, RunFailed, StackyardError
 from stackyard.observability.tracer import RunScope, enter_run_scope, install_tracer
 from stackyard.serving.messages import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
 
@@ -136,6 +136,8 @@ class _Worker:
                 return self._work(request)
         except StackyardError as error:
             return Answer(error=error)
+        except RecursionError:  # values nested deeper than Python recurses (a filter hundreds deep): the input's doing
+            return Answer(error=InvalidRequest("The request nests its values too deeply to be read; flatten it."))
 
     def _build(self, key: str, yaml_text: str | None) -> Build:
         built = self.builds.get(key)

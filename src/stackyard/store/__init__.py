@@ -20,19 +20,20 @@ from stackyard.store.records import (
 )
 
 
-def open_store(url: str, *, keep_revisions: int | None = None) -> DefinitionStore:
+def open_store(url: str, *, keep_revisions: int | None = None, max_pipelines: int | None = None) -> DefinitionStore:
     """Make the store that `url` names, without connecting yet: `sqlite:///path.db` or `postgresql://...`.
 
-    `keep_revisions` caps the revisions kept per pipeline (the oldest go first; the live one always stays).
+    `keep_revisions` caps the revisions kept per pipeline (the oldest go first; the live one always stays);
+    `max_pipelines` the pipelines stored (creating one more is refused; updates are not).
     """
     if url.startswith("sqlite://"):
         from stackyard.store.sqlite import SQLiteStore
 
-        return SQLiteStore.from_url(url, keep_revisions=keep_revisions)
+        return SQLiteStore.from_url(url, keep_revisions=keep_revisions, max_pipelines=max_pipelines)
     if url.startswith(("postgresql://", "postgres://")):
         from stackyard.store.postgres import PostgresStore  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-        store: DefinitionStore = PostgresStore(url, keep_revisions=keep_revisions)
+        store: DefinitionStore = PostgresStore(url, keep_revisions=keep_revisions, max_pipelines=max_pipelines)
         return store
     raise ValueError(f"Unsupported store URL {url.split(':', 1)[0]!r}: use sqlite:///path.db or postgresql://...")
 

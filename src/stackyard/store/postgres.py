@@ -95,7 +95,7 @@ class PostgresStore(RelationalStore[Connection]):
 
     kind = "postgresql"
 
-    def __init__(self, url: str, *, keep_revisions: int | None = None) -> None:
+    def __init__(self, url: str, *, keep_revisions: int | None = None, max_pipelines: int | None = None) -> None:
         libpq_url, self.schema = split_url(url)
         options: dict[str, str | int] = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "stackyard"}
         if self.schema is not None:
@@ -103,6 +103,7 @@ class PostgresStore(RelationalStore[Connection]):
         self.conninfo = psycopg.conninfo.make_conninfo(libpq_url, **options)
         self.endpoint = endpoint(self.conninfo)
         self.keep_revisions = keep_revisions
+        self.max_pipelines = max_pipelines
         self._pool: ConnectionPool[Connection] | None = None
         self._watchers: list[Callable[[], None]] = []
 

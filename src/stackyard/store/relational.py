@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from stackyard.errors import PipelineNotFound
+from stackyard.errors import PipelineNotFound, TooManyPipelines
 from stackyard.store.records import (
     FORGET_REPLICAS_AFTER,
     AuditEntry,
@@ -72,6 +72,7 @@ class RelationalStore(ABC, Generic[ConnT]):
     """Every `DefinitionStore` method on the shared schema; subclasses own connections, migrations and dialect."""
 
     keep_revisions: int | None
+    max_pipelines: int | None
 
     # -- dialect hooks ------------------------------------------------------------------------------------------
 
@@ -328,6 +329,15 @@ class RelationalStore(ABC, Generic[ConnT]):
             if change.enabled is None or change.enabled == current.enabled:
                 return WriteResult(current, Outcome.UNCHANGED, self._generation(conn), current.revision)
             return self._update(conn, change.name, "enabled", change.enabled, Outcome.UPDATED, current)
+        if (current is None or current.deleted) and self.max_pipelines is not None:
+            # Inside the store-wide write lock, so concurrent creations are counted one after the other: exact.
+            count = int(self._execute(conn, "SELECT COUNT(*) FROM pipelines WHERE deleted = FALSE").fetchone()[0])
+            if count >= self.max_pipelines:
+                raise TooManyPipelines(
+                    f"This server holds {count} pipelines, its maximum (STACKYARD_MAX_PIPELINES); delete one, or "
+                    f"raise the maximum, before creating '{change.name}'.",
+                    limit=self.max_pipelines,
+                )
         at = self._change_time()
         generation = self._bump(conn)
         top = "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE name = %s"

@@ -43,9 +43,10 @@ class SQLiteStore(RelationalStore[sqlite3.Connection]):
 
     kind = "sqlite"
 
-    def __init__(self, path: Path, *, keep_revisions: int | None = None) -> None:
+    def __init__(self, path: Path, *, keep_revisions: int | None = None, max_pipelines: int | None = None) -> None:
         self.path = path
         self.keep_revisions = keep_revisions
+        self.max_pipelines = max_pipelines
         self._conn: sqlite3.Connection | None = None
         # One connection shared by the server's worker threads; sqlite3 objects are not safe to use concurrently.
         self._lock = threading.Lock()
@@ -54,12 +55,12 @@ class SQLiteStore(RelationalStore[sqlite3.Connection]):
         self._probe: sqlite3.Connection | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, keep_revisions: int | None = None) -> SQLiteStore:
+    def from_url(cls, url: str, *, keep_revisions: int | None = None, max_pipelines: int | None = None) -> SQLiteStore:
         """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
         path = url.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
             raise ValueError(f"Invalid SQLite URL {url!r}: use sqlite:///file.db or sqlite:////abs/path/file.db")
-        return cls(Path(path[1:]), keep_revisions=keep_revisions)
+        return cls(Path(path[1:]), keep_revisions=keep_revisions, max_pipelines=max_pipelines)
 
     def open(self) -> None:
         """Create or migrate the file. A folder or file that cannot be written raises `StoreReadOnly` naming it."""

@@ -12,7 +12,7 @@ from stackyard.api.dependencies import Actor, Name, State, Stored
 from stackyard.api.headers import expectation
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import InvalidRequest
-from stackyard.json_types import Integer
+from stackyard.json_types import Integer, Labels
 from stackyard.store import Change
 
 router = APIRouter(prefix="/pipelines", tags=["changes"])
@@ -27,7 +27,7 @@ class PatchBody(RequestBody):
 
     enabled: bool | None = Field(default=None, description="false keeps the definition but refuses runs (503)")
     description: str | None = Field(default=None, max_length=2000)
-    labels: dict[str, str] | None = None
+    labels: Labels | None = None
     message: str = Field(default="", max_length=2000)
 
 
@@ -40,7 +40,7 @@ class ApplyItem(RequestBody):
     name: str = Field(json_schema_extra={"pattern": NAME_PATTERN}, description="The pipeline name")
     yaml: str
     description: str = Field(default="", max_length=2000)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     message: str = Field(default="", max_length=2000)
 
 

@@ -14,6 +14,7 @@ from stackyard.api.dependencies import State
 from stackyard.definitions.checks import BreakingChange, Finding, Report, Simulation, examine, problem_of, report_for
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import BuildTimeout, SimulationRefused, StackyardError
+from stackyard.json_types import Labels
 from stackyard.serving.sharing import warnings_for
 
 router = APIRouter(tags=["changes"])
@@ -27,7 +28,7 @@ class ValidateBody(RequestBody):
         description="Compare with the live pipeline of this name",
     )
     description: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     sample_input: dict[str, Any] | None = Field(default=None, description="Run the candidate once with these inputs")
     allow_writes: bool = Field(default=False, description="Allow simulating a candidate that writes documents")
 
