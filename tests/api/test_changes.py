@@ -93,7 +93,7 @@ def test_apply_with_one_invalid_member_changes_nothing(client: TestClient, app: 
 
 
 def test_apply_refuses_repeated_names_and_bad_names(client: TestClient) -> None:
-    assert client.put("/pipelines", json=[item("a"), item("a")]).status_code == 400
+    assert client.put("/pipelines", json=[item("a"), item("a")]).status_code == 422
     assert client.put("/pipelines", json=[item("Bad Name")]).status_code == 400
     assert client.get("/pipelines").json()["pipelines"] == []
 

@@ -7,6 +7,8 @@ import asyncio
 import httpx
 from fastapi.testclient import TestClient
 
+from stackyard.api.app import create_app
+from stackyard.settings import Settings
 from tests.yamls import prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
@@ -130,7 +132,12 @@ def test_accept_is_negotiated_with_q_values_and_lists(client: TestClient) -> Non
     assert kind("/pipelines/greet/diff", "text/plain;q=0.1, application/json") == "application/json"
 
 
-def test_diff_to_an_early_revision_works_whatever_the_number_of_revisions(client: TestClient) -> None:
+def test_diff_to_an_early_revision_works_whatever_the_number_of_revisions(settings: Settings) -> None:
+    with TestClient(create_app(settings.model_copy(update={"keep_revisions": None}))) as client:
+        _diff_to_an_early_revision(client)
+
+
+def _diff_to_an_early_revision(client: TestClient) -> None:
     client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
     for n in range(2, 206):
         client.patch("/pipelines/greet", json={"description": f"d{n}"})

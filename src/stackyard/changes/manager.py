@@ -20,8 +20,8 @@ from stackyard.definitions.build import BuildInfo
 from stackyard.definitions.names import check_name
 from stackyard.errors import (
     InvalidDefinition,
-    InvalidRequest,
     PipelineNotFound,
+    RequestNotValid,
     RevisionNotFound,
     StackyardError,
 )
@@ -211,7 +211,11 @@ class Manager:
         names = [check_name(change.name) for change in changes]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise InvalidRequest(f"Each pipeline may appear once in an apply; repeated: {', '.join(duplicates)}.")
+            # A well-formed body the API document cannot express a rule for: 422, as other misfits of the body.
+            raise RequestNotValid(
+                f"Each pipeline may appear once in an apply; repeated: {', '.join(duplicates)}.",
+                errors=[{"location": "body", "message": f"repeated pipeline names: {', '.join(duplicates)}"}],
+            )
         stored = {record.name: record for record in await anyio.to_thread.run_sync(self.store.pipelines)}
         deletes = sorted(set(stored) - set(names)) if prune else []
         entry = AuditEntry(actor, "apply", None, "ok", detail="apply")  # each member's is completed by the store

@@ -148,8 +148,9 @@ class Channel(asyncio.Protocol):
         if self._lost or self.transport is None:
             future.set_exception(EOFError("the worker's socket is closed"))
             return future
+        data = frame(request)  # may raise (values nested too deeply to pickle): then nothing was sent
         self._waiting = future
-        self.transport.write(frame(request))
+        self.transport.write(data)
         return future
 
     def close(self) -> None:

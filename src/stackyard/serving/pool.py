@@ -251,7 +251,12 @@ class WorkerPool:
         if isinstance(request, Work) and request.keep and key in handle.keys:
             # It holds the build: no need to send the YAML again.
             request = Work(request.key, None, request.work, request.scope, request.keep, request.spans)
-        task = handle.call(request)
+        try:
+            task = handle.call(request)
+        except BaseException:
+            self._release(handle)  # nothing reached the worker
+            end()
+            raise
         task.add_done_callback(lambda done: self._after(handle, key, request, done, end))
         deadline = asyncio.get_running_loop().time() + seconds
         try:

@@ -230,7 +230,10 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
             except Exception as error:  # a defect, not the definition's nor the caller's: logged here, one line there
                 log.exception("unexpected error in a worker")
                 answer = Answer(error=InternalError(f"The worker met an unexpected {type(error).__name__}; logged."))
-            send(sock, answer)
+            try:
+                send(sock, answer)
+            except RecursionError:  # a result nested too deeply to pickle: the work's doing, said as such
+                send(sock, Answer(error=RunFailed("The work's result nests its values too deeply to be sent back.")))
     finally:
         worker.close()
         with contextlib.suppress(OSError):

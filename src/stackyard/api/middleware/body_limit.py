@@ -51,7 +51,6 @@ class BodyLimit:
         counted = length is None or not length.isdigit()
         seen = 0
         complete = False
-        started = False
         read_timeout = self.read_timeout
 
         async def guarded_receive() -> Message:
@@ -75,16 +74,11 @@ class BodyLimit:
                 complete = not message.get("more_body", False)
             return message
 
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
-            await self.app(scope, guarded_receive, watching_send)
+            # `send` is passed on as it is (no wrapper on the path of every answer): these errors are raised only
+            # while the body is incomplete, and every route reads its whole body before it starts its answer.
+            await self.app(scope, guarded_receive, send)
         except (BodyTooLarge, BodyTimeout, ClientClosedRequest) as error:
-            if started:  # an app that streams its answer while it reads: the answer cannot be replaced any more
-                raise
             await problem_response(error, scope["path"])(scope, receive, send)
 
     def _takes_uploads(self, scope: Scope) -> bool:
