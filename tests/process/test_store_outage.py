@@ -2,8 +2,9 @@
 the others reach the database), and for all of them (the database refuses every connection).
 
 A replica that lost the store keeps serving what it has, reports itself not ready with the reason, and stays in
-the set a `?wait=all` change waits for; writes answer 503 naming host and port within a second; once the store is
-back every replica takes writes and serves the newest revision within a few seconds."""
+the set a `?wait=all` change waits for; writes answer 503 naming host and port after the store's half-second wait
+for a connection, not after libpq's connect timeout or the pool's backoff; once the store is back every replica
+takes writes and serves the newest revision within a few seconds."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ pytestmark = [pytest.mark.process, pytest.mark.postgres, needs_postgres]
 # Replicas that stop beating are no longer listed after 2 s, so a wait of 4 s outlasts the listing of a silent one.
 QUICK = {"STACKYARD_REPLICA_TIMEOUT": "2", "STACKYARD_HEARTBEAT_INTERVAL": "0.5"}
 RECOVERY = 4.0  # seconds every replica has, once the store is back, to take writes and serve the newest revision
+# Seconds a write may take to be refused during an outage. The store waits half a second for a connection; the rest
+# is slack for a loaded test machine (two test processes, four servers and their workers on two cores). Failing
+# slow meant libpq's 5 s connect timeout or the pool's 30 s wait, both well above it.
+REFUSED_WITHIN = 2.0
 
 
 def readiness(server: Server) -> httpx.Response:
@@ -100,7 +105,7 @@ def test_writes_fail_fast_during_an_outage_and_every_replica_recovers_within_sec
         for server in (first, second):
             sent = time.monotonic()
             refused = put(server, "greet", version_yaml(2))
-            assert time.monotonic() - sent < 1.0
+            assert time.monotonic() - sent < REFUSED_WITHIN
             assert refused.status_code == 503
             assert refused.json()["type"].endswith("/store-unavailable")
             assert "127.0.0.1:5432" in refused.json()["detail"]
