@@ -11,7 +11,8 @@ import statistics
 import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 
 import httpx
 
@@ -46,6 +47,7 @@ class LoadResult:
     errors: int
     non2xx: int
     tool: str
+    cpu_seconds: float | None = None  # CPU time the server (all its processes) used during the run, when measured
 
     @property
     def rps(self) -> float:
@@ -204,15 +206,22 @@ def interleaved(
     seconds: float,
     connections: int,
     use_wrk: bool,
+    clocks: dict[str, Callable[[], float]] | None = None,
 ) -> dict[str, list[LoadResult]]:
     """Measure every target once per round, rounds interleaved, so a neighbour's burst on the shared machine
-    hits all systems alike. A short warm-up run per target comes first and is not counted."""
+    hits all systems alike. A short warm-up run per target comes first and is not counted. `clocks` gives, per
+    target, the CPU seconds its server has used so far: each run then records what it cost the server."""
     for url, body in targets.values():
         Load(url, body, connections=connections, seconds=min(1, seconds / 2), use_wrk=use_wrk).run()
     results: dict[str, list[LoadResult]] = {label: [] for label in targets}
     for _ in range(rounds):
         for label, (url, body) in targets.items():
-            results[label].append(Load(url, body, connections=connections, seconds=seconds, use_wrk=use_wrk).run())
+            clock = (clocks or {}).get(label)
+            before = clock() if clock is not None else 0.0
+            result = Load(url, body, connections=connections, seconds=seconds, use_wrk=use_wrk).run()
+            if clock is not None:
+                result = replace(result, cpu_seconds=clock() - before)
+            results[label].append(result)
     return results
 
 
@@ -225,13 +234,17 @@ class Summary:
     p99_ms: float
     non2xx: int
     errors: int
+    cpu_us: float | None = None  # server CPU time per request over all rounds, in microseconds, when measured
 
     @classmethod
     def of(cls, results: list[LoadResult]) -> Summary:
+        requests = sum(r.requests for r in results)
+        measured = [r.cpu_seconds for r in results if r.cpu_seconds is not None]
         return cls(
             rps=median([r.rps for r in results]),
             p50_ms=median([r.p50_ms for r in results]),
             p99_ms=median([r.p99_ms for r in results]),
             non2xx=sum(r.non2xx for r in results),
             errors=sum(r.errors for r in results),
+            cpu_us=sum(measured) / requests * 1e6 if measured and len(measured) == len(results) and requests else None,
         )

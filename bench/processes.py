@@ -79,6 +79,17 @@ class Server:
                 continue
         return total / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the process and its children have used so far."""
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of proc(5)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -96,11 +107,17 @@ class Server:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of `pid`. Each thread has its own list of children: a process started from a thread (the
+    server starts its workers from one) is listed under that thread, not under the process's main one."""
     found: list[int] = []
-    try:
-        direct = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return found
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            direct = children.read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for child in direct:
+            found += [int(child), *_children(int(child))]
+    return found
     for child in direct:
         found += [int(child), *_children(int(child))]
     return found
@@ -172,7 +189,7 @@ def floor(
     return start("floor", command, port=port, ready_path="/readyz", cwd=cwd, env=full_env, cpus=cpus)
 
 
-def hayhooks(cwd: Path, executable: Path, pipelines_dir: Path) -> Server:
+def hayhooks(cwd: Path, executable: Path, pipelines_dir: Path, *, cpus: str | None = SERVER_CPU) -> Server:
     """`hayhooks run` from its own virtual environment, deploying every YAML in `pipelines_dir` at start-up."""
     port = free_port()
     command = [
@@ -186,4 +203,4 @@ def hayhooks(cwd: Path, executable: Path, pipelines_dir: Path) -> Server:
         str(pipelines_dir),
     ]
     env = {"HAYHOOKS_SHOW_TRACEBACKS": "false", "LOG": "WARNING", "HAYHOOKS_DISABLE_SSL": "false"}
-    return start("hayhooks", command, port=port, ready_path="/status", cwd=cwd, env=env)
+    return start("hayhooks", command, port=port, ready_path="/status", cwd=cwd, env=env, cpus=cpus)

@@ -139,15 +139,23 @@ class Settings(BaseSettings):
     )
     run_timeout: float = Field(default=60.0, gt=0, description="Seconds a run may take before the answer is 504.")
     run_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: len(os.sched_getaffinity(0)),
         ge=1,
-        description="Worker processes kept ready to build and run pipelines (default: one per CPU core). Component "
-        "code runs only there, so a run that overstays its timeout can be stopped by ending its worker.",
+        description="Worker processes kept ready to build and run pipelines (default: one per CPU core this process "
+        "may use). Component code runs only there, so a run that overstays its timeout can be stopped by ending its "
+        "worker.",
     )
     max_run_workers: int = Field(
         default=16,
         ge=1,
         description="Most worker processes: the pool grows to it while every worker is busy (runs beyond wait).",
+    )
+    grow_workers_after: float = Field(
+        default=0.02,
+        ge=0,
+        description="Seconds a request waits for a busy worker before the pool starts another (past "
+        "STACKYARD_RUN_WORKERS, up to STACKYARD_MAX_RUN_WORKERS). Short runs then share the workers there are "
+        "instead of crowding the cores with more processes; long ones (a model call) still get a worker each.",
     )
     worker_memory_bytes: int | None = Field(
         default=8 * 1024**3,

@@ -2,8 +2,11 @@
 
 A worker does one request at a time, so a run that overstays its timeout can be stopped by ending its worker, and
 only that run is lost; its slot is given back once the process is gone. Workers are forked from a fork server that
-imported Haystack once, so a new one is ready in milliseconds. The pool keeps `minimum` workers, grows to `maximum`
-when all are busy, and replaces a worker that ends.
+imported Haystack once, so a new one is ready in milliseconds. The pool keeps `minimum` workers (by default one per
+core) and replaces a worker that ends. When all are busy, the first request in line waits `grow_after` for one to
+be freed before the pool starts another, up to `maximum`: short runs (a prompt, a BM25 query) are done long
+before that and share the workers there are, since more processes than cores only trade cache for context
+switches; long runs (a model call that waits on the network) get a worker each, after that short wait.
 
 A build lives in the workers that built it (its key is the hash of its YAML); a run goes to an idle worker that has
 its build if there is one, else to any idle worker, which builds it first. A pipeline that holds an in-memory
@@ -89,11 +92,14 @@ class _Handle:
 class WorkerPool:
     """Builds and runs in worker processes, with timeouts that end the worker, never the server."""
 
-    def __init__(self, config: WorkerConfig, *, minimum: int, maximum: int, build_timeout: float) -> None:
+    def __init__(
+        self, config: WorkerConfig, *, minimum: int, maximum: int, build_timeout: float, grow_after: float = 0.0
+    ) -> None:
         self.config = config
         self.minimum = max(1, minimum)
         self.maximum = max(self.minimum, maximum)
         self.build_timeout = build_timeout
+        self.grow_after = grow_after
         self._general: list[_Handle] = []
         self._memory: _Handle | None = None
         self._starting = 0
@@ -114,6 +120,7 @@ class WorkerPool:
             minimum=settings.run_workers,
             maximum=settings.max_run_workers,
             build_timeout=settings.build_timeout,
+            grow_after=settings.grow_workers_after,
         )
 
     # -- life ----------------------------------------------------------------------------------------------------
@@ -302,24 +309,12 @@ class WorkerPool:
         async with self._changed:
             queue.append(ticket)
             try:
-                while True:
-                    if self._closed:
-                        raise RunFailed("The server is shutting down; no work is taken any more.")
-                    if queue[0] == ticket:
-                        handle = self._pick(key, memory)
-                        if handle is not None:
-                            handle.busy = True
-                            return handle
-                        if memory and self._memory is None and not self._starting_memory:
-                            self._starting_memory = True
-                            break
-                        if not memory and len(self._general) + self._starting < self.maximum:
-                            self._starting += 1
-                            break
-                    await self._changed.wait()
+                handle = await self._wait_in_line(queue, ticket, key, memory)
             finally:
                 queue.remove(ticket)
                 self._changed.notify_all()  # the next in line may go
+        if handle is not None:
+            return handle
         try:
             handle = await self._spawn(memory=memory)
         finally:
@@ -336,6 +331,36 @@ class WorkerPool:
             else:
                 self._general.append(handle)
         return handle
+
+    async def _wait_in_line(self, queue: collections.deque[int], ticket: int, key: str, memory: bool) -> _Handle | None:
+        """Wait (holding `_changed`) until `ticket` is first in line and a worker is idle, answered taken; or until
+        it may start one, answered `None` with the start counted."""
+        loop = asyncio.get_running_loop()
+        grow_at: float | None = None  # when this request, first in line, may start a worker past the minimum
+        while True:
+            if self._closed:
+                raise RunFailed("The server is shutting down; no work is taken any more.")
+            if queue[0] == ticket:
+                handle = self._pick(key, memory)
+                if handle is not None:
+                    handle.busy = True
+                    return handle
+                if memory and self._memory is None and not self._starting_memory:
+                    self._starting_memory = True
+                    return None
+                workers = len(self._general) + self._starting
+                if not memory and workers < self.maximum:
+                    if grow_at is None:
+                        grow_at = loop.time() + self.grow_after
+                    if workers < self.minimum or loop.time() >= grow_at:
+                        self._starting += 1
+                        return None
+            if grow_at is None:
+                await self._changed.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(grow_at):
+                        await self._changed.wait()
 
     def _pick(self, key: str, memory: bool) -> _Handle | None:
         if memory:
