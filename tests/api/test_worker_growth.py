@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,14 +21,10 @@ GROW_AFTER = 0.3
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        store_url=f"sqlite:///{tmp_path}/yard.db",
-        extra_allowed_modules=["tests.components"],
-        run_workers=1,
-        max_run_workers=3,
-        grow_workers_after=GROW_AFTER,
-        max_concurrent_runs=32,
+def settings(settings: Settings) -> Settings:
+    """One worker kept, up to three; twenty runs of one pipeline may wait for them."""
+    return settings.model_copy(
+        update={"run_workers": 1, "max_run_workers": 3, "grow_workers_after": GROW_AFTER, "max_concurrent_runs": 32}
     )
 
 
