@@ -27,10 +27,12 @@ def free_port() -> int:
 
 
 def pinned(command: list[str], cpus: str | None) -> list[str]:
-    """`command` under `taskset -c cpus` when pinning is asked for and possible."""
-    if cpus is None or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+    """`command` under `taskset -c cpus` when pinning is possible; `cpus=None` frees it on every core, since a
+    child inherits its parent's affinity and the orchestrator pins itself to the load generator's core."""
+    count = os.cpu_count() or 1
+    if shutil.which("taskset") is None or count < 2:
         return command
-    return ["taskset", "-c", cpus, *command]
+    return ["taskset", "-c", cpus if cpus is not None else f"0-{count - 1}", *command]
 
 
 def base_env() -> dict[str, str]:
