@@ -9,6 +9,8 @@ it): a flag is a file that exists once set.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -215,3 +217,37 @@ def _alive(pid: int) -> bool:
 def pipeline_dict(build: object) -> dict[str, object]:
     """Work for `Leases.use`: the built pipeline as Haystack describes it (`to_dict`, what its `==` compares)."""
     return build.pipeline.to_dict()  # type: ignore[attr-defined, no-any-return]  # a `Build`, untyped to stay light
+
+
+@component
+class Attempt:
+    """Tries one thing component code might do, named by `action` with `target`, and answers what happened:
+    `done: ...` or `refused: <error type>: <message>`. The worker's rules must hold for any code that runs there."""
+
+    @component.output_types(outcome=str)
+    def run(self, action: str, target: str) -> dict[str, str]:
+        try:
+            return {"outcome": f"done: {_attempt(action, target)}"}
+        except OSError as error:
+            return {"outcome": f"refused: {type(error).__name__}: {error}"}
+
+
+def _attempt(action: str, target: str) -> str:
+    if action == "env":
+        return ",".join(sorted(os.environ))
+    if action == "read":
+        return Path(target).read_text(errors="replace")[:200]
+    if action == "write":
+        Path(target).write_text("written")
+        return target
+    if action == "connect":
+        host, port = target.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5):
+            return target
+    if action == "program":
+        return subprocess.run([target], capture_output=True, check=False).stdout.decode()
+    if action == "temp":
+        with tempfile.NamedTemporaryFile(delete=False) as file:
+            file.write(b"scratch")
+        return file.name
+    raise ValueError(f"no such action: {action}")

@@ -9,6 +9,10 @@ os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "false"  # before anything imports Ha
 # Where test components signal across processes (tests/components.py): one fresh folder per test process, set
 # before any worker process starts, so workers and server processes started from here inherit it.
 os.environ["STACKYARD_TEST_SIGNALS"] = tempfile.mkdtemp(prefix="stackyard-signals-")
+# Component code sees only the variables it is given and writes only where it may: the test components are given
+# that folder, as an operator would pass a variable and a folder of their own.
+os.environ["STACKYARD_WORKER_ENVIRONMENT"] = "STACKYARD_TEST_SIGNALS"
+os.environ["STACKYARD_WRITABLE_DIRS"] = os.environ["STACKYARD_TEST_SIGNALS"]
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path

@@ -38,6 +38,7 @@ class of the same name for each, in the same tree; a test holds the two together
     ├── ClientClosedRequest          499 client-closed-request: the client left before its body was complete
     ├── InternalError                500 internal-error: unexpected; the server logged it
     ├── RunFailed                    500 run-failed: a component raised
+    │   └── RunContained             500 run-contained: component code tried what the worker's rules refuse
     ├── PipelineUnavailable          503 pipeline-unavailable: stored, but no working build on this process
     │   └── PipelineDisabled         503 disabled
     ├── StoreUnavailable             503 store-unavailable (with Retry-After)
@@ -310,6 +311,13 @@ class RunFailed(StackyardError):
     status = 500
     slug = "run-failed"
     title = "The pipeline run failed"
+
+
+class RunContained(RunFailed):
+    """Component code tried to reach a host, a file or a program its worker's rules refuse (`rule` names which)."""
+
+    slug = "run-contained"
+    title = "The run tried something this server does not allow"
 
 
 class PipelineUnavailable(StackyardError):

@@ -99,7 +99,14 @@ class Settings(BaseSettings):
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Hosts (glob patterns) a component holding a secret may send it to through an endpoint parameter.",
+        description="Hosts (glob patterns, names or addresses) component code may connect to, checked as each "
+        "connection opens; none: component code reaches no host. A component holding a secret may point its "
+        "endpoint parameters only at these.",
+    )
+    worker_environment: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Environment variables, not secrets, that component code may read (HF_HOME, say); besides "
+        "these and STACKYARD_SECRET_ENV_ALLOWLIST it sees only PATH, HOME, the locale and the time zone.",
     )
     allowed_components: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Class paths (glob patterns) allowed despite the default denylist."
@@ -179,7 +186,14 @@ class Settings(BaseSettings):
         default=256, ge=0, description="Runs of one pipeline waiting for a slot; beyond it the answer is 429."
     )
     readable_dirs: Annotated[list[Path], NoDecode] = Field(
-        default_factory=list, description="Directories whose files run inputs may name by path (default: none)."
+        default_factory=list,
+        description="Directories whose files run inputs may name by path and component code may read (default: "
+        "none besides Python's and the installed packages').",
+    )
+    writable_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories component code may write to besides its worker's private scratch folder "
+        "(default: none).",
     )
     # -- indexing, documents and the Haystack 1.x routes --
     max_file_bytes: int = Field(default=50_000_000, gt=0, description="Largest single file in an upload.")
@@ -242,6 +256,8 @@ class Settings(BaseSettings):
         "allowed_components",
         "denied_components",
         "readable_dirs",
+        "writable_dirs",
+        "worker_environment",
         "cors_origins",
         mode="before",
     )

@@ -56,6 +56,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         store_url=f"sqlite:///{tmp_path}/yard.db",
         secret_env_allowlist=["OPENAI_API_KEY", "HF_API_TOKEN", "HF_TOKEN"],
         allowed_components=["haystack.components.fetchers.link_content.LinkContentFetcher"],
+        extra_allowed_modules=["tests.components"],  # `in_worker` sends work from there: the workers must read it
     )
 
 

@@ -19,7 +19,8 @@ and Haystack.
         ├── InvalidDefinition ── PolicyViolation, BuildTimeout, SimulationRefused
         ├── InvalidRunInput ── InputRejected, NoFileInput
         ├── InvalidFilters, NoDocumentStore, AmbiguousDocumentStore, TooManyRuns, ClientClosedRequest
-        ├── RunFailed, PipelineUnavailable ── PipelineDisabled, StoreUnavailable ── StoreFull, StoreReadOnly
+        ├── RunFailed ── RunContained
+        ├── PipelineUnavailable ── PipelineDisabled, StoreUnavailable ── StoreFull, StoreReadOnly
         ├── RunTimeout
         └── ServerError                any other 5xx (a proxy's 502, say) ── InternalError
 """
@@ -63,6 +64,7 @@ __all__ = [
     "RevisionNotFound",
     "RolloutPending",
     "RouteNotFound",
+    "RunContained",
     "RunFailed",
     "RunTimeout",
     "ServerError",
@@ -293,6 +295,10 @@ class InternalError(ServerError):
 
 class RunFailed(ApiError):
     problem_slug, status_code = "run-failed", 500
+
+
+class RunContained(RunFailed):
+    problem_slug, status_code = "run-contained", 500
 
 
 class PipelineUnavailable(ApiError):

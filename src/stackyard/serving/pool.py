@@ -25,8 +25,10 @@ import itertools
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -36,6 +38,7 @@ import anyio
 
 from stackyard.definitions.build import BuildInfo
 from stackyard.errors import BuildTimeout, RunFailed, StackyardError
+from stackyard.serving.containment import code_folders, worker_environment
 from stackyard.serving.messages import (
     Answer,
     Channel,
@@ -56,15 +59,20 @@ PRELOAD = ["__main__", "stackyard.serving.worker"]
 STOP_WAIT = 5.0  # seconds a worker has to end once its socket is closed, before it is killed
 
 
-def worker_config(settings: Settings) -> WorkerConfig:
-    """What the workers of a server with `settings` need to know."""
+def worker_config(settings: Settings, scratch_root: str | None = None) -> WorkerConfig:
+    """What the workers of a server with `settings` need to know; with `scratch_root`, where they make their scratch
+    folders, and the rules they enforce (`serving.containment`)."""
     return WorkerConfig(
         max_yaml_bytes=settings.max_yaml_bytes,
         policy=settings.policy(),
         extra_allowed_modules=tuple(settings.extra_allowed_modules),
         memory_bytes=settings.worker_memory_bytes,
         cpu_seconds=settings.run_cpu_seconds,
-        environment=dict(os.environ),
+        environment=worker_environment(os.environ, settings.secret_env_allowlist, settings.worker_environment),
+        allowed_hosts=tuple(settings.allowed_hosts),
+        readable=(*(str(path) for path in settings.readable_dirs), *code_folders(settings.extra_allowed_modules)),
+        writable=tuple(str(path) for path in settings.writable_dirs),
+        scratch_root=scratch_root,
     )
 
 
@@ -114,9 +122,10 @@ class WorkerPool:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> WorkerPool:
-        """The pool a server with `settings` runs its builds and runs in."""
+        """The pool a server with `settings` runs its builds and runs in; its workers' scratch folders go in a
+        folder of its own, removed when it closes."""
         return cls(
-            worker_config(settings),
+            worker_config(settings, tempfile.mkdtemp(prefix="stackyard-scratch-")),
             minimum=settings.run_workers,
             maximum=settings.max_run_workers,
             build_timeout=settings.build_timeout,
@@ -146,6 +155,8 @@ class WorkerPool:
                 await anyio.to_thread.run_sync(handle.process.join)
         for task in list(self._background):
             task.cancel()
+        if self.config.scratch_root is not None:
+            shutil.rmtree(self.config.scratch_root, ignore_errors=True)  # what workers that were killed left
 
     async def replaced(self) -> None:
         """Wait until the pool has its minimum of workers again (after some were ended)."""

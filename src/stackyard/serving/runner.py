@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from haystack.core.errors import PipelineError, PipelineRuntimeError
@@ -11,6 +12,8 @@ from stackyard.definitions.parsing import SocketRef
 from stackyard.errors import InputRejected, InvalidRunInput, RunFailed, trim
 from stackyard.serving.inputs import InputPolicy, prepare_inputs
 from stackyard.serving.outputs import jsonable
+
+log = logging.getLogger(__name__)
 
 
 def run_build(
@@ -42,8 +45,13 @@ def run_build(
                 f"Component '{component}' refused its inputs: {type(cause).__name__}: {trim(str(cause), 300)}",
                 component=component,
             ) from None
+        # The message stays in the log: it may carry what a remote service answered (an internal service's error
+        # page, say), which a caller must not read through this server.
+        log.warning(
+            "component failed: %s: %s", type(cause).__name__, trim(str(cause), 2000), extra={"component": component}
+        )
         raise RunFailed(
-            f"Component '{component}' failed: {type(cause).__name__}: {trim(str(cause), 300)}",
+            f"Component '{component}' failed: {type(cause).__name__} (its message is in the server's log).",
             component=component,
         ) from None
     except ValueError as error:  # Haystack's own input validation, after ours

@@ -17,9 +17,11 @@ import logging
 import math
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextvars import copy_context
@@ -33,8 +35,16 @@ from stackyard.definitions.build import Build, build_pipeline
 from stackyard.definitions.checks import describe
 from stackyard.definitions.parsing import parse_definition
 from stackyard.definitions.policy import Policy
-from stackyard.errors import InternalError, InvalidRequest, RunFailed, StackyardError
+from stackyard.errors import (
+    InternalError,
+    InvalidRequest,
+    PolicyViolation,
+    RunContained,
+    RunFailed,
+    StackyardError,
+)
 from stackyard.observability.tracer import RunScope, enter_run_scope, install_tracer
+from stackyard.serving.containment import Guard, Refused, install, rules_for
 from stackyard.serving.messages import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
 
 log = logging.getLogger(__name__)
@@ -49,8 +59,12 @@ class WorkerConfig:
     extra_allowed_modules: tuple[str, ...]
     memory_bytes: int | None  # RLIMIT_AS of the worker; None: no limit
     cpu_seconds: float | None  # CPU time one request may use; None: no limit
-    # The environment component code sees: the server's as the pool starts, not the fork server's (made earlier).
+    # The environment component code sees (`containment.worker_environment`): never the whole of the server's.
     environment: dict[str, str]
+    allowed_hosts: tuple[str, ...] = ()  # what component code may connect to
+    readable: tuple[str, ...] = ()  # folders component code may read (besides its scratch folder)
+    writable: tuple[str, ...] = ()  # folders it may write to besides its scratch folder
+    scratch_root: str | None = None  # where each worker makes its scratch folder; None: no containment
 
 
 def build(yaml_text: str, config: WorkerConfig) -> Build:
@@ -120,24 +134,40 @@ class _SpanRecorder(Tracer):
 
 
 class _Worker:
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: WorkerConfig, guard: Guard | None = None) -> None:
         self.config = config
         self.builds: dict[str, Build] = {}
+        self.guard = guard
 
     def handle(self, request: Prepare | Work | Forget) -> Answer:
         if isinstance(request, Forget):
             for key in request.keys:
                 self._close(self.builds.pop(key, None))
             return Answer()
+        if self.guard is not None:
+            self.guard.refusals.clear()
         try:
             with self._cpu_budget():
                 if isinstance(request, Prepare):
-                    return Answer(describe(request.key, self._build(request.key, request.yaml)))
-                return self._work(request)
+                    answer = Answer(describe(request.key, self._build(request.key, request.yaml)))
+                else:
+                    answer = self._work(request)
         except StackyardError as error:
-            return Answer(error=error)
+            answer = Answer(error=error)
         except RecursionError:  # values nested deeper than Python recurses (a filter hundreds deep): the input's doing
             return Answer(error=InvalidRequest("The request nests its values too deeply to be read; flatten it."))
+        return self._named(answer, building=isinstance(request, Prepare))
+
+    def _named(self, answer: Answer, *, building: bool) -> Answer:
+        """A failure after a refusal is that refusal's doing: say so, whatever the library made of the error
+        (an HTTP client turns a refused connection into "Connection error.")."""
+        refusals = self.guard.refusals if self.guard is not None else []
+        if answer.error is None or not refusals or (not building and answer.error.status < 500):
+            return answer  # a caller's mistake stays the caller's, whatever a library tried on the way
+        first = refusals[-1]  # the last: what came before, the library survived (a probe of the platform, say)
+        component = answer.error.extensions.get("component")
+        error = _contained(first, component, building=building)
+        return Answer(error=error, timings=answer.timings, spans=answer.spans)
 
     def _build(self, key: str, yaml_text: str | None) -> Build:
         built = self.builds.get(key)
@@ -198,8 +228,29 @@ class _Worker:
         self.builds.clear()
 
 
+def _contained(refused: Refused, component: object, *, building: bool) -> StackyardError:
+    who = f"Component '{component}'" if isinstance(component, str) else "The pipeline"
+    if building:
+        return PolicyViolation(
+            f"{who} could not be built: {refused} (rule '{refused.rule}').", rule=refused.rule, component=component
+        )
+    return RunContained(f"{who} failed: {refused} (rule '{refused.rule}').", rule=refused.rule, component=component)
+
+
 def _records(spans: _SpanRecorder | None) -> tuple[SpanRecord, ...]:
     return tuple(spans.records) if spans is not None else ()
+
+
+def _contain(config: WorkerConfig) -> Guard | None:
+    """Make this worker's scratch folder the temporary folder, then enforce the rules (`serving.containment`)."""
+    if config.scratch_root is None:
+        return None
+    scratch = tempfile.mkdtemp(prefix=f"worker-{os.getpid()}-", dir=config.scratch_root)
+    # Home too: libraries keep caches and state under ~ (Haystack its snapshots), which is the server's, not theirs.
+    os.environ["TMPDIR"] = os.environ["HOME"] = scratch
+    tempfile.tempdir = scratch  # gettempdir() may have been cached by the fork server already
+    rules = rules_for(scratch, allowed_hosts=config.allowed_hosts, readable=config.readable, writable=config.writable)
+    return install(rules)
 
 
 def main(sock: socket.socket, config: WorkerConfig) -> None:
@@ -213,7 +264,8 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
     if config.memory_bytes is not None:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
     install_tracer()
-    worker = _Worker(config)
+    guard = _contain(config)
+    worker = _Worker(config, guard)
     try:
         while True:
             try:
@@ -234,8 +286,13 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
                 send(sock, answer)
             except RecursionError:  # a result nested too deeply to pickle: the work's doing, said as such
                 send(sock, Answer(error=RunFailed("The work's result nests its values too deeply to be sent back.")))
+    except Exception:
+        log.exception("a worker ended on an unexpected error")  # os._exit below would end it without a word
+        raise
     finally:
         worker.close()
         with contextlib.suppress(OSError):
             sock.close()
+        if guard is not None:
+            shutil.rmtree(guard.rules.writable[0], ignore_errors=True)
         os._exit(0)  # no atexit handlers or lingering threads of component code keep a stopped worker alive
