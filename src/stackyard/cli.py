@@ -98,7 +98,11 @@ app.add_typer(token_app, name="token")
 def token_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the token (shown in the audit log).")],
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated: admin, read, run, or run@PATTERN to run only matching pipelines.")
+        str,
+        typer.Option(
+            help="Comma-separated: admin (everything), read (pipelines), run, or run@PATTERN to run only matching "
+            "pipelines, feedback (read what users asked, were answered and judged)."
+        ),
     ] = "read",
 ) -> None:
     """Print a new token (shown once) and the line that configures it in STACKYARD_TOKENS or a tokens file."""

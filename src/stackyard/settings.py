@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     )
     tokens_file: Path | None = Field(default=None, description="A file with one token line per line.")
     allow_insecure: bool = Field(
-        default=False, description="Serve management routes without tokens on a non-loopback address."
+        default=False,
+        description="Serve management routes and feedback reads without tokens on a non-loopback address.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS; none (the default) sends no CORS headers."

@@ -18,9 +18,12 @@ TOKEN_PREFIX = "sy_"  # noqa: S105 - a marker that makes leaked tokens easy to f
 
 
 class TokenScope(StrEnum):
-    ADMIN = "admin"  # manage pipelines, read the audit log; implies read and run
-    RUN = "run"  # run pipelines (optionally only those matching patterns)
-    READ = "read"  # list, get, schema, status
+    ADMIN = "admin"  # manage pipelines, read the audit log; implies every other scope
+    RUN = "run"  # run pipelines (optionally only those matching patterns), and give feedback on their answers
+    READ = "read"  # list, get, schema, status: pipelines, never what their users asked
+    # Feedback holds users' queries, the answers they got and the documents they judged: readers of it are named
+    # apart from `read`, which dashboards and monitors hold.
+    FEEDBACK = "feedback"  # read feedback: the verdicts, their 1.x labels and SQuAD export, their accuracy
 
 
 class InvalidTokenLine(ValueError):
@@ -73,7 +76,8 @@ def parse_token_line(line: str) -> Token:
         try:
             scopes.add(TokenScope(scope_name))
         except ValueError:
-            raise InvalidTokenLine(f"token {name!r}: unknown scope {scope_name!r} (use admin, run, read)") from None
+            known = ", ".join(TokenScope)
+            raise InvalidTokenLine(f"token {name!r}: unknown scope {scope_name!r} (use {known})") from None
         if pattern:
             if scope_name != TokenScope.RUN:
                 raise InvalidTokenLine(f"token {name!r}: only the run scope takes a pipeline pattern")

@@ -148,7 +148,7 @@ def secured(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, dict[str, st
         yield client, headers
 
 
-def test_run_scope_uploads_searches_and_gives_feedback_but_only_admin_deletes(
+def test_run_scope_uploads_searches_and_gives_feedback_but_only_admin_reads_it_and_deletes(
     secured: tuple[TestClient, dict[str, dict[str, str]]],
 ) -> None:
     client, headers = secured
@@ -161,8 +161,10 @@ def test_run_scope_uploads_searches_and_gives_feedback_but_only_admin_deletes(
     assert client.post("/pipelines/query/documents/count", json={}, headers=app).status_code == 200
     verdict = {"query": "q", "answer": "a", "is_correct": True}
     assert client.post("/pipelines/query/feedback", json=verdict, headers=app).json()["actor"] == "app"
-    assert client.get("/pipelines/query/feedback", headers=app).status_code == 200
-    assert client.get("/pipelines/query/feedback/summary", headers=app).status_code == 200
+    # Giving feedback is not reading it: `read` shows the counts, the verdicts need `feedback` (or `admin`).
+    assert client.get("/pipelines/query/feedback", headers=app).status_code == 403
+    assert client.get("/pipelines/query/feedback/summary", headers=app).json()["revisions"][0]["total"] == 1
+    assert client.get("/pipelines/query/feedback", headers=headers["admin"]).json()["feedback"][0]["actor"] == "app"
     assert client.post("/pipelines/query/documents/delete", json={"all": True}, headers=app).status_code == 403
     assert client.delete("/pipelines/query/feedback", headers=app).status_code == 403
     assert client.post("/pipelines/query/documents/delete", json={"all": True}, headers=headers["admin"]).is_success

@@ -1,4 +1,5 @@
-"""Bearer tokens and scopes on every route of the OpenAPI document, open mode, and tokens kept out of logs."""
+"""Bearer tokens and scopes on every route of the app and its OpenAPI document, open mode, and tokens kept out of
+logs."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
+from starlette.routing import Route
 from typer.testing import CliRunner
 
 from stackyard.api import create_app
+from stackyard.api.middleware import run_lane
+from stackyard.api.middleware.access_control import required
 from stackyard.cli import app as cli_app
 from stackyard.client import Client, Forbidden, Unauthorized
 from stackyard.settings import Settings
@@ -24,6 +31,7 @@ ADMIN, ADMIN_LINE = create_token("deployer", "admin")
 READER, READER_LINE = create_token("dashboard", "read")
 RUNNER, RUNNER_LINE = create_token("app", "run")
 GREETER, GREETER_LINE = create_token("greeter", "run@gr*")
+ANALYST, ANALYST_LINE = create_token("analyst", "feedback")
 
 # The scope each operation of the OpenAPI document needs; None: public. A new route must be added here.
 EXPECTED: dict[tuple[str, str], str | None] = {
@@ -53,7 +61,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/pipelines/{name}/documents/count"): "run",
     ("POST", "/pipelines/{name}/documents/delete"): "admin",
     ("POST", "/pipelines/{name}/feedback"): "run",
-    ("GET", "/pipelines/{name}/feedback"): "read",
+    ("GET", "/pipelines/{name}/feedback"): "feedback",
     ("DELETE", "/pipelines/{name}/feedback"): "admin",
     ("GET", "/pipelines/{name}/feedback/summary"): "read",
     ("DELETE", "/pipelines/{name}/feedback/{feedback_id}"): "admin",
@@ -64,19 +72,20 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/file-upload"): "run",
     ("POST", "/documents/get_by_filters"): "run",
     ("POST", "/documents/delete_by_filters"): "admin",
-    ("GET", "/feedback"): "read",
+    ("GET", "/feedback"): "feedback",
     ("POST", "/feedback"): "run",
     ("DELETE", "/feedback"): "admin",
-    ("GET", "/export-feedback"): "admin",
-    ("POST", "/eval-feedback"): "admin",
+    ("GET", "/export-feedback"): "feedback",
+    ("POST", "/eval-feedback"): "feedback",
     ("GET", "/openapi.json"): None,
     ("GET", "/docs"): None,
     ("GET", "/redoc"): None,
 }
 # Served but not operations of the OpenAPI document: the pages that read it, and the document itself.
 UNDOCUMENTED = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/redoc")}
-TOKEN_FOR = {"admin": ADMIN, "read": READER, "run": RUNNER}
-LACKING = {"admin": READER, "read": RUNNER, "run": READER}
+TOKEN_FOR = {"admin": ADMIN, "read": READER, "run": RUNNER, "feedback": ANALYST}
+# A read token lacks `feedback`: the pipelines' readers do not read what their users asked.
+LACKING = {"admin": READER, "read": ANALYST, "run": READER, "feedback": READER}
 BODIES: dict[tuple[str, str], dict[str, object]] = {
     ("PATCH", "/pipelines/{name}"): {"json": {"description": "patched"}},
     ("PUT", "/pipelines/{name}"): {"content": prompt_yaml("Hi {{ name }}"), "headers": YAML},
@@ -90,7 +99,8 @@ BODIES: dict[tuple[str, str], dict[str, object]] = {
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
-        store_url=f"sqlite:///{tmp_path}/yard.db", tokens=[ADMIN_LINE, READER_LINE, RUNNER_LINE, GREETER_LINE]
+        store_url=f"sqlite:///{tmp_path}/yard.db",
+        tokens=[ADMIN_LINE, READER_LINE, RUNNER_LINE, GREETER_LINE, ANALYST_LINE],
     )
     with TestClient(create_app(settings)) as client:
         answer = client.put("/pipelines/greet", content=prompt_yaml(), headers={**YAML, **bearer(ADMIN)})
@@ -113,6 +123,32 @@ def test_the_table_covers_every_route_of_the_openapi_document(secured: TestClien
     spec = secured.get("/openapi.json", headers=bearer(READER)).json()
     documented = {(method.upper(), path) for path, operations in spec["paths"].items() for method in operations}
     assert documented == set(EXPECTED) - UNDOCUMENTED
+
+
+def test_the_openapi_document_names_the_scope_of_each_operation(secured: TestClient) -> None:
+    spec = secured.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            scope = EXPECTED[(method.upper(), path)]
+            assert operation["x-required-scope"] == (scope or "none"), (method, path)
+            said = f"Scope: `{scope}`" if scope else "Public: needs no token."
+            assert said in operation["description"], (method, path)
+    assert "x-required-scope" in spec["info"]["description"]
+
+
+def test_every_route_of_the_app_is_documented_with_its_scope_or_is_a_public_page(secured: TestClient) -> None:
+    spec = secured.get("/openapi.json").json()
+    app = cast(FastAPI, secured.app)
+    routes: list[RouteContext | Route] = [*iter_route_contexts(app.routes), run_lane.DESCRIPTION]
+    assert len(routes) > len(EXPECTED) / 2, "the routes were found"
+    for route in routes:
+        path = str(route.path_format).replace("{path}", "page")  # a mount's files: /ui/{path}, /docs/assets/{path}
+        for method in sorted(route.methods or {"GET"}):
+            documented = spec["paths"].get(route.path_format, {}).get(method.lower())
+            if documented is not None:
+                assert "x-required-scope" in documented, (method, path)
+            elif method != "HEAD":  # HEAD is answered as GET is
+                assert required(method, path) == (None, None), f"{method} {path} is served, undocumented, not public"
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(EXPECTED), ids=str)
@@ -175,17 +211,20 @@ def test_open_mode_on_loopback_serves_everything(tmp_path: Path) -> None:
         assert client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML).status_code == 201
 
 
-def test_open_mode_on_a_network_address_refuses_management_but_serves_runs(tmp_path: Path) -> None:
+def test_open_mode_on_a_network_address_refuses_management_and_feedback_reads_but_serves_runs(tmp_path: Path) -> None:
     settings = Settings(store_url=f"sqlite:///{tmp_path}/yard.db", host="0.0.0.0")
     with TestClient(create_app(settings)) as client:
         refused = client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML)
         assert refused.status_code == 403
         assert "STACKYARD_ALLOW_INSECURE" in refused.json()["detail"]
         assert client.get("/pipelines").status_code == 200
+        for path in ("/pipelines/greet/feedback", "/feedback", "/export-feedback"):
+            assert client.get(path).status_code == 403, path
     allowed = Settings(store_url=f"sqlite:///{tmp_path}/yard.db", host="0.0.0.0", allow_insecure=True)
     with TestClient(create_app(allowed)) as client:
         assert client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML).status_code == 201
         assert client.post("/pipelines/greet/run", json={"data": {"name": "x"}}).status_code == 200
+        assert client.get("/pipelines/greet/feedback").status_code == 200
 
 
 def test_open_mode_is_announced_at_start_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -215,6 +254,27 @@ def test_token_lines_from_a_file_are_read(tmp_path: Path) -> None:
 def test_unusable_token_lines_are_refused(line: str) -> None:
     with pytest.raises(InvalidTokenLine):
         parse_token_line(line)
+
+
+def test_token_create_makes_a_feedback_token_that_reads_feedback_and_nothing_else(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["token", "create", "analyst", "--scopes", "feedback"])
+    assert result.exit_code == 0, result.output
+    token = re.search(r"token: (\S+)", result.output)
+    line = re.search(r"line:  (\S+)", result.output)
+    assert token is not None
+    assert line is not None
+    assert parse_token_line(line.group(1)).scopes == {"feedback"}
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/yard.db", tokens=[line.group(1), ADMIN_LINE])
+    with TestClient(create_app(settings)) as client:
+        client.put("/pipelines/greet", content=prompt_yaml(), headers={**YAML, **bearer(ADMIN)})
+        assert client.get("/pipelines/greet/feedback", headers=bearer(token.group(1))).status_code == 200
+        assert client.get("/pipelines/greet", headers=bearer(token.group(1))).status_code == 403
+
+
+def test_an_unknown_scope_is_refused_naming_the_scopes_there_are() -> None:
+    result = CliRunner().invoke(cli_app, ["token", "create", "x", "--scopes", "feedbacks"])
+    assert result.exit_code == 2
+    assert "unknown scope 'feedbacks' (use admin, run, read, feedback)" in result.output
 
 
 def test_token_create_prints_a_token_and_a_line_that_accepts_it() -> None:

@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import FastAPI
@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stackyard import __version__
 from stackyard.api.dependencies import AppState
 from stackyard.api.middleware import run_lane
-from stackyard.api.middleware.access_control import AccessControl, is_loopback
+from stackyard.api.middleware.access_control import AccessControl, document_scopes, is_loopback
 from stackyard.api.middleware.body_limit import BodyLimit
 from stackyard.api.middleware.request_log import RequestLogMiddleware
 from stackyard.api.problems import install_problem_handlers, problem_openapi
@@ -63,6 +63,9 @@ DESCRIPTION = """
 Stackyard hosts many Haystack pipelines behind one API and lets you add, update, roll back and remove them
 while it runs. Every change is built and warmed up before it is stored and swapped in; runs in flight finish
 on the revision they started on. Errors are RFC 9457 problem+json.
+
+With tokens configured, each operation needs the bearer token scope named in its `x-required-scope` (`admin` holds
+every scope; `none`: public): `read` for pipelines, `run` for runs and feedback given, `feedback` for feedback read.
 """
 
 
@@ -145,8 +148,15 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         app.include_router(router)
     console.mount_console(app)
     docs.mount_docs_assets(app)
-    app.openapi = lambda: problem_openapi(app, [run_lane.DESCRIPTION])  # type: ignore[method-assign]  # FastAPI's documented override
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, made once: errors as problem+json, and the scope each operation needs."""
+    if app.openapi_schema is None:
+        app.openapi_schema = document_scopes(problem_openapi(app, [run_lane.DESCRIPTION]))
+    return app.openapi_schema
 
 
 # `changes` comes before `pipelines`: PUT /pipelines (apply) is declared next to PUT /pipelines/{name}.
@@ -219,7 +229,7 @@ def install_middleware(app: StackyardAPI, settings: Settings) -> None:
     if not tokens:
         log.warning(
             "open development mode: no tokens configured, every caller may manage pipelines%s",
-            "" if not open_on_network else "; management routes are refused on this non-loopback address",
+            "" if not open_on_network else "; management and feedback reads are refused on this non-loopback address",
         )
     # CORS first (when configured: preflights carry no token), then the request log (so refusals are logged with
     # their request id too), then access control, then body limits.
@@ -235,7 +245,7 @@ def install_middleware(app: StackyardAPI, settings: Settings) -> None:
             )
         )
     front.append(Middleware(RequestLogMiddleware))
-    front.append(Middleware(AccessControl, tokens=tokens, refuse_open_admin=open_on_network))
+    front.append(Middleware(AccessControl, tokens=tokens, refuse_open_on_network=open_on_network))
     front.append(
         Middleware(
             BodyLimit,

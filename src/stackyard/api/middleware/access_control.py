@@ -1,8 +1,9 @@
 """Who may call what: bearer tokens checked against one table of route -> scope, before any handler runs.
 
 One central table (rather than a dependency on each route) means a route added later is covered by the default:
-reads need `read`, runs need `run`, anything else needs `admin`. It is plain ASGI middleware so the run path pays
-for one dict lookup and one hash, not for a middleware stack.
+reads of feedback need `feedback`, other reads need `read`, runs need `run`, anything else needs `admin`. It is
+plain ASGI middleware so the run path pays for one dict lookup and one hash, not for a middleware stack. The same
+table writes each operation's scope into the OpenAPI document (`document_scopes`), so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from ipaddress import ip_address
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,13 +28,25 @@ PUBLIC_PAGES = frozenset({"/", "/ui", "/docs", "/redoc", "/openapi.json"})
 PUBLIC_FOLDERS = ("/ui/", "/docs/")
 _RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
 _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
-_ADMIN_READS = frozenset({"/audit", "/export-feedback"})
+_ADMIN_READS = frozenset({"/audit"})
+# Every read below a pipeline's feedback, so a read of one verdict added later is covered too; the summary is
+# counts per revision, with no text, and stays with `read` for dashboards.
+_FEEDBACK_READ = re.compile(r"^/pipelines/[^/]+/feedback(/.*)?$")
+_FEEDBACK_COUNTS = re.compile(r"^/pipelines/[^/]+/feedback/summary$")
+_LEGACY_FEEDBACK_READS = frozenset({"/feedback", "/export-feedback"})
 
 
 def required(method: str, path: str) -> tuple[TokenScope | None, str | None]:
-    """The scope a request needs (None: public) and the pipeline it concerns, if any."""
+    """The scope a request needs (None: public) and the pipeline it concerns, if any.
+
+    Example:
+        >>> required("GET", "/pipelines/faq/feedback")
+        (<TokenScope.FEEDBACK: 'feedback'>, None)
+    """
     if path in PUBLIC or (method == "GET" and (path in PUBLIC_PAGES or path.startswith(PUBLIC_FOLDERS))):
         return None, None
+    if reads_feedback(method, path):
+        return TokenScope.FEEDBACK, None
     if method in ("GET", "HEAD"):
         return (TokenScope.ADMIN if path in _ADMIN_READS else TokenScope.READ), None
     match = _RUN_ROUTE.match(path)
@@ -41,6 +55,47 @@ def required(method: str, path: str) -> tuple[TokenScope | None, str | None]:
     if method == "POST" and path in _LEGACY_RUN_ROUTES:
         return TokenScope.RUN, None
     return TokenScope.ADMIN, None
+
+
+def reads_feedback(method: str, path: str) -> bool:
+    """Whether a request reads feedback: what users asked, the answers they got, the documents they judged.
+
+    1.x `POST /eval-feedback` answers only accuracies, but its filters match label fields (the query, the answer):
+    a caller could learn the text by guessing it, so it is a read of feedback too.
+    """
+    if method in ("GET", "HEAD"):
+        if path in _LEGACY_FEEDBACK_READS:
+            return True
+        return _FEEDBACK_READ.match(path) is not None and _FEEDBACK_COUNTS.match(path) is None
+    return method == "POST" and path == "/eval-feedback"
+
+
+def document_scopes(schema: dict[str, Any]) -> dict[str, Any]:
+    """Name on each operation of an OpenAPI document the scope `required` asks for it, as `x-required-scope`
+    (`none`: public), and say it in the operation's description, which the API docs pages show."""
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            # A path template goes through the table as a request path would: `{name}` stands for a pipeline name.
+            scope, pipeline = required(method.upper(), path)
+            operation["x-required-scope"] = str(scope) if scope else "none"
+            said = _SAID[scope] if scope is not TokenScope.RUN else _RUN_SAID[pipeline is not None]
+            operation["description"] = f"{operation.get('description', '')}\n\n{said}".strip()
+    return schema
+
+
+_SAID: dict[TokenScope | None, str] = {
+    None: "Public: needs no token.",
+    TokenScope.READ: "Scope: `read` (or `admin`).",
+    TokenScope.FEEDBACK: "Scope: `feedback` (or `admin`): feedback holds what users asked and were answered.",
+    TokenScope.ADMIN: "Scope: `admin`.",
+}
+_RUN_SAID = {
+    True: "Scope: `run` (or `admin`); a `run@PATTERN` token only on pipelines matching PATTERN.",
+    False: "Scope: `run` without a pattern (or `admin`): the path names no pipeline a `run@PATTERN` token could match.",
+}
+
+
+_NOT_OPEN_ON_NETWORK = frozenset({TokenScope.ADMIN, TokenScope.FEEDBACK})
 
 
 def is_loopback(host: str) -> bool:
@@ -55,11 +110,12 @@ def is_loopback(host: str) -> bool:
 class AccessControl:
     """ASGI middleware: 401 without a valid token, 403 without the scope; sets `request.state.actor`."""
 
-    def __init__(self, app: ASGIApp, tokens: tuple[Token, ...], refuse_open_admin: bool) -> None:
+    def __init__(self, app: ASGIApp, tokens: tuple[Token, ...], refuse_open_on_network: bool) -> None:
         self.app = app
         self.tokens = tokens
-        # Open development mode on a non-loopback address: management would be open to the network.
-        self.refuse_open_admin = refuse_open_admin
+        # Open development mode on a non-loopback address: management, and what users asked, would be open to the
+        # network.
+        self.refuse_open_on_network = refuse_open_on_network
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +134,7 @@ class AccessControl:
 
     def _check(self, scope: Scope, need: TokenScope, pipeline: str | None) -> StackyardError | None:
         if not self.tokens:
-            if need is TokenScope.ADMIN and self.refuse_open_admin:
+            if need in _NOT_OPEN_ON_NETWORK and self.refuse_open_on_network:
                 return InsecureOpenMode(
                     "No tokens are configured and the server listens beyond loopback. Configure tokens "
                     "(stackyard token create) or set STACKYARD_ALLOW_INSECURE=true."
