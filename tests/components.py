@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from haystack import component
+from haystack.dataclasses import ChatMessage
 
 SIGNALS = Path(os.environ.get("STACKYARD_TEST_SIGNALS") or tempfile.mkdtemp(prefix="stackyard-signals-"))
 
@@ -215,3 +218,16 @@ def _alive(pid: int) -> bool:
 def pipeline_dict(build: object) -> dict[str, object]:
     """Work for `Leases.use`: the built pipeline as Haystack describes it (`to_dict`, what its `==` compares)."""
     return build.pipeline.to_dict()  # type: ignore[attr-defined, no-any-return]  # a `Build`, untyped to stay light
+
+
+@component
+class FormattingChat:
+    """A chat generator (it takes `tools`, as an Agent asks of one) with a parameter typed as a callable under a name
+    no list of callable parameters holds: the policy finds it by its type, wherever Haystack builds it."""
+
+    def __init__(self, formatter: Callable[[str], str] | None = None) -> None:
+        self.formatter = formatter
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, messages: list[ChatMessage], tools: list[Any] | None = None) -> dict[str, list[ChatMessage]]:
+        return {"replies": [ChatMessage.from_assistant(messages[-1].text or "")]}
