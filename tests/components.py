@@ -13,9 +13,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from haystack import component
+from haystack.dataclasses import ChatMessage
 
 SIGNALS = Path(os.environ.get("STACKYARD_TEST_SIGNALS") or tempfile.mkdtemp(prefix="stackyard-signals-"))
 
@@ -251,3 +254,15 @@ def _attempt(action: str, target: str) -> str:
             file.write(b"scratch")
         return file.name
     raise ValueError(f"no such action: {action}")
+
+
+class FormattingChat:
+    """A chat generator (it takes `tools`, as an Agent asks of one) with a parameter typed as a callable under a name
+    no list of callable parameters holds: the policy finds it by its type, wherever Haystack builds it."""
+
+    def __init__(self, formatter: Callable[[str], str] | None = None) -> None:
+        self.formatter = formatter
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, messages: list[ChatMessage], tools: list[Any] | None = None) -> dict[str, list[ChatMessage]]:
+        return {"replies": [ChatMessage.from_assistant(messages[-1].text or "")]}

@@ -32,3 +32,11 @@ def test_in_memory_stores_still_say_whether_they_share_their_index() -> None:
     shared, local = InMemoryDocumentStore(index="internals-a"), InMemoryDocumentStore(index="internals-b", shared=False)
     assert "_shared" in vars(shared)
     assert (haystack_internals.shares_its_index(shared), haystack_internals.shares_its_index(local)) == (True, False)
+
+
+def test_pipelines_still_keep_their_max_runs_per_component() -> None:
+    from haystack import Pipeline
+
+    pipeline = Pipeline(max_runs_per_component=7)
+    assert "_max_runs_per_component" in vars(pipeline)
+    assert haystack_internals.max_runs_per_component(pipeline) == 7

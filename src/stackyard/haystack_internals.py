@@ -28,3 +28,14 @@ def shares_its_index(store: Any) -> bool:
     lock, which covers every instance on that index).
     """
     return bool(getattr(store, "_shared", True))
+
+
+def max_runs_per_component(pipeline: Any) -> Any:
+    """The cap on runs per component a built pipeline holds (a SuperComponent's, a PipelineTool's).
+
+    Haystack keeps it in `_max_runs_per_component`; without it, the pipeline's serialized form says it (slower: that
+    serializes every component).
+    """
+    if hasattr(pipeline, "_max_runs_per_component"):
+        return pipeline._max_runs_per_component
+    return pipeline.to_dict().get("max_runs_per_component")

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         description="Class paths (glob patterns) refused: components that reach arbitrary URLs or local files.",
     )
     allow_callables: bool = Field(
-        default=False, description="Allow init parameters that name Python callables or tools (streaming_callback...)."
+        default=False, description="Allow init parameters that take Python callables or tools (found by their type)."
     )
     max_components: int = Field(default=100, ge=1)
     max_runs_per_component: int = Field(default=100, ge=1, description="Cap on a definition's max_runs_per_component.")

@@ -127,6 +127,8 @@ def _component(
     except InvalidDefinition:  # the policy's own refusal (pre_init), which names the component already
         raise
     except DeserializationError as error:
+        if (refusal := _refusal_within(error)) is not None:
+            raise refusal from None
         if error.__cause__ is None:  # a module off the allowlist, in its type or in its parameters
             raise InvalidDefinition(
                 f"Component '{name}' names a module that is not on the trusted-module allowlist "
@@ -148,10 +150,25 @@ def _component(
             **where,
         ) from None
     except Exception as error:  # a component's own __init__ may raise anything; it is still the definition's fault
+        if (refusal := _refusal_within(error)) is not None:
+            raise refusal from None
         raise InvalidDefinition(
             f"Component '{name}' cannot be created: {type(error).__name__}: {trim(str(error), 300)}", **where
         ) from None
     return alone.remove_component(name)  # detached, so the whole pipeline can take it
+
+
+def _refusal_within(error: BaseException) -> InvalidDefinition | None:
+    """The policy's refusal (pre_init) under Haystack's wrappings: one per nesting level it was raised at (a
+    component of a SuperComponent's pipeline, an Agent's chat generator)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, InvalidDefinition):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _check_mapping(definition: Definition, pipeline: Pipeline, sockets: Sockets) -> None:

@@ -1,16 +1,31 @@
-"""What a definition may contain, checked on the parsed YAML before Haystack imports or builds anything.
+"""What a definition may contain: checked on the parsed YAML before Haystack imports anything, and again on each
+class Haystack is about to build, nested ones included.
 
 Haystack's own loader already refuses modules outside its allowlist. Valid YAML can still harm a server that takes it
-from the network: an environment secret sent to a host of the submitter's choosing, components that fetch any URL
-or read any local file, templates that escape their sandbox or explode (`templates.py`), callables named by string,
-endless loops. Each rule here refuses one of those, names itself, and says how to allow what the operator really
-wants.
+from the network. Each rule refuses one way, names itself, and says how to allow what the operator really wants:
+
+- `module-allowlist`, `component-denylist`: every class path, at any nesting, under an allowed module and off the
+  denylist (components that fetch any URL or read any local file); again on the class actually imported;
+- `secret-env-allowlist`, `secret-token`, `secret-endpoint`: secrets only from listed environment variables, never
+  inline, and sent only to allowed hosts;
+- `max-components`: the components of the definition and of every nested pipeline, counted together (a
+  SuperComponent's, a PipelineTool's: any dict shaped like a serialized pipeline, found by shape), then every
+  component Haystack builds, at any depth (an Agent's chat generator counts too), against
+  `STACKYARD_MAX_COMPONENTS`;
+- `max-runs-per-component`: the definition's and every nested pipeline's, from 1 to the cap (endless loops);
+- `callables`: no Python code unless `STACKYARD_ALLOW_CALLABLES`. The rule is by type, in `pre_init`: a parameter
+  whose annotation includes a `Callable`, or a class that takes one, given a value; or a value that is or holds a
+  function (`callables.py`). The YAML side refuses the usual parameter names early, with a friendlier message;
+- `unsafe`: refused when truthy in any spelling (`1`, `"yes"`, even `"false"`: Haystack tests `if unsafe:`), on a
+  component or in any parameter, at any nesting;
+- `template-sandbox`, `template-arithmetic`: every template string, at any nesting (`templates.py`).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -39,7 +54,8 @@ URL_PARAMETERS = frozenset(
         "base_path",
     }
 )
-# Init parameters whose string values Haystack resolves to Python callables (or tool objects that wrap callables).
+# Init parameters whose string values Haystack resolves to Python callables (or tool objects that wrap callables):
+# refused by name before anything is imported. The rule itself goes by the parameter's type, in `Policy.pre_init`.
 CALLABLE_PARAMETERS = frozenset(
     {"streaming_callback", "custom_filters", "response_fn", "tools", "function", "callback", "snapshot_callback"}
 )
@@ -73,26 +89,38 @@ class Policy:
     def check(self, definition: Definition) -> None:
         """Raise `PolicyViolation` naming the rule and the component, or return when the definition is acceptable."""
         components: dict[str, Any] = definition.pipeline["components"]
-        if len(components) > self.max_components:
+        # Every pipeline, however deeply nested (a SuperComponent's, a PipelineTool's, any parameter shaped like
+        # one), is held to the same caps as the top: its loops run, and its components are built, all the same.
+        nested = [(str(name), path, inner) for name, spec in components.items() for path, inner in _pipelines(spec)]
+        count = len(components) + sum(_size(inner.get("components")) for _, _, inner in nested)
+        if count > self.max_components:
             raise PolicyViolation(
-                f"Refused by rule 'max-components': the definition has {len(components)} components; "
-                f"this server allows {self.max_components} (STACKYARD_MAX_COMPONENTS).",
+                f"Refused by rule 'max-components': the definition has {count} components, counting those in "
+                f"nested pipelines; this server allows {self.max_components} (STACKYARD_MAX_COMPONENTS).",
                 rule="max-components",
             )
-        runs = definition.pipeline.get("max_runs_per_component", 100)
-        if not isinstance(runs, int) or isinstance(runs, bool) or not 1 <= runs <= self.max_runs_per_component:
-            raise PolicyViolation(
-                "Refused by rule 'max-runs-per-component': max_runs_per_component must be a whole number from 1 to "
-                f"{self.max_runs_per_component} (STACKYARD_MAX_RUNS_PER_COMPONENT).",
-                rule="max-runs-per-component",
-            )
+        self._check_runs(definition.pipeline.get("max_runs_per_component", 100))
+        for name, path, inner in nested:
+            self._check_runs(inner.get("max_runs_per_component", 100), name, f"the pipeline in '{path}'")
         for name, spec in components.items():
             self._check_component(str(name), spec)
 
+    def _check_runs(self, runs: Any, component: str | None = None, where: str = "the definition") -> None:
+        if isinstance(runs, int) and not isinstance(runs, bool) and 1 <= runs <= self.max_runs_per_component:
+            return
+        subject = f"Component '{component}' is refused by rule" if component else "Refused by rule"
+        raise PolicyViolation(
+            f"{subject} 'max-runs-per-component': {where} sets max_runs_per_component to {str(runs)[:40]!r}; it "
+            f"must be a whole number from 1 to {self.max_runs_per_component} (STACKYARD_MAX_RUNS_PER_COMPONENT), "
+            "and Haystack's default is 100.",
+            rule="max-runs-per-component",
+            component=component,
+        )
+
     def _check_component(self, name: str, spec: dict[str, Any]) -> None:
         self.check_class_path(str(spec["type"]), name)
-        if spec.get("unsafe") is True:
-            self._refuse(name, "unsafe", "Component-level 'unsafe: true' turns off Haystack's deserialization checks.")
+        if spec.get("unsafe"):  # truthy, as Haystack reads it
+            self._refuse(name, "unsafe", "Component-level 'unsafe' turns off Haystack's deserialization checks.")
         params = spec.get("init_parameters") or {}
         secrets = list(_secrets(params))
         for variables in secrets:
@@ -107,8 +135,9 @@ class Policy:
             self._check_value(name, path, key, value, bool(secrets))
 
     def _check_value(self, name: str, path: str, key: str | None, value: Any, has_secret: bool) -> None:
-        if key == "unsafe" and value is True:
-            self._refuse(name, "unsafe", f"'{path}: true' lets templates or expressions run arbitrary code.")
+        if key == "unsafe" and value:
+            # Haystack tests `if unsafe:`, so 1, "yes" and even "false" (a non-empty string) all turn it on.
+            self._refuse(name, "unsafe", f"'{path}' is set, which lets templates or expressions run arbitrary code.")
         if key in CALLABLE_PARAMETERS and value not in (None, [], (), {}) and not self.allow_callables:
             self._refuse(
                 name,
@@ -155,8 +184,48 @@ class Policy:
                 )
 
     def pre_init(self, name: str, cls: type, init_params: dict[str, Any]) -> None:
-        """Haystack's `component_pre_init` hook: the same class check on the class actually imported."""
+        """Haystack's `component_pre_init` hook: checks on the class actually imported and the values it is about to
+        get. Haystack calls it for every component it builds, nested ones too (an Agent's chat generator, the
+        components of a SuperComponent's pipeline), each time with the name of the top-level component."""
+        # Haystack is imported only where definitions are built; the settings (and so the CLI) read this module.
+        from haystack.core.pipeline.base import PipelineBase
+
+        from stackyard.definitions.callables import callable_parameters
+        from stackyard.haystack_internals import max_runs_per_component
+
         self.check_class_path(f"{cls.__module__}.{cls.__qualname__}", name)
+        if init_params.get("unsafe"):
+            self._refuse(name, "unsafe", f"{cls.__name__}'s 'unsafe' parameter is set.")
+        if not self.allow_callables:
+            for parameter in callable_parameters(cls, init_params):
+                self._refuse(
+                    name,
+                    "callables",
+                    f"{cls.__name__}'s parameter '{parameter}' takes Python code (a callable, or an object that "
+                    "holds one, by its type or its value); set STACKYARD_ALLOW_CALLABLES=true to allow it.",
+                )
+        for path, _, value in _walk(init_params):
+            if isinstance(value, PipelineBase):  # a pipeline the component's own from_dict built
+                where = f"the pipeline {cls.__name__} gets in '{path}'"
+                self._check_runs(max_runs_per_component(value), name, where)
+
+    def build_hook(self) -> Callable[[str, type, dict[str, Any]], None]:
+        """`pre_init` for one build, counting too every component Haystack builds, at every nesting level, against
+        `max_components`: the YAML check counts the components of nested pipelines, this also those held by
+        other components (an Agent's chat generator, a ComponentTool's component)."""
+        built = itertools.count(1)
+
+        def hook(name: str, cls: type, init_params: dict[str, Any]) -> None:
+            if next(built) > self.max_components:
+                self._refuse(
+                    name,
+                    "max-components",
+                    f"Building it would take the definition past {self.max_components} components, counting "
+                    "those nested in other components (STACKYARD_MAX_COMPONENTS).",
+                )
+            self.pre_init(name, cls, init_params)
+
+        return hook
 
     def _host_allowed(self, host: str) -> bool:
         return any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.allowed_hosts)
@@ -176,6 +245,17 @@ def _walk(value: Any, path: str = "", key: str | None = None) -> Iterator[tuple[
     elif isinstance(value, list | tuple):  # definitions may hold tuples (`!!python/tuple`, as Haystack writes them)
         for index, child in enumerate(value):
             yield from _walk(child, f"{path}[{index}]", key)
+
+
+def _pipelines(spec: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The dicts within a component's spec shaped like a serialized pipeline, found by shape, not by class name."""
+    for path, _, value in _walk(spec):
+        if isinstance(value, dict) and ("components" in value or "max_runs_per_component" in value):
+            yield path, value
+
+
+def _size(components: Any) -> int:
+    return len(components) if isinstance(components, dict | list | tuple) else 0
 
 
 def _secrets(params: Any) -> Iterator[list[str]]:

@@ -7,8 +7,11 @@ into a constant while the template compiles, and `{% set e = 10000000 %}{{ 7 ** 
 each template is parsed (`Environment.parse`: the syntax tree, no compiling, no constant folding) and its nodes
 are checked by kind:
 
-- rule `template-sandbox`: an attribute or item whose name starts with `_`, a name that starts with `_`, the `attr`
-  filter, and the names `mro`, `subclasses`, `globals`, `builtins` (the usual ways out of a sandbox);
+- rule `template-sandbox`: an attribute whose name starts with `_`, a name that starts with `_`, the `attr` filter,
+  and the names `mro`, `subclasses`, `globals`, `builtins` (the usual ways out of a sandbox); an item key, or a
+  filter's attribute argument (`map(attribute=...)`, `selectattr(...)`...), that is or may be a name starting with
+  `_`, however it is built: worked out where it is a constant (`'_' ~ '_class_' ~ '_'`), refused where run data
+  completes a piece starting with `_` (`'_' ~ name`), read through the names the template sets (`template_keys.py`);
 - rule `template-arithmetic`: a power (`**`) unless its exponent is a literal integer of at most
   `MAX_EXPONENT` and its base holds no power or product; a product (`*`) with a literal number beyond
   `MAX_FACTOR` (string and list repetition); `range()` with a literal bound beyond `MAX_RANGE`.
@@ -23,6 +26,7 @@ from collections.abc import Iterator
 
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
+from stackyard.definitions.template_keys import key_findings
 from stackyard.errors import PolicyViolation
 
 MAX_EXPONENT = 32
@@ -80,8 +84,6 @@ def _findings(tree: nodes.Node) -> Iterator[tuple[str, str]]:
     for node in tree.find_all(nodes.Node):
         if isinstance(node, nodes.Getattr) and (node.attr.startswith("_") or node.attr in ESCAPE_NAMES):
             yield "template-sandbox", f"reaches for Python internals ('.{node.attr}')"
-        elif isinstance(node, nodes.Getitem) and _const_str(node.arg, lambda key: key.startswith("_")):
-            yield "template-sandbox", "reaches for Python internals (an item named with '_')"
         elif isinstance(node, nodes.Name) and (node.name.startswith("_") or node.name in ESCAPE_NAMES):
             yield "template-sandbox", f"reaches for Python internals ('{node.name}')"
         elif isinstance(node, nodes.Filter) and node.name == "attr":
@@ -103,6 +105,7 @@ def _findings(tree: nodes.Node) -> Iterator[tuple[str, str]]:
             and any(_big_literal(argument, MAX_RANGE) for argument in node.args)
         ):
             yield "template-arithmetic", f"loops over a range beyond {MAX_RANGE:,}"
+    yield from key_findings(tree)  # item keys and filters' attribute names, worked out where they are constants
 
 
 def _small_power(node: nodes.Pow) -> bool:
@@ -128,7 +131,3 @@ def _big_literal(node: nodes.Node, limit: int) -> bool:
         and not isinstance(node.value, bool)
         and abs(node.value) > limit
     )
-
-
-def _const_str(node: nodes.Node, test: object) -> bool:
-    return isinstance(node, nodes.Const) and isinstance(node.value, str) and bool(test(node.value))  # type: ignore[operator]

@@ -72,7 +72,7 @@ def build(yaml_text: str, config: WorkerConfig) -> Build:
     definition = parse_definition(yaml_text, max_bytes=config.max_yaml_bytes)
     config.policy.check(definition)  # before Haystack imports or instantiates anything
     return build_pipeline(
-        definition, allowed_modules=list(config.extra_allowed_modules), pre_init=config.policy.pre_init
+        definition, allowed_modules=list(config.extra_allowed_modules), pre_init=config.policy.build_hook()
     )
 
 
