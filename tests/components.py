@@ -256,6 +256,7 @@ def _attempt(action: str, target: str) -> str:
     raise ValueError(f"no such action: {action}")
 
 
+@component
 class FormattingChat:
     """A chat generator (it takes `tools`, as an Agent asks of one) with a parameter typed as a callable under a name
     no list of callable parameters holds: the policy finds it by its type, wherever Haystack builds it."""

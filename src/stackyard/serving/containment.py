@@ -26,9 +26,9 @@ calls the hooks never see (ctypes, a C extension). Definitions bring no Python c
 allow-listed modules, callables are refused by the policy, and templates render in Jinja's sandbox after their
 syntax tree was checked. Audit hooks cannot be removed once added.
 
-Each refusal raises `Refused` (a `PermissionError`, which libraries treat as the failure it is) and is remembered,
-so the worker can name it in the answer (`refusals`): a library that wraps the error in its own ("Connection
-error.") would otherwise hide why the run failed.
+Each refusal raises `Refused` (a `PermissionError`, which libraries treat as the failure it is). A library may wrap
+it in its own error ("Connection error."): the worker finds it in the error's chain of causes and names the rule
+in the answer (`serving/worker.py`).
 """
 
 from __future__ import annotations

@@ -159,15 +159,18 @@ class _Worker:
         return self._named(answer, building=isinstance(request, Prepare))
 
     def _named(self, answer: Answer, *, building: bool) -> Answer:
-        """A failure after a refusal is that refusal's doing: say so, whatever the library made of the error
-        (an HTTP client turns a refused connection into "Connection error.")."""
-        refusals = self.guard.refusals if self.guard is not None else []
-        if answer.error is None or not refusals or (not building and answer.error.status < 500):
-            return answer  # a caller's mistake stays the caller's, whatever a library tried on the way
-        first = refusals[-1]  # the last: what came before, the library survived (a probe of the platform, say)
-        component = answer.error.extensions.get("component")
-        error = _contained(first, component, building=building)
-        return Answer(error=error, timings=answer.timings, spans=answer.spans)
+        """A failure that a refusal caused is that refusal's doing: say so, whatever the library made of the error
+        (an HTTP client turns a refused connection into "Connection error."). Caused means: the refusal is in the
+        error's chain of causes. A refusal a library survived (a probe of the platform, a cache it could not
+        write) and a caller's own mistake (a 4xx) keep their answer."""
+        error = answer.error
+        if error is None or (not building and error.status < 500):
+            return answer
+        refused = _refusal_in(error)
+        if refused is None:
+            return answer
+        contained = _contained(refused, error.extensions.get("component"), building=building)
+        return Answer(error=contained, timings=answer.timings, spans=answer.spans)
 
     def _build(self, key: str, yaml_text: str | None) -> Build:
         built = self.builds.get(key)
@@ -226,6 +229,21 @@ class _Worker:
         for built in self.builds.values():
             self._close(built)
         self.builds.clear()
+
+
+def _refusal_in(error: BaseException) -> Refused | None:
+    """The refusal among `error`'s causes and contexts (what the library raised it from), if there is one."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, Refused):
+            return current
+        pending += [current.__cause__, current.__context__]
+    return None
 
 
 def _contained(refused: Refused, component: object, *, building: bool) -> StackyardError:
