@@ -256,19 +256,25 @@ def test_unusable_token_lines_are_refused(line: str) -> None:
         parse_token_line(line)
 
 
-def test_token_create_makes_a_feedback_token_that_reads_feedback_and_nothing_else(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli_app, ["token", "create", "analyst", "--scopes", "feedback"])
+def created(name: str, scopes: str) -> tuple[str, str]:
+    """`stackyard token create NAME --scopes SCOPES`: the token and the line it prints."""
+    result = CliRunner().invoke(cli_app, ["token", "create", name, "--scopes", scopes])
     assert result.exit_code == 0, result.output
     token = re.search(r"token: (\S+)", result.output)
     line = re.search(r"line:  (\S+)", result.output)
     assert token is not None
     assert line is not None
-    assert parse_token_line(line.group(1)).scopes == {"feedback"}
-    settings = Settings(store_url=f"sqlite:///{tmp_path}/yard.db", tokens=[line.group(1), ADMIN_LINE])
+    return token.group(1), line.group(1)
+
+
+def test_token_create_makes_a_feedback_token_that_reads_feedback_and_nothing_else(tmp_path: Path) -> None:
+    token, line = created("analyst", "feedback")
+    assert parse_token_line(line).scopes == {"feedback"}
+    settings = Settings(store_url=f"sqlite:///{tmp_path}/yard.db", tokens=[line, ADMIN_LINE])
     with TestClient(create_app(settings)) as client:
         client.put("/pipelines/greet", content=prompt_yaml(), headers={**YAML, **bearer(ADMIN)})
-        assert client.get("/pipelines/greet/feedback", headers=bearer(token.group(1))).status_code == 200
-        assert client.get("/pipelines/greet", headers=bearer(token.group(1))).status_code == 403
+        assert client.get("/pipelines/greet/feedback", headers=bearer(token)).status_code == 200
+        assert client.get("/pipelines/greet", headers=bearer(token)).status_code == 403
 
 
 def test_an_unknown_scope_is_refused_naming_the_scopes_there_are() -> None:
@@ -278,16 +284,11 @@ def test_an_unknown_scope_is_refused_naming_the_scopes_there_are() -> None:
 
 
 def test_token_create_prints_a_token_and_a_line_that_accepts_it() -> None:
-    result = CliRunner().invoke(cli_app, ["token", "create", "ci", "--scopes", "admin,run@faq-*"])
-    assert result.exit_code == 0, result.output
-    token = re.search(r"token: (\S+)", result.output)
-    line = re.search(r"line:  (\S+)", result.output)
-    assert token is not None
-    assert line is not None
-    parsed = parse_token_line(line.group(1))
-    assert parsed.matches(token.group(1))
+    token, line = created("ci", "admin,run@faq-*")
+    parsed = parse_token_line(line)
+    assert parsed.matches(token)
     assert parsed.name == "ci"
-    assert token.group(1) not in line.group(1)
+    assert token not in line
 
 
 def test_the_client_sends_its_token(secured: TestClient) -> None:

@@ -148,7 +148,6 @@ class Guard:
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
-        self.refusals: list[Refused] = []  # since the worker last cleared them (each request)
         self._readable = tuple(folder.rstrip("/") + "/" for folder in (*rules.readable, *rules.writable))
         self._writable = (*(folder.rstrip("/") + "/" for folder in rules.writable), "/dev/null/")
         self._addresses: set[str] = set()  # what allowed names resolved to
@@ -206,30 +205,26 @@ class Guard:
         self._write(args[1])
 
     def _listing(self, args: tuple[Any, ...]) -> None:
-        # Refused, but not remembered: the import system lists every folder on the search path and takes a refusal
-        # as an empty folder, so a listing is never what made a run fail.
-        self._read(args[0] if args and args[0] is not None else ".", remember=False)
+        self._read(args[0] if args and args[0] is not None else ".")
 
-    def _read(self, path: object, *, remember: bool = True) -> None:
-        resolved = _path(path)
-        if resolved is not None and not (resolved + "/").startswith(self._readable):
-            self._refuse(
-                "files",
-                f"reading '{resolved}' was refused: it is outside the folders component code may read "
-                "(STACKYARD_READABLE_DIRS)",
-                # Libraries probe folders (importlib.metadata opens each entry of the search path as a zip file)
-                # and take a refusal as "not here": a folder refused is never what made a run fail.
-                remember=remember and not os.path.isdir(resolved),
-            )
+    def _read(self, path: object) -> None:
+        self._within(
+            path,
+            self._readable,
+            "reading '{}' was refused: it is outside the folders component code may read (STACKYARD_READABLE_DIRS)",
+        )
 
     def _write(self, path: object) -> None:
+        self._within(
+            path,
+            self._writable,
+            "writing '{}' was refused: component code writes only in its scratch folder (and STACKYARD_WRITABLE_DIRS)",
+        )
+
+    def _within(self, path: object, folders: tuple[str, ...], refusal: str) -> None:
         resolved = _path(path)
-        if resolved is not None and not (resolved + "/").startswith(self._writable):
-            self._refuse(
-                "files",
-                f"writing '{resolved}' was refused: component code writes only in its scratch folder "
-                "(and STACKYARD_WRITABLE_DIRS)",
-            )
+        if resolved is not None and not (resolved + "/").startswith(folders):
+            self._refuse("files", refusal.format(resolved))
 
     # -- network ----------------------------------------------------------------------------------------------
 
@@ -278,11 +273,9 @@ class Guard:
     def _program(self, args: tuple[Any, ...]) -> None:
         self._refuse("programs", "starting a program was refused: component code runs in its worker only")
 
-    def _refuse(self, rule: str, message: str, *, remember: bool = True) -> None:
-        refused = Refused(rule, message)
-        if remember:
-            self.refusals.append(refused)
-        raise refused
+    @staticmethod
+    def _refuse(rule: str, message: str) -> None:
+        raise Refused(rule, message)
 
 
 def _resolved(folders: Iterable[str]) -> tuple[str, ...]:

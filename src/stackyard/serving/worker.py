@@ -134,18 +134,15 @@ class _SpanRecorder(Tracer):
 
 
 class _Worker:
-    def __init__(self, config: WorkerConfig, guard: Guard | None = None) -> None:
+    def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.builds: dict[str, Build] = {}
-        self.guard = guard
 
     def handle(self, request: Prepare | Work | Forget) -> Answer:
         if isinstance(request, Forget):
             for key in request.keys:
                 self._close(self.builds.pop(key, None))
             return Answer()
-        if self.guard is not None:
-            self.guard.refusals.clear()
         try:
             with self._cpu_budget():
                 if isinstance(request, Prepare):
@@ -283,7 +280,7 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
     install_tracer()
     guard = _contain(config)
-    worker = _Worker(config, guard)
+    worker = _Worker(config)
     try:
         while True:
             try:
