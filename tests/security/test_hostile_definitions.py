@@ -279,6 +279,31 @@ HOSTILE = {
         422,
         "template-arithmetic",
     ),
+    "jinja-chained-repetition": (
+        _component(PROMPT, "{template: \"{{ 'a' * 10000 * 10000 }}\"}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-printf-width": (
+        _component(PROMPT, "{template: \"{{ '%0999999999d' % 1 }}\"}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-str-format-width": (
+        _component(PROMPT, "{template: \"{{ '{:999999999}'.format(1) }}\"}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-format-filter-width": (
+        _component(PROMPT, "{template: \"{{ '%999999999s'|format(x) }}\"}"),
+        422,
+        "template-arithmetic",
+    ),
+    "jinja-center-width": (
+        _component(PROMPT, "{template: '{{ x|center(999999999) }}'}"),
+        422,
+        "template-arithmetic",
+    ),
     "jinja-huge-range": (
         _component(PROMPT, "{template: '{% for i in range(1000000000) %}x{% endfor %}'}"),
         422,

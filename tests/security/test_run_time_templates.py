@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO
+from tests.yamls import prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
 GREET = (REPO / "examples/pipelines/greet.yml").read_text()
@@ -16,7 +17,17 @@ HOSTILE = {
     "power-folded": "{{ 7 ** 10000000 }}",
     "sandbox-escape": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     "huge-range": "{% for i in range(1000000000) %}x{% endfor %}",
+    "chained-repetition": "{{ 'a' * 10000 * 10000 }}",
+    "printf-width": "{{ '%0999999999d' % 1 }}",
+    "str-format-width": "{{ '{:999999999}'.format(1) }}",
+    # Past what the syntax tree shows: refused by the worker as the template renders.
+    "repetition-by-variables": "{% set n = 99999 %}{{ 'a' * n * n }}",
+    "width-from-a-variable": "{% set w = 999999999 %}{{ '%0*d' % (w, 1) }}",
+    "nested-format-width": "{% set w = 999999999 %}{{ '{:{w}}'.format(1, w=w) }}",
+    "power-by-a-filter": "{% set e = '10000000'|int %}{{ 7 ** e }}",
 }
+# A definition's own template that does arithmetic on run data: what the data makes is checked as it renders.
+ARITHMETIC = prompt_yaml("{{ 'ab' * count }}|{{ '%0*d' % (width, 7) }}|{{ word|center(size) }}", "count")
 
 
 def test_a_run_time_template_is_refused_where_the_definition_does_not_opt_in(client: TestClient) -> None:
@@ -52,3 +63,18 @@ def test_run_time_templates_must_name_components_of_the_definition(client: TestC
     assert answer.status_code == 422, answer.text
     assert "nowhere" in answer.json()["detail"]
     assert client.get("/pipelines/greet").status_code == 404
+
+
+def test_values_from_a_run_are_held_to_the_template_limits_as_it_renders(client: TestClient) -> None:
+    assert client.put("/pipelines/sums", content=ARITHMETIC, headers=YAML).status_code == 201
+    fair = {"count": 2, "width": 3, "word": "x", "size": 3}
+    answer = client.post("/pipelines/sums/run", json={"data": fair})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"]["prompt"]["prompt"] == "abab|007| x "
+    for hostile in ({"count": 10**9}, {"width": 10**9}, {"size": 10**9}):
+        answer = client.post("/pipelines/sums/run", json={"data": {**fair, **hostile}})
+        assert answer.status_code == 422, answer.text
+        problem = answer.json()
+        assert (problem["rule"], problem["component"]) == ("template-arithmetic", "prompt"), problem
+        assert "refused to render" in problem["detail"]
+    assert client.post("/pipelines/sums/run", json={"data": fair}).status_code == 200  # the worker serves on

@@ -69,26 +69,30 @@ def build_pipeline(
     definition: Definition,
     *,
     allowed_modules: list[str] | None = None,
-    pre_init: PreInitHook | None = None,
+    pre_init: Callable[[], PreInitHook] | None = None,
     warm_up: bool = True,
 ) -> Build:
     """Load `definition` with Haystack, check its friendly-name mapping, and warm it up once.
 
-    Blocking: call it in a worker thread. Raises `InvalidDefinition` for everything a definition can get wrong.
+    `pre_init` makes the policy's hook for one pass over the components (it counts them). Blocking: call it in a
+    worker. Raises `InvalidDefinition` for everything a definition can get wrong.
     """
-    callbacks = DeserializationCallbacks(component_pre_init=pre_init) if pre_init else None
     modules = allowed_modules or None
-    # Each component on its own first, so a failure is known by the component it belongs to; then the whole
-    # pipeline from those instances (Haystack's `components=` reuse), where only connections can still fail.
-    instances = {
-        name: _component(name, spec, definition, callbacks, modules)
-        for name, spec in definition.pipeline.get("components", {}).items()
-    }
+
+    def callbacks() -> DeserializationCallbacks | None:
+        return DeserializationCallbacks(component_pre_init=pre_init()) if pre_init else None
+
     try:
-        pipeline = Pipeline.from_dict(definition.pipeline, allowed_modules=modules, components=instances)
+        pipeline = Pipeline.from_dict(definition.pipeline, callbacks(), allowed_modules=modules)
     except PipelineConnectError as error:
         raise InvalidDefinition(f"A connection is not valid: {trim(str(error), 400)}") from None
-    except PipelineError as error:
+    except Exception as error:
+        if (refusal := _refusal_within(error)) is not None:
+            raise refusal from None
+        # Haystack's error may not say which component failed: each alone, the first that fails names itself.
+        # Only on this path: on success the whole is built once.
+        for name, spec in definition.pipeline.get("components", {}).items():
+            _component(name, spec, definition, callbacks(), modules)
         raise InvalidDefinition(f"The pipeline cannot be assembled: {trim(str(error), 300)}") from None
 
     sockets = Sockets(
@@ -121,7 +125,10 @@ def _component(
     allowed_modules: list[str] | None,
 ) -> Any:
     """The instance of one component, or an `InvalidDefinition` that names it, whatever went wrong in Haystack."""
-    where = {"component": name, "line": component_line(definition.text, name)}
+
+    def where() -> dict[str, Any]:  # finding the line re-parses the whole text: only for an error message
+        return {"component": name, "line": component_line(definition.text, name)}
+
     try:
         alone = Pipeline.from_dict({"components": {name: spec}}, callbacks, allowed_modules=allowed_modules)
     except InvalidDefinition:  # the policy's own refusal (pre_init), which names the component already
@@ -133,27 +140,27 @@ def _component(
             raise InvalidDefinition(
                 f"Component '{name}' names a module that is not on the trusted-module allowlist "
                 "(STACKYARD_EXTRA_ALLOWED_MODULES adds your own).",
-                **where,
+                **where(),
             ) from None
         # Haystack's text embeds up to 1,000 characters of the component's data: give the cause only.
         cause = error.__cause__
         raise InvalidDefinition(
             f"Component '{name}' cannot be created from its init_parameters: "
             f"{type(cause).__name__}: {trim(str(cause), 300)}",
-            **where,
+            **where(),
         ) from None
     except PipelineError:  # its type: not importable, or not a registered component class
         raise InvalidDefinition(
             f"Component '{name}' has type '{trim(str(spec.get('type') if isinstance(spec, dict) else spec), 200)}', "
             "which is not a Haystack component class that can be imported. Use the class's defining module path, "
             "such as 'haystack.components.builders.prompt_builder.PromptBuilder'.",
-            **where,
+            **where(),
         ) from None
     except Exception as error:  # a component's own __init__ may raise anything; it is still the definition's fault
         if (refusal := _refusal_within(error)) is not None:
             raise refusal from None
         raise InvalidDefinition(
-            f"Component '{name}' cannot be created: {type(error).__name__}: {trim(str(error), 300)}", **where
+            f"Component '{name}' cannot be created: {type(error).__name__}: {trim(str(error), 300)}", **where()
         ) from None
     return alone.remove_component(name)  # detached, so the whole pipeline can take it
 

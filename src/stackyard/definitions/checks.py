@@ -97,8 +97,10 @@ def breaking_changes(live: BuildInfo, candidate: BuildInfo) -> list[BreakingChan
     return warnings
 
 
-def mandatory_inputs(build: Build) -> tuple[str, ...]:
-    return tuple(input_schema(build)["anyOf"][0].get("required", []))
+def mandatory_inputs(build: Build, inputs: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The flat inputs a run must give; from `inputs`, the build's input schema, when it is at hand."""
+    schema = inputs if inputs is not None else input_schema(build)
+    return tuple(schema["anyOf"][0].get("required", []))
 
 
 def default_outputs(build: Build) -> tuple[str, ...]:
@@ -112,13 +114,14 @@ def default_outputs(build: Build) -> tuple[str, ...]:
 def describe(key: str, built: Build) -> BuildInfo:
     """What the server keeps of `built`: schemas, names, and whether its documents live in this worker."""
     memory = [store for _name, store in held_stores(built.pipeline) if isinstance(store, InMemoryDocumentStore)]
+    inputs = input_schema(built)
     return BuildInfo(
         key=key,
         definition=built.definition,
-        inputs_schema=input_schema(built),
+        inputs_schema=inputs,
         outputs_schema=output_schema(built),
         accepted_inputs=tuple(accepted_names(built)),
-        mandatory_inputs=mandatory_inputs(built),
+        mandatory_inputs=mandatory_inputs(built, inputs),
         outputs=default_outputs(built),
         in_memory_indexes=tuple(sorted({store.index for store in memory})),
         pinned=bool(memory),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -12,11 +13,25 @@ from stackyard.haystack_internals import describable_type
 
 
 def type_schema(expected: Any) -> dict[str, Any]:
-    """The JSON Schema of one socket type; `{}` (anything) for types JSON cannot describe."""
+    """The JSON Schema of one socket type; `{}` (anything) for types JSON cannot describe.
+
+    Pydantic takes milliseconds per type (a `ChatMessage` is a tree of models), and a build describes every socket:
+    the schemas are kept by type, so a deploy pays for the types it has not met before. They are shared, hence
+    read-only: nothing changes a schema once made (the server gets its own copy with each `BuildInfo`). No copy is
+    made, since copying calls `id()` for every node, which a contained worker's audit hook sees, one call each.
+    """
+    try:
+        return _schema_of(expected)
+    except TypeError:  # an unhashable type annotation: described each time
+        return _schema_of.__wrapped__(expected)
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_of(expected: Any) -> dict[str, Any]:
     if expected is Any:
         return {}
     try:
-        schema = TypeAdapter(describable_type(expected)).json_schema()
+        schema: dict[str, Any] = TypeAdapter(describable_type(expected)).json_schema()
     except Exception:
         return {"description": f"A value of type {getattr(expected, '__name__', str(expected))}"}
     return schema

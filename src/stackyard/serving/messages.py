@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from stackyard.definitions.parsing import Definition
 from stackyard.errors import StackyardError
 
 _LENGTH = struct.Struct("!Q")
@@ -28,10 +29,12 @@ def key_of(yaml_text: str) -> str:
 
 @dataclass(frozen=True)
 class Prepare:
-    """Build `yaml` (parse, policy, build, warm up) and keep it under `key`; answers its `BuildInfo`."""
+    """Build `yaml` (parse, policy, build, warm up) and keep it under `key`; answers its `BuildInfo`. With
+    `definition`, what a worker parsed `yaml` into already, the parse is skipped."""
 
     key: str
     yaml: str
+    definition: Definition | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any
 import anyio
 
 from stackyard.definitions.build import BuildInfo
+from stackyard.definitions.parsing import Definition
 from stackyard.errors import BuildTimeout, RunFailed, StackyardError
 from stackyard.serving.containment import code_folders, worker_environment
 from stackyard.serving.messages import (
@@ -183,11 +184,14 @@ class WorkerPool:
         key = key_of(yaml_text)
         info = await self._prepare_in(key, yaml_text, memory=False)
         if info.pinned:
-            await self._prepare_in(key, yaml_text, memory=True)
+            # The memory worker builds from the definition parsed already: half a deploy's parsing saved.
+            await self._prepare_in(key, yaml_text, memory=True, parsed=info.definition)
             self.forget(key, memory=False)
         return info
 
-    async def _prepare_in(self, key: str, yaml_text: str, *, memory: bool) -> BuildInfo:
+    async def _prepare_in(
+        self, key: str, yaml_text: str, *, memory: bool, parsed: Definition | None = None
+    ) -> BuildInfo:
         seconds = self.build_timeout
 
         def too_long() -> Exception:
@@ -195,7 +199,7 @@ class WorkerPool:
                 f"Building the definition took longer than {seconds:g} s (STACKYARD_BUILD_TIMEOUT); it was not applied."
             )
 
-        answer = await self._dispatch(key, memory, Prepare(key, yaml_text), seconds, timed_out=too_long)
+        answer = await self._dispatch(key, memory, Prepare(key, yaml_text, parsed), seconds, timed_out=too_long)
         if answer.error is not None:
             raise answer.error
         info: BuildInfo = answer.value

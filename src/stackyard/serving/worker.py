@@ -33,9 +33,10 @@ from haystack.tracing.utils import coerce_tag_value
 
 from stackyard.definitions.build import Build, build_pipeline
 from stackyard.definitions.checks import describe
-from stackyard.definitions.parsing import parse_definition
+from stackyard.definitions.parsing import Definition, parse_definition
 from stackyard.definitions.policy import Policy
 from stackyard.errors import (
+    InputRejected,
     InternalError,
     InvalidRequest,
     PolicyViolation,
@@ -44,6 +45,7 @@ from stackyard.errors import (
     StackyardError,
 )
 from stackyard.observability.tracer import RunScope, enter_run_scope, install_tracer
+from stackyard.serving import template_limits
 from stackyard.serving.containment import Guard, Refused, install, rules_for
 from stackyard.serving.messages import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
 
@@ -67,12 +69,13 @@ class WorkerConfig:
     scratch_root: str | None = None  # where each worker makes its scratch folder; None: no containment
 
 
-def build(yaml_text: str, config: WorkerConfig) -> Build:
-    """Parse, check against the policy, and build a definition; raises `StackyardError`s."""
-    definition = parse_definition(yaml_text, max_bytes=config.max_yaml_bytes)
+def build(yaml_text: str, config: WorkerConfig, parsed: Definition | None = None) -> Build:
+    """Parse (unless `parsed` is given), check against the policy, and build a definition; raises
+    `StackyardError`s."""
+    definition = parsed if parsed is not None else parse_definition(yaml_text, max_bytes=config.max_yaml_bytes)
     config.policy.check(definition)  # before Haystack imports or instantiates anything
     return build_pipeline(
-        definition, allowed_modules=list(config.extra_allowed_modules), pre_init=config.policy.build_hook()
+        definition, allowed_modules=list(config.extra_allowed_modules), pre_init=config.policy.build_hook
     )
 
 
@@ -146,7 +149,8 @@ class _Worker:
         try:
             with self._cpu_budget():
                 if isinstance(request, Prepare):
-                    answer = Answer(describe(request.key, self._build(request.key, request.yaml)))
+                    built = self._build(request.key, request.yaml, request.definition)
+                    answer = Answer(describe(request.key, built))
                 else:
                     answer = self._work(request)
         except StackyardError as error:
@@ -169,12 +173,12 @@ class _Worker:
         contained = _contained(refused, error.extensions.get("component"), building=building)
         return Answer(error=contained, timings=answer.timings, spans=answer.spans)
 
-    def _build(self, key: str, yaml_text: str | None) -> Build:
+    def _build(self, key: str, yaml_text: str | None, parsed: Definition | None = None) -> Build:
         built = self.builds.get(key)
         if built is None:
             if yaml_text is None:
                 raise InternalError("A worker was asked to use a build it does not hold.")
-            built = self.builds[key] = build(yaml_text, self.config)
+            built = self.builds[key] = build(yaml_text, self.config, parsed)
         return built
 
     def _work(self, request: Work) -> Answer:
@@ -245,6 +249,10 @@ def _refusal_in(error: BaseException) -> Refused | None:
 
 def _contained(refused: Refused, component: object, *, building: bool) -> StackyardError:
     who = f"Component '{component}'" if isinstance(component, str) else "The pipeline"
+    if refused.rule == template_limits.RULE:  # what the run's data made a template do: the request's doing
+        return InputRejected(
+            f"{who} refused to render: {refused} (rule '{refused.rule}').", rule=refused.rule, component=component
+        )
     if building:
         return PolicyViolation(
             f"{who} could not be built: {refused} (rule '{refused.rule}').", rule=refused.rule, component=component
@@ -279,6 +287,7 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
     if config.memory_bytes is not None:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
     install_tracer()
+    template_limits.install()  # before any component makes its template environment
     guard = _contain(config)
     worker = _Worker(config)
     try:
