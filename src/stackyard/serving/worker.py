@@ -12,6 +12,7 @@ second the kernel ends the worker.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import logging
 import math
@@ -289,6 +290,10 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
     install_tracer()
     template_limits.install()  # before any component makes its template environment
     guard = _contain(config)
+    # What the fork server imported (Haystack, its dependencies) lives as long as this process: frozen, it is left
+    # out of every garbage collection, which then walks only what builds and runs made, and no longer writes to
+    # the pages this worker shares with the fork server and its siblings.
+    gc.freeze()
     worker = _Worker(config)
     try:
         while True:
