@@ -8,6 +8,7 @@ it): a flag is a file that exists once set.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -102,6 +103,36 @@ class Gate:
 
     def close(self) -> None:
         CLOSED.append(f"{self.key}/{self.reply}")
+
+
+@component
+class StreamingGate:
+    """Streams `before` words, waits at the gate named `key`, then streams `after` and answers them all: a stream
+    the test can hold in the middle. Streams only as Haystack's `Pipeline.stream()` runs it (asynchronously)."""
+
+    def __init__(self, key: str, before: str, after: str) -> None:
+        self.key = key
+        self.before = before
+        self.after = after
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, question: str, streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
+        return {"replies": [ChatMessage.from_assistant(f"{self.before} {self.after}")]}
+
+    @component.output_types(replies=list[ChatMessage])
+    async def run_async(self, question: str, streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
+        from haystack.dataclasses import ComponentInfo, StreamingChunk
+
+        info = ComponentInfo.from_component(self)
+        for word in self.before.split():
+            await streaming_callback(StreamingChunk(content=word + " ", component_info=info))
+        entered, release = GATES[self.key]
+        entered.path.write_text(str(os.getpid()))  # set, naming the worker that runs it
+        if not await asyncio.to_thread(release.wait, 30):
+            raise TimeoutError("the test never opened the gate")
+        for word in self.after.split():
+            await streaming_callback(StreamingChunk(content=word + " ", component_info=info))
+        return {"replies": [ChatMessage.from_assistant(f"{self.before} {self.after}")]}
 
 
 @component
@@ -206,10 +237,11 @@ class Occupy:
 def occupying(key: str) -> list[int]:
     """The process ids of the workers running an `Occupy` of `key` now."""
     pids = [int(path.name.rsplit("-", 1)[1]) for path in SIGNALS.glob(f"occupy-{key}-*")]
-    return [pid for pid in pids if _alive(pid)]
+    return [pid for pid in pids if alive(pid)]
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` still exists (reaped: gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -23,6 +23,7 @@ def test_applying_the_folder_a_server_started_from_changes_nothing(tmp_path: Pat
         result = Stackyard(server.url)("apply", "-f", folder)
     assert result.exit_code == 0, result.output
     assert [line.split()[:2] for line in result.stdout.splitlines()] == [
+        ["unchanged", "chat"],
         ["unchanged", "greet"],
         ["unchanged", "indexing"],
         ["unchanged", "query"],

@@ -94,6 +94,11 @@ class RunRequest(RequestBody):
     include_outputs_from: list[str] | None = Field(
         default=None, description="Components whose outputs to return even when other components consume them."
     )
+    stream: bool = Field(
+        default=False,
+        description="Answer as Server-Sent Events (as `Accept: text/event-stream` does): `chunk` events as "
+        "components stream, then a `result` event with this same body, or an `error` event with a problem.",
+    )
 
 
 class RunResponse(BaseModel):

@@ -13,10 +13,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,6 +32,8 @@ from prometheus_client import (
 )
 
 from stackyard.errors import StackyardError
+
+T = TypeVar("T")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 EXPOSITION_TYPE = CONTENT_TYPE_LATEST
@@ -93,15 +95,18 @@ class Metrics:
             for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
                 self.registry.register(collector)
         r = self.registry
+
+        def histogram(name: str, documentation: str, labels: list[str], buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(name, documentation, labels, buckets=buckets, registry=r)
+
         self.runs = Counter(
             "stackyard_runs", "Pipeline runs, by outcome.", ["pipeline", "revision", "outcome"], registry=r
         )
-        self.run_seconds = Histogram(
+        self.run_seconds = histogram(
             "stackyard_run_duration_seconds",
             "Time from the start of a run to its answer, whatever the outcome.",
             ["pipeline", "revision"],
-            buckets=RUN_BUCKETS,
-            registry=r,
+            RUN_BUCKETS,
         )
         self.in_flight = Gauge(
             "stackyard_runs_in_flight",
@@ -118,12 +123,20 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        self.component_seconds = Histogram(
+        self.first_chunk_seconds = histogram(
+            "stackyard_stream_first_chunk_seconds",
+            "Time from the start of a streaming run to its first chunk.",
+            ["pipeline", "revision"],
+            RUN_BUCKETS,
+        )
+        self.chunks = Counter(
+            "stackyard_stream_chunks", "Chunks streamed to clients.", ["pipeline", "revision"], registry=r
+        )
+        self.component_seconds = histogram(
             "stackyard_component_duration_seconds",
             "Time spent in one component's run, from Haystack's tracing hooks.",
             ["pipeline", "component"],
-            buckets=COMPONENT_BUCKETS,
-            registry=r,
+            COMPONENT_BUCKETS,
         )
         self.component_failures = Counter(
             "stackyard_component_failures", "Component runs that raised.", ["pipeline", "component"], registry=r
@@ -131,12 +144,11 @@ class Metrics:
         self.changes = Counter(
             "stackyard_changes", "Management operations, by action and outcome.", ["action", "outcome"], registry=r
         )
-        self.build_seconds = Histogram(
+        self.build_seconds = histogram(
             "stackyard_build_duration_seconds",
             "Time to parse, build and warm up a definition (API changes and sync alike).",
             ["outcome"],
-            buckets=BUILD_BUCKETS,
-            registry=r,
+            BUILD_BUCKETS,
         )
         # Lowest over live workers: a worker that lags behind shows as a lower value.
         self.live_revision = Gauge(
@@ -244,6 +256,22 @@ class RunSeries:
     def stopped(self) -> None:
         """The run's work has really stopped (answered, or its worker ended)."""
         self.in_flight.dec()
+
+    def streaming(self, started: float, forward: Callable[[T], None]) -> Callable[[T], None]:
+        """`forward`, counting the chunks of the streaming run that began at `started` and timing its first."""
+        metrics, labels = self.metrics, (self.pipeline, self.revision)
+        chunks = metrics._child(metrics.chunks, *labels)
+        first = True
+
+        def counted(chunk: T) -> None:
+            nonlocal first
+            if first:
+                first = False
+                metrics._child(metrics.first_chunk_seconds, *labels).observe(time.perf_counter() - started)
+            chunks.inc()
+            forward(chunk)
+
+        return counted
 
     def finished(self, started: float, error: BaseException | None) -> None:
         """The run that began at `started` was answered with `error` (None: it succeeded)."""

@@ -21,7 +21,7 @@ from stackyard.definitions.build import Build
 from stackyard.definitions.names import check_name
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout, TooManyRuns
 from stackyard.observability.tracer import RunScope
-from stackyard.serving.messages import Answer, SpanRecord
+from stackyard.serving.messages import Answer, OnChunk, SpanRecord
 from stackyard.serving.pool import WorkerPool, WorkTimedOut
 from stackyard.serving.registry import LiveRevision, Registry
 
@@ -99,9 +99,12 @@ class Leases:
     scopes: Callable[[str, int], RunScope]  # where a revision's runs are measured (`RunScopes`)
     replay: Callable[[tuple[SpanRecord, ...]], None] | None = None  # a run's spans, under the request's span
 
-    async def run(self, name: str, work: Callable[[Build], T]) -> tuple[LiveRevision, T]:
+    async def run(
+        self, name: str, work: Callable[[Build], T], on_chunk: OnChunk | None = None
+    ) -> tuple[LiveRevision, T]:
         """Do `work(build)` on the live revision of `name` in a worker, as one run: counted, within the gate and
-        the timeout. Answers the revision it ran on and what `work` answered."""
+        the timeout. Answers the revision it ran on and what `work` answered. With `on_chunk`, a streaming run:
+        the chunks the work sends go there as they come (`serving/streams.py`)."""
         registry = self.registry
         current = registry.get(name)
         if current is None:
@@ -129,7 +132,9 @@ class Leases:
                 gate.release()
                 registry.release(live)
 
-            answer = await self._in_worker(live, work, ended, scope)
+            if on_chunk is not None:
+                on_chunk = series.streaming(started, on_chunk)
+            answer = await self._in_worker(live, work, ended, scope, on_chunk)
             self._measure(scope, answer)
             if answer.error is not None:
                 raise answer.error
@@ -152,7 +157,12 @@ class Leases:
         return live, answer.value
 
     async def _in_worker(
-        self, live: LiveRevision, work: Callable[[Build], Any], ended: Callable[[], None], scope: RunScope | None = None
+        self,
+        live: LiveRevision,
+        work: Callable[[Build], Any],
+        ended: Callable[[], None],
+        scope: RunScope | None = None,
+        on_chunk: OnChunk | None = None,
     ) -> Answer:
         try:
             return await self.pool.run(
@@ -162,6 +172,7 @@ class Leases:
                 scope=(live.name, live.revision) if scope is not None else None,
                 spans=scope is not None and scope.spans is not None,
                 on_end=ended,
+                on_chunk=on_chunk,
             )
         except WorkTimedOut:
             raise RunTimeout(

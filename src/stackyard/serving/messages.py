@@ -49,6 +49,7 @@ class Work:
     scope: tuple[str, int] | None = None
     keep: bool = True
     spans: bool = False  # record Haystack's spans (the server traces with OpenTelemetry)
+    stream: bool = False  # the work sends `Chunk`s as they come, before its answer (`serving/streams.py`)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,18 @@ class Forget:
 
 
 Request = Prepare | Work | Forget
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Part of a streaming request's answer, sent as it is made (a `StreamingChunk` as plain JSON values); any
+    number of them come before the request's `Answer`."""
+
+    value: dict[str, Any]
+
+
+# Where a streaming request's chunks go on the server's side, as they arrive.
+OnChunk = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ class Channel(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiting: asyncio.Future[Any] | None = None
+        self._on_chunk: OnChunk | None = None
         self._lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -131,11 +145,15 @@ class Channel(asyncio.Protocol):
             end = _LENGTH.size + length
             if len(buffer) < end:
                 return
-            payload = bytes(buffer[_LENGTH.size : end])
+            message = pickle.loads(bytes(buffer[_LENGTH.size : end]))  # noqa: S301 - from the worker this server started
             del buffer[:end]
-            waiter, self._waiting = self._waiting, None
+            if isinstance(message, Chunk):
+                if self._on_chunk is not None:
+                    self._on_chunk(message.value)
+                continue
+            waiter, self._waiting, self._on_chunk = self._waiting, None, None
             if waiter is not None and not waiter.done():
-                waiter.set_result(pickle.loads(payload))  # noqa: S301 - from the worker this server started
+                waiter.set_result(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -143,8 +161,9 @@ class Channel(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(EOFError("the worker's socket closed"))
 
-    def call(self, request: object) -> asyncio.Future[Any]:
-        """Send `request`; the future holds the answer, or `EOFError` if the worker's socket closes first."""
+    def call(self, request: object, on_chunk: OnChunk | None = None) -> asyncio.Future[Any]:
+        """Send `request`; the future holds the answer, or `EOFError` if the worker's socket closes first. The
+        `Chunk`s of a streaming request go to `on_chunk` as they arrive, all of them before the answer."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # A worker that ends while the server shuts down fails calls nobody waits for any more: not worth a warning.
         future.add_done_callback(_seen)
@@ -152,7 +171,7 @@ class Channel(asyncio.Protocol):
             future.set_exception(EOFError("the worker's socket is closed"))
             return future
         data = frame(request)  # may raise (values nested too deeply to pickle): then nothing was sent
-        self._waiting = future
+        self._waiting, self._on_chunk = future, on_chunk
         self.transport.write(data)
         return future
 

@@ -44,6 +44,7 @@ from stackyard.serving.messages import (
     Answer,
     Channel,
     Forget,
+    OnChunk,
     Prepare,
     Request,
     Work,
@@ -94,8 +95,8 @@ class _Handle:
     gone: bool = False
     dropped: bool = False
 
-    def call(self, request: Request) -> asyncio.Future[Answer]:
-        return self.channel.call(request)
+    def call(self, request: Request, on_chunk: OnChunk | None = None) -> asyncio.Future[Answer]:
+        return self.channel.call(request, on_chunk)
 
 
 class WorkerPool:
@@ -214,16 +215,19 @@ class WorkerPool:
         scope: tuple[str, int] | None = None,
         spans: bool = False,
         on_end: Callable[[], None] | None = None,
+        on_chunk: OnChunk | None = None,
     ) -> Answer:
         """Do `work(build)` on the build `info` describes, in a worker, within `seconds`.
 
         Answers the worker's `Answer` (a problem in it is the caller's to raise). Past its time the worker is
         ended and `WorkTimedOut` raised once it is gone. `on_end` is called once the work has really stopped (an
         answer read, the worker ended), also when the caller gives up waiting, so a slot held for the work is given
-        back only then.
+        back only then. With `on_chunk`, the work streams (`serving/streams.py`): its chunks go there as they
+        come, and a caller that gives up ends the work at once (its worker is ended, unless it is the memory
+        worker, whose documents matter more: there the work runs on, bounded by its time).
         """
-        request = Work(info.key, info.definition.text, work, scope=scope, spans=spans)
-        return await self._dispatch(info.key, info.pinned, request, seconds, on_end=on_end)
+        request = Work(info.key, info.definition.text, work, scope=scope, spans=spans, stream=on_chunk is not None)
+        return await self._dispatch(info.key, info.pinned, request, seconds, on_end=on_end, on_chunk=on_chunk)
 
     async def examine(
         self, yaml_text: str, work: Callable[[Any, str], Any], *, seconds: float, too_long: Callable[[], Exception]
@@ -255,6 +259,7 @@ class WorkerPool:
         *,
         on_end: Callable[[], None] | None = None,
         timed_out: Callable[[], Exception] = WorkTimedOut,
+        on_chunk: OnChunk | None = None,
     ) -> Answer:
         ended = False
 
@@ -272,9 +277,9 @@ class WorkerPool:
             raise
         if isinstance(request, Work) and request.keep and key in handle.keys:
             # It holds the build: no need to send the YAML again.
-            request = Work(request.key, None, request.work, request.scope, request.keep, request.spans)
+            request = Work(request.key, None, request.work, request.scope, request.keep, request.spans, request.stream)
         try:
-            task = handle.call(request)
+            task = handle.call(request, on_chunk)
         except BaseException:
             self._release(handle)  # nothing reached the worker
             end()
@@ -285,9 +290,13 @@ class WorkerPool:
             async with asyncio.timeout_at(deadline):
                 answer = await asyncio.shield(task)
         except asyncio.CancelledError:
-            # The caller gave up (its client went away, the server stops): the work goes on, still bounded by
-            # its time, so nobody's slot is held past it.
-            self._in_background(self._watch(handle, task, deadline))
+            if on_chunk is not None and not handle.memory:
+                # A stream nobody reads any more (its client went away): end it now, and its slot with it.
+                self._in_background(self._end_worker(handle))
+            else:
+                # The caller gave up (its client went away, the server stops): the work goes on, still bounded by
+                # its time, so nobody's slot is held past it.
+                self._in_background(self._watch(handle, task, deadline))
             raise
         except TimeoutError:
             if task.done() and not task.cancelled() and task.exception() is None:

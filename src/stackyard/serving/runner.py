@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from haystack.core.errors import PipelineError, PipelineRuntimeError
@@ -16,14 +17,35 @@ from stackyard.serving.outputs import jsonable
 log = logging.getLogger(__name__)
 
 
+# Runs the pipeline on routed inputs, returning Haystack's raw result: `inputs`, and the components whose outputs
+# the result must include.
+Execute = Callable[[Build, dict[str, Any], set[str]], dict[str, Any]]
+
+
 def run_build(
     build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: InputPolicy | None = None
 ) -> dict[str, Any]:
-    """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker thread.
+    """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker.
 
     With an `outputs:` mapping the result is keyed by the friendly names; otherwise it is Haystack's
     `{component: {socket: value}}`. Components named in `include_outputs_from` are added under their own name.
     """
+    return execute_build(build, data, include_outputs_from, policy, _run_once)
+
+
+def _run_once(build: Build, inputs: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+    return build.pipeline.run(inputs, include_outputs_from=wanted or None)
+
+
+def execute_build(
+    build: Build,
+    data: dict[str, Any],
+    include_outputs_from: list[str] | None,
+    policy: InputPolicy | None,
+    execute: Execute,
+) -> dict[str, Any]:
+    """`run_build` with the pipeline run by `execute` (a streaming run: `serving/streams.py`): the same inputs,
+    the same failures named, the same result."""
     extra = set(include_outputs_from or ())
     unknown = sorted(extra - set(build.pipeline.graph.nodes))
     if unknown:
@@ -32,7 +54,7 @@ def run_build(
     mapping = build.definition.outputs
     wanted = extra | {ref.component for refs in mapping.values() for ref in refs}
     try:
-        raw = build.pipeline.run(inputs, include_outputs_from=wanted or None)
+        raw = execute(build, inputs, wanted)
     except PipelineRuntimeError as error:
         component = getattr(error, "component_name", None)
         cause = error.__cause__ if error.__cause__ is not None else error

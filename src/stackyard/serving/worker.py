@@ -24,7 +24,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +48,18 @@ from stackyard.errors import (
 from stackyard.observability.tracer import RunScope, enter_run_scope, install_tracer
 from stackyard.serving import template_limits
 from stackyard.serving.containment import Guard, Refused, install, rules_for
-from stackyard.serving.messages import Answer, ComponentTiming, Forget, Prepare, SpanRecord, Work, receive, send
+from stackyard.serving.messages import (
+    Answer,
+    Chunk,
+    ComponentTiming,
+    Forget,
+    Prepare,
+    SpanRecord,
+    Work,
+    receive,
+    send,
+)
+from stackyard.serving.streams import CHUNKS
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +149,9 @@ class _SpanRecorder(Tracer):
 
 
 class _Worker:
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: WorkerConfig, sock: socket.socket | None = None) -> None:
         self.config = config
+        self.sock = sock  # where a streaming request's chunks go, ahead of its answer
         self.builds: dict[str, Build] = {}
 
     def handle(self, request: Prepare | Work | Forget) -> Answer:
@@ -188,7 +200,7 @@ class _Worker:
         spans = _SpanRecorder() if request.spans else None
         try:
             # A context of its own: the scope is set for this request only.
-            value = copy_context().run(self._run, request, built, measured, spans)
+            value = copy_context().run(self._run, request, built, measured, spans, self._chunks(request))
         except StackyardError as error:
             return Answer(error=error, timings=tuple(measured.timings), spans=_records(spans))
         finally:
@@ -196,11 +208,24 @@ class _Worker:
                 self._close(built)
         return Answer(value, timings=tuple(measured.timings), spans=_records(spans))
 
+    def _chunks(self, request: Work) -> Callable[[dict[str, Any]], None] | None:
+        sock = self.sock
+        if not request.stream or sock is None:
+            return None
+        return lambda value: send(sock, Chunk(value))
+
     @staticmethod
-    def _run(request: Work, built: Build, measured: _Measurements, spans: _SpanRecorder | None) -> Any:
+    def _run(
+        request: Work,
+        built: Build,
+        measured: _Measurements,
+        spans: _SpanRecorder | None,
+        chunks: Callable[[dict[str, Any]], None] | None,
+    ) -> Any:
         if request.scope is not None:
             pipeline, revision = request.scope
             enter_run_scope(RunScope(pipeline, revision, measured, spans))
+        CHUNKS.set(chunks)
         return request.work(built)
 
     @contextlib.contextmanager
@@ -294,7 +319,7 @@ def main(sock: socket.socket, config: WorkerConfig) -> None:
     # out of every garbage collection, which then walks only what builds and runs made, and no longer writes to
     # the pages this worker shares with the fork server and its siblings.
     gc.freeze()
-    worker = _Worker(config)
+    worker = _Worker(config, sock)
     try:
         while True:
             try:

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from stackyard.api.answers import RUN_PROBLEMS
 from stackyard.api.bodies import RunRequest, RunResponse
 from stackyard.api.dependencies import AppState, Name
+from stackyard.api.event_stream import stream_run, wants_stream
 from stackyard.api.problems import problem_for, problem_response
 from stackyard.errors import MethodNotAllowed
 from stackyard.serving.runner import run_build
@@ -42,7 +43,8 @@ async def run_endpoint(request: Request) -> Response:
         body = RunRequest.model_validate_json(await request.body() or b"{}")
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None
-
+    if wants_stream(request, body):
+        return await stream_run(request, state, name, body)
     run = functools.partial(
         run_build, data=body.data, include_outputs_from=body.include_outputs_from, policy=state.inputs
     )

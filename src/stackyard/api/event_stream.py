@@ -1,0 +1,84 @@
+"""A run answered as Server-Sent Events: each chunk as a component streams it, then the result, then the end.
+
+`POST /pipelines/{name}/run` streams when the request accepts `text/event-stream` or its body says
+`"stream": true`. The events:
+
+- `chunk`: a `StreamingChunk` as JSON (`content`, `component`, `tool_calls`, `tool_call_result`, `finish_reason`,
+  `index`, `start`, `meta`, `reasoning`), as the worker sends it;
+- `result`: the body the same run answers without streaming (`pipeline`, `revision`, `result`); the last event;
+- `error`: a problem (RFC 9457 fields) met after the stream began; the last event.
+
+The answer waits for the first chunk (or the end of the run) before it begins, so a run refused before any chunk
+(an unknown pipeline, a bad input, a full queue) gets the usual problem answer with its status. A stream keeps
+the revision it started on, like any run. A client that goes away ends the run at once: the pool ends its worker
+and the slot is free (`serving/pool.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from stackyard.api.bodies import RunRequest
+from stackyard.api.dependencies import AppState
+from stackyard.errors import StackyardError
+from stackyard.serving.registry import LiveRevision
+from stackyard.serving.streams import stream_build
+
+MEDIA_TYPE = "text/event-stream"
+_END = object()  # the run ended: its task holds the result or the problem
+
+
+def wants_stream(request: Request, body: RunRequest) -> bool:
+    return body.stream or MEDIA_TYPE in request.headers.get("accept", "")
+
+
+async def stream_run(request: Request, state: AppState, name: str, body: RunRequest) -> Response:
+    """Start the run; answer a stream once it has something to say, or the problem that stopped it first."""
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    work = functools.partial(
+        stream_build, data=body.data, include_outputs_from=body.include_outputs_from, policy=state.inputs
+    )
+    task = asyncio.ensure_future(state.leases.run(name, work, on_chunk=events.put_nowait))
+    task.add_done_callback(lambda _: events.put_nowait(_END))
+    try:
+        first = await events.get()
+    except BaseException:
+        task.cancel()
+        raise
+    if first is _END:
+        task.result()  # a problem before the stream began: answered as any other
+    return StreamingResponse(
+        _events(name, first, events, task),
+        media_type=MEDIA_TYPE,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    name: str, first: Any, events: asyncio.Queue[Any], task: asyncio.Future[tuple[LiveRevision, Any]]
+) -> AsyncIterator[bytes]:
+    try:
+        item = first
+        while item is not _END:
+            yield _event("chunk", item)
+            item = await events.get()
+        try:
+            live, result = task.result()
+        except StackyardError as error:
+            yield _event("error", error.to_problem(instance=f"/pipelines/{name}/run"))
+            return
+        yield _event("result", {"pipeline": name, "revision": live.revision, "result": result})
+    finally:
+        if not task.done():  # the client went away mid-stream: the run ends with it
+            task.cancel()
+
+
+def _event(kind: str, data: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()

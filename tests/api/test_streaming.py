@@ -1,0 +1,126 @@
+"""Streaming runs: `POST /pipelines/{name}/run` as Server-Sent Events, through the worker processes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import REPO
+from tests.metrics_text import sample
+
+YAML = {"Content-Type": "application/yaml"}
+CHAT = (REPO / "examples/pipelines/chat.yml").read_text()
+QUESTION = {"data": {"question": "Where are haystacks kept?"}}
+SSE = {"Accept": "text/event-stream"}
+# The reply, streamed and then adapted by a component that fails on it: the failure comes after the chunks.
+FAILS_AFTER_CHUNKS = CHAT.replace(
+    "connections:",
+    """  pick:
+    type: haystack.components.converters.output_adapter.OutputAdapter
+    init_parameters:
+      template: "{{ replies[7].text }}"
+      output_type: str
+connections:
+  - sender: llm.replies
+    receiver: pick.replies""",
+)
+
+
+def events(client: TestClient, name: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[Any]:
+    """The (event, data) pairs of one streamed run, in order."""
+    with client.stream("POST", f"/pipelines/{name}/run", json=body, headers=headers) as answer:
+        assert answer.status_code == 200, answer.read()
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        text = "".join(answer.iter_text())
+    pairs = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        pairs.append((lines["event"], json.loads(lines["data"])))
+    return pairs
+
+
+def test_a_stream_sends_each_chunk_then_the_result_of_the_same_run(client: TestClient) -> None:
+    assert client.put("/pipelines/chat", content=CHAT, headers=YAML).status_code == 201
+    streamed = events(client, "chat", QUESTION, SSE)
+    kinds = [kind for kind, _ in streamed]
+    assert kinds[-1] == "result", kinds
+    assert set(kinds[:-1]) == {"chunk"}, kinds
+    assert len(kinds) > 5, kinds  # a chunk per word
+    chunks = [data for kind, data in streamed if kind == "chunk"]
+    assert {chunk["component"] for chunk in chunks} == {"llm"}
+    assert chunks[-1]["finish_reason"] == "stop"
+    text = "".join(chunk["content"] for chunk in chunks)
+    assert text.startswith("Haystacks are kept in a stackyard")
+    plain = client.post("/pipelines/chat/run", json=QUESTION).json()
+    assert streamed[-1][1] == plain  # the same body as the run that does not stream
+    assert plain["result"]["reply"][0]["text"] == text
+
+
+def test_the_stream_flag_streams_as_the_accept_header_does(client: TestClient) -> None:
+    assert client.put("/pipelines/chat", content=CHAT, headers=YAML).status_code == 201
+    streamed = events(client, "chat", {**QUESTION, "stream": True})
+    assert streamed[0][0] == "chunk"
+    assert streamed[-1][0] == "result"
+
+
+def test_problems_before_the_first_chunk_are_answered_as_problems(client: TestClient) -> None:
+    assert client.put("/pipelines/chat", content=CHAT, headers=YAML).status_code == 201
+    missing = client.post("/pipelines/nosuch/run", json=QUESTION, headers=SSE)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    wrong = client.post("/pipelines/chat/run", json={"data": {}}, headers=SSE)
+    assert wrong.status_code == 422
+    assert wrong.json()["input"] == "question"
+
+
+def test_a_failure_after_the_stream_began_is_its_last_event(client: TestClient) -> None:
+    assert client.put("/pipelines/fails", content=FAILS_AFTER_CHUNKS, headers=YAML).status_code == 201
+    streamed = events(client, "fails", QUESTION, SSE)
+    assert streamed[0][0] == "chunk"
+    kind, problem = streamed[-1]
+    assert kind == "error", streamed[-1]
+    assert problem["status"] >= 400
+    assert problem["component"] == "pick"
+    assert problem["instance"] == "/pipelines/fails/run"
+    assert client.post("/pipelines/chat/run", json=QUESTION).status_code in (200, 404)  # the server serves on
+
+
+def test_streaming_components_chooses_which_components_stream(client: TestClient) -> None:
+    two = CHAT.replace(
+        "connections:",
+        """  second:
+    type: haystack.components.generators.chat.mock.MockChatGenerator
+    init_parameters: {}
+connections:
+  - sender: llm.replies
+    receiver: second.messages""",
+    ).replace("outputs:\n  reply: llm.replies\n", "")
+    assert client.put("/pipelines/two", content=two, headers=YAML).status_code == 201
+    by_default = {data["component"] for kind, data in events(client, "two", QUESTION, SSE) if kind == "chunk"}
+    assert by_default == {"second"}  # the last streaming-capable component
+    every = two + "streaming_components: all\n"
+    assert client.put("/pipelines/two", content=every, headers=YAML).status_code == 200
+    both = {data["component"] for kind, data in events(client, "two", QUESTION, SSE) if kind == "chunk"}
+    assert both == {"llm", "second"}
+    first_only = two + "streaming_components: [llm]\n"
+    assert client.put("/pipelines/two", content=first_only, headers=YAML).status_code == 200
+    chosen = {data["component"] for kind, data in events(client, "two", QUESTION, SSE) if kind == "chunk"}
+    assert chosen == {"llm"}
+
+
+def test_a_pipeline_without_a_streaming_component_streams_its_result(client: TestClient) -> None:
+    greet = (REPO / "examples/pipelines/greet.yml").read_text()
+    assert client.put("/pipelines/greet", content=greet, headers=YAML).status_code == 201
+    streamed = events(client, "greet", {"data": {"name": "Ada"}}, SSE)
+    assert [kind for kind, _ in streamed] == ["result"]
+
+
+def test_streams_are_counted_with_their_chunks(client: TestClient) -> None:
+    assert client.put("/pipelines/chat", content=CHAT, headers=YAML).status_code == 201
+    count = len([kind for kind, _ in events(client, "chat", QUESTION, SSE) if kind == "chunk"])
+    text = client.get("/metrics").text
+    assert sample(text, "stackyard_stream_chunks_total", pipeline="chat", revision="1") == count
+    assert sample(text, "stackyard_stream_first_chunk_seconds_count", pipeline="chat", revision="1") == 1
+    assert sample(text, "stackyard_runs_total", pipeline="chat", revision="1", outcome="ok") == 1
