@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackyard import __version__
+from stackyard.api import mcp_server
 from stackyard.api.dependencies import AppState
 from stackyard.api.middleware import run_lane
 from stackyard.api.middleware.access_control import AccessControl, document_scopes, is_loopback
@@ -110,7 +111,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
                 store.watch(sync.wake_from_thread(asyncio.get_running_loop()))
             replica.start()
             try:
-                yield
+                async with mcp_server.ToolServer.serving(app):
+                    yield
             finally:
                 poller.cancel()
                 gauges.cancel()
@@ -144,18 +146,24 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     )
     install_problem_handlers(app)
     install_middleware(app, settings)
-    for router in ROUTERS:
-        app.include_router(router)
-    console.mount_console(app)
-    docs.mount_docs_assets(app)
+    install_routes(app)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def install_routes(app: FastAPI) -> None:
+    """Every route, mounted once here: nothing is added or removed while the app runs."""
+    for router in ROUTERS:
+        app.include_router(router)
+    app.router.routes.append(mcp_server.ROUTE)  # answered by the lifespan's `ToolServer`
+    console.mount_console(app)
+    docs.mount_docs_assets(app)
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, made once: errors as problem+json, and the scope each operation needs."""
     if app.openapi_schema is None:
-        app.openapi_schema = document_scopes(problem_openapi(app, [run_lane.DESCRIPTION]))
+        app.openapi_schema = document_scopes(problem_openapi(app, [run_lane.DESCRIPTION, *mcp_server.DESCRIPTIONS]))
     return app.openapi_schema
 
 

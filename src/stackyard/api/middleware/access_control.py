@@ -29,6 +29,9 @@ PUBLIC_FOLDERS = ("/ui/", "/docs/")
 _RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
 _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
 _ADMIN_READS = frozenset({"/audit"})
+# Routes that reach many pipelines and check each one themselves (`api/mcp_server.py`: the tools a token sees and
+# calls): any token holding `run`, limited to some pipelines or not, gets in; the route applies the limit.
+_RUNS_CHECKED_INSIDE = frozenset({"/mcp"})
 # Every read below a pipeline's feedback, so a read of one verdict added later is covered too; the summary is
 # counts per revision, with no text, and stays with `read` for dashboards.
 _FEEDBACK_READ = re.compile(r"^/pipelines/[^/]+/feedback(/.*)?$")
@@ -45,6 +48,8 @@ def required(method: str, path: str) -> tuple[TokenScope | None, str | None]:
     """
     if path in PUBLIC or (method == "GET" and (path in PUBLIC_PAGES or path.startswith(PUBLIC_FOLDERS))):
         return None, None
+    if path in _RUNS_CHECKED_INSIDE:
+        return TokenScope.RUN, None
     if reads_feedback(method, path):
         return TokenScope.FEEDBACK, None
     if method in ("GET", "HEAD"):
@@ -78,7 +83,10 @@ def document_scopes(schema: dict[str, Any]) -> dict[str, Any]:
             # A path template goes through the table as a request path would: `{name}` stands for a pipeline name.
             scope, pipeline = required(method.upper(), path)
             operation["x-required-scope"] = str(scope) if scope else "none"
-            said = _SAID[scope] if scope is not TokenScope.RUN else _RUN_SAID[pipeline is not None]
+            if path in _RUNS_CHECKED_INSIDE:
+                said = _RUN_SAID[True]
+            else:
+                said = _SAID[scope] if scope is not TokenScope.RUN else _RUN_SAID[pipeline is not None]
             operation["description"] = f"{operation.get('description', '')}\n\n{said}".strip()
     return schema
 
@@ -126,13 +134,13 @@ class AccessControl:
         if need is None:
             await self.app(scope, receive, send)
             return
-        refusal = self._check(scope, need, pipeline)
+        refusal = self._check(scope, need, pipeline, inside=path in _RUNS_CHECKED_INSIDE)
         if refusal is not None:
             await problem_response(refusal, path)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope, need: TokenScope, pipeline: str | None) -> StackyardError | None:
+    def _check(self, scope: Scope, need: TokenScope, pipeline: str | None, inside: bool) -> StackyardError | None:
         if not self.tokens:
             if need in _NOT_OPEN_ON_NETWORK and self.refuse_open_on_network:
                 return InsecureOpenMode(
@@ -145,10 +153,13 @@ class AccessControl:
         if token is None:
             detail = "Send 'Authorization: Bearer <token>'." if not presented else "The token is not valid."
             return Unauthorized(detail)
-        if not token.allows(need, pipeline):
+        # Inside: the scope held on some pipelines is enough to come in (the route limits it to them).
+        if not (token.allows(need, pipeline) or (inside and need in token.scopes)):
             target = f" on pipeline '{pipeline}'" if pipeline else ""
             return Forbidden(f"Token '{token.name}' lacks the '{need}' scope{target}.")
-        scope.setdefault("state", {})["actor"] = token.name
+        state = scope.setdefault("state", {})
+        state["actor"] = token.name
+        state["token"] = token  # for routes that check pipelines themselves (`_RUNS_CHECKED_INSIDE`)
         return None
 
 
