@@ -54,6 +54,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/mcp"): "run",
     ("POST", "/mcp"): "run",
     ("DELETE", "/mcp"): "run",
+    ("GET", "/v1/models"): "run",
+    ("POST", "/v1/chat/completions"): "run",
     ("GET", "/pipelines/{name}/schema"): "read",
     ("POST", "/validate"): "admin",
     ("GET", "/audit"): "admin",

@@ -35,6 +35,7 @@ from stackyard.api.routes import (
     health,
     history,
     legacy,
+    openai,
     pipelines,
     replicas,
     status,
@@ -181,6 +182,7 @@ ROUTERS = (
     documents.router,
     feedback.router,
     legacy.router,
+    openai.router,
     console.router,
     docs.router,
 )

@@ -29,9 +29,10 @@ PUBLIC_FOLDERS = ("/ui/", "/docs/")
 _RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
 _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
 _ADMIN_READS = frozenset({"/audit"})
-# Routes that reach many pipelines and check each one themselves (`api/mcp_server.py`: the tools a token sees and
-# calls): any token holding `run`, limited to some pipelines or not, gets in; the route applies the limit.
-_RUNS_CHECKED_INSIDE = frozenset({"/mcp"})
+# Routes that reach many pipelines and check each one themselves (`api/mcp_server.py`: the tools a token sees
+# and calls; `api/routes/openai.py`: the models): any token holding `run`, limited to some pipelines or not,
+# gets in; the route applies the limit.
+_RUNS_CHECKED_INSIDE = frozenset({"/mcp", "/v1/models", "/v1/chat/completions"})
 # Every read below a pipeline's feedback, so a read of one verdict added later is covered too; the summary is
 # counts per revision, with no text, and stays with `read` for dashboards.
 _FEEDBACK_READ = re.compile(r"^/pipelines/[^/]+/feedback(/.*)?$")
