@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO
@@ -124,3 +125,21 @@ def test_streams_are_counted_with_their_chunks(client: TestClient) -> None:
     assert sample(text, "stackyard_stream_chunks_total", pipeline="chat", revision="1") == count
     assert sample(text, "stackyard_stream_first_chunk_seconds_count", pipeline="chat", revision="1") == 1
     assert sample(text, "stackyard_runs_total", pipeline="chat", revision="1", outcome="ok") == 1
+
+
+DECLARATIONS = {
+    "a component that cannot stream": (CHAT + "streaming_components: [prompt]\n", "cannot stream"),
+    "a chat input the pipeline lacks": (CHAT.replace("input: question", "input: nowhere"), "metadata.chat.input"),
+    "a chat declaration without its input": (CHAT.replace("input: question", "model: m"), "metadata.chat"),
+    "an mcp declaration of another shape": (CHAT.replace("mcp: true", "mcp: [yes]"), "metadata.mcp"),
+}
+
+
+@pytest.mark.parametrize(("yaml", "needle"), DECLARATIONS.values(), ids=DECLARATIONS.keys())
+def test_what_a_definition_declares_for_serving_is_checked_at_deploy(
+    client: TestClient, yaml: str, needle: str
+) -> None:
+    answer = client.put("/pipelines/chat", content=yaml, headers=YAML)
+    assert answer.status_code == 422, answer.text
+    assert needle in answer.json()["detail"]
+    assert client.get("/pipelines/chat").status_code == 404  # nothing stored

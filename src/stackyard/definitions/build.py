@@ -101,6 +101,7 @@ def build_pipeline(
         leaf_outputs=_plain(pipeline.outputs()),
     )
     _check_mapping(definition, pipeline, sockets)
+    _check_streaming(definition, pipeline, sockets)
     guard_pipeline_stores(pipeline)  # before any run can write or query
     if warm_up:
         try:
@@ -201,3 +202,35 @@ def _check_mapping(definition: Definition, pipeline: Pipeline, sockets: Sockets)
     for friendly, refs in definition.outputs.items():
         for ref in refs:
             check(ref, "Output", friendly, sockets.outputs)
+
+
+def can_stream(pipeline: Pipeline, name: str) -> bool:
+    """Whether component `name` streams when the pipeline runs through `Pipeline.stream()`: Haystack's own test (it
+    runs asynchronously and takes a `streaming_callback`)."""
+    instance = pipeline.get_component(name)
+    return bool(getattr(instance, "__haystack_supports_async__", False)) and "streaming_callback" in getattr(
+        instance, "__haystack_input__", {}
+    )
+
+
+def _check_streaming(definition: Definition, pipeline: Pipeline, sockets: Sockets) -> None:
+    """`streaming_components` names components that can stream, and a chat declaration (`metadata.chat`) an input a
+    run takes: refused at deploy, not at each run."""
+    chosen = definition.streaming_components
+    if isinstance(chosen, tuple):
+        unable = [name for name in chosen if not can_stream(pipeline, name)]
+        if unable:
+            raise InvalidDefinition(
+                f"'streaming_components' names component(s) that cannot stream: {', '.join(map(repr, unable))} (a "
+                "streaming component runs asynchronously and takes a streaming_callback).",
+                component=unable[0],
+            )
+    metadata = definition.pipeline.get("metadata")
+    chat = metadata.get("chat") if isinstance(metadata, dict) else None
+    if isinstance(chat, dict):
+        flat = set(definition.inputs) | {socket for specs in sockets.inputs.values() for socket in specs}
+        if chat.get("input") not in flat:
+            raise InvalidDefinition(
+                f"'metadata.chat.input' is '{chat.get('input')}', which is not an input of this pipeline "
+                f"(it takes: {', '.join(sorted(flat)) or 'none'})."
+            )

@@ -156,6 +156,7 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
     for name, spec in components.items():
         _check_component(str(name), spec, text)
     _check_connections(data.get("connections", []), components)
+    _check_serving_metadata(data.get("metadata"))
     pipeline = {key: value for key, value in data.items() if key in PIPELINE_KEYS}
     return Definition(
         text=text,
@@ -341,6 +342,32 @@ def _parse_streaming(section: Any, components: dict[str, Any]) -> tuple[str, ...
             component=missing[0],
         )
     return tuple(dict.fromkeys(section))
+
+
+def _check_serving_metadata(metadata: Any) -> None:
+    """The metadata keys Stackyard reads, `mcp` (an MCP tool) and `chat` (an OpenAI-compatible model), in shapes it
+    can read: refused at deploy rather than silently ignored."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise InvalidDefinition("'metadata' must be a mapping.")
+    mcp = metadata.get("mcp")
+    if mcp is not None and not isinstance(mcp, bool):
+        if not isinstance(mcp, dict) or set(mcp) - {"name", "description"}:
+            raise InvalidDefinition("'metadata.mcp' must be true, false, or a mapping of 'name' and 'description'.")
+        if not all(isinstance(value, str) for value in mcp.values()):
+            raise InvalidDefinition("'metadata.mcp' name and description must be strings.")
+    chat = metadata.get("chat")
+    if chat is not None and (
+        not isinstance(chat, dict)
+        or not isinstance(chat.get("input"), str)
+        or set(chat) - {"input", "output", "model"}
+        or not all(isinstance(value, str) for value in chat.values())
+    ):
+        raise InvalidDefinition(
+            "'metadata.chat' must be a mapping with 'input' (the input that receives the conversation) and, "
+            "optionally, 'output' (where the reply is) and 'model' (its name for clients), all strings."
+        )
 
 
 def _parse_run_time_templates(section: Any, components: dict[str, Any]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from haystack import Pipeline
 
-from stackyard.definitions.build import Build
+from stackyard.definitions.build import Build, can_stream
 from stackyard.serving.inputs import InputPolicy
 from stackyard.serving.outputs import jsonable
 from stackyard.serving.runner import execute_build
@@ -43,7 +43,7 @@ def streaming_components(build: Build) -> list[str] | None:
         return None
     if chosen is not None:
         return list(chosen)
-    capable = [name for name in build.pipeline.graph.nodes if _can_stream(build.pipeline, name)]
+    capable = [name for name in build.pipeline.graph.nodes if can_stream(build.pipeline, name)]
     return capable[-1:]
 
 
@@ -73,10 +73,3 @@ async def _drain(
     async for chunk in handle:
         send(chunk_fields(chunk))
     return handle.result
-
-
-def _can_stream(pipeline: Pipeline, name: str) -> bool:
-    instance = pipeline.get_component(name)
-    return bool(getattr(instance, "__haystack_supports_async__", False)) and "streaming_callback" in getattr(
-        instance, "__haystack_input__", {}
-    )
