@@ -93,17 +93,48 @@ async function loadDetail(name) {
   }
 }
 
+// Server-Sent Events in a fetch body: blocks separated by a blank line, each an `event:` and a `data:` line.
+async function* serverEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const fields = Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(": ")), line.slice(line.indexOf(": ") + 2)]));
+      yield { event: fields.event, data: JSON.parse(fields.data) };
+    }
+  }
+}
+
+// A run streams: the text of each chunk shows as it comes, then the whole answer below it.
 $("run").addEventListener("click", async () => {
   const name = $("detail").dataset.name;
+  const output = $("run-result");
   try {
     const data = JSON.parse($("run-data").value || "{}");
-    const answer = await api(`/pipelines/${encodeURIComponent(name)}/run`, {
+    const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    output.textContent = "";
+    showError(null);
+    const response = await fetch(`/pipelines/${encodeURIComponent(name)}/run`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers,
       body: JSON.stringify({ data }),
     });
-    $("run-result").textContent = JSON.stringify(answer, null, 2);
-    showError(null);
+    if (!(response.headers.get("content-type") || "").startsWith("text/event-stream")) {
+      const body = await response.json();
+      throw new Error(`${response.status} ${body.title}: ${body.detail}`);
+    }
+    for await (const { event, data: value } of serverEvents(response)) {
+      if (event === "chunk") output.textContent += value.content;
+      else if (event === "result") output.textContent += `${output.textContent ? "\n\n" : ""}${JSON.stringify(value, null, 2)}`;
+      else if (event === "error") throw new Error(`${value.status} ${value.title}: ${value.detail}`);
+    }
   } catch (error) {
     showError(error);
   }
