@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bench import deploy, hayhooks_env, many, overhead, propagation, report, scaling, updates, workers
+from bench import deploy, hayhooks_env, many, overhead, propagation, report, scaling, streams, updates, workers
 from bench.load import ensure_wrk
 from bench.plan import FULL, SMOKE
 from bench.processes import LOAD_CPU, REPO
@@ -24,6 +24,7 @@ PARTS: dict[str, Callable[..., report.Section]] = {
     "many": many.run,
     "deploy": deploy.run,
     "workers": workers.run,
+    "streams": streams.run,
 }
 
 

@@ -22,6 +22,9 @@ class Plan:
     updates: int  # replacements under load, and updates for propagation
     pipeline_counts: tuple[int, ...]
     deploys: int  # deploys timed in the deploy-latency part
+    streams: int  # streams at once in the streaming part
+    stream_chunks: int  # chunks of each stream there
+    stream_rounds: int  # single streams timed on each side
     use_wrk: bool
     hayhooks: Path | None  # the `hayhooks` executable, or None to skip its legs
     work: Path = WORK
@@ -42,6 +45,9 @@ FULL = Plan(
     updates=100,
     pipeline_counts=(1, 100, 1000),
     deploys=100,
+    streams=500,
+    stream_chunks=200,
+    stream_rounds=50,
     use_wrk=True,
     hayhooks=None,
 )
@@ -56,6 +62,9 @@ SMOKE = Plan(
     updates=3,
     pipeline_counts=(1, 3),
     deploys=2,
+    streams=4,
+    stream_chunks=10,
+    stream_rounds=2,
     use_wrk=False,
     hayhooks=None,
 )

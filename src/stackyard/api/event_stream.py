@@ -33,6 +33,7 @@ from stackyard.serving.streams import stream_build
 
 MEDIA_TYPE = "text/event-stream"
 _END = object()  # the run ended: its task holds the result or the problem
+_CHUNK_EVENT = b"event: chunk\ndata: "  # a chunk comes from the worker as JSON text on one line
 
 
 def wants_stream(request: Request, body: RunRequest) -> bool:
@@ -67,8 +68,13 @@ async def _events(
     try:
         item = first
         while item is not _END:
-            yield _event("chunk", item)
-            item = await events.get()
+            # Every chunk that has arrived goes out in one write: a fast generator's chunks are not a write each.
+            batch = [_CHUNK_EVENT + item + b"\n\n"]
+            while not events.empty() and (item := events.get_nowait()) is not _END:
+                batch.append(_CHUNK_EVENT + item + b"\n\n")
+            yield b"".join(batch)
+            if item is not _END:
+                item = await events.get()
         try:
             live, result = task.result()
         except StackyardError as error:

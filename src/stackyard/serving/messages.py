@@ -62,16 +62,13 @@ class Forget:
 Request = Prepare | Work | Forget
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """Part of a streaming request's answer, sent as it is made (a `StreamingChunk` as plain JSON values); any
-    number of them come before the request's `Answer`."""
-
-    value: dict[str, Any]
-
-
-# Where a streaming request's chunks go on the server's side, as they arrive.
-OnChunk = Callable[[dict[str, Any]], None]
+# Where a streaming request's chunks go on the server's side, as they arrive: each a `StreamingChunk` as JSON text
+# (`send_chunk`), any number of them before the request's `Answer`.
+OnChunk = Callable[[bytes], None]
+# Set in a frame's length, it marks a chunk: JSON text the server passes on as it is, not a pickle to read. A
+# stream's chunks come in bursts (a fast generator's hundreds at once), and the first one should not wait while
+# the server unpickles all of them.
+_CHUNK = 1 << 63
 
 
 @dataclass(frozen=True)
@@ -110,6 +107,11 @@ def send(sock: socket.socket, message: object) -> None:
     sock.sendall(_LENGTH.pack(len(data)) + data)
 
 
+def send_chunk(sock: socket.socket, text: bytes) -> None:
+    """Write one chunk of a streaming request's answer (the worker's side), JSON text."""
+    sock.sendall(_LENGTH.pack(len(text) | _CHUNK) + text)
+
+
 def receive(sock: socket.socket) -> Any:
     """Read one message (blocking: the worker's side); EOFError when the server is gone."""
     (length,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
@@ -142,15 +144,17 @@ class Channel(asyncio.Protocol):
         buffer += data
         while len(buffer) >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(buffer)
-            end = _LENGTH.size + length
+            chunk = bool(length & _CHUNK)
+            end = _LENGTH.size + (length & ~_CHUNK)
             if len(buffer) < end:
                 return
-            message = pickle.loads(bytes(buffer[_LENGTH.size : end]))  # noqa: S301 - from the worker this server started
+            payload = bytes(buffer[_LENGTH.size : end])
             del buffer[:end]
-            if isinstance(message, Chunk):
+            if chunk:
                 if self._on_chunk is not None:
-                    self._on_chunk(message.value)
+                    self._on_chunk(payload)
                 continue
+            message = pickle.loads(payload)  # noqa: S301 - from the worker this server started
             waiter, self._waiting, self._on_chunk = self._waiting, None, None
             if waiter is not None and not waiter.done():
                 waiter.set_result(message)

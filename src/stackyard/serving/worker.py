@@ -50,7 +50,6 @@ from stackyard.serving import template_limits
 from stackyard.serving.containment import Guard, Refused, install, rules_for
 from stackyard.serving.messages import (
     Answer,
-    Chunk,
     ComponentTiming,
     Forget,
     Prepare,
@@ -58,6 +57,7 @@ from stackyard.serving.messages import (
     Work,
     receive,
     send,
+    send_chunk,
 )
 from stackyard.serving.streams import CHUNKS
 
@@ -208,11 +208,11 @@ class _Worker:
                 self._close(built)
         return Answer(value, timings=tuple(measured.timings), spans=_records(spans))
 
-    def _chunks(self, request: Work) -> Callable[[dict[str, Any]], None] | None:
+    def _chunks(self, request: Work) -> Callable[[bytes], None] | None:
         sock = self.sock
         if not request.stream or sock is None:
             return None
-        return lambda value: send(sock, Chunk(value))
+        return lambda text: send_chunk(sock, text)
 
     @staticmethod
     def _run(
@@ -220,7 +220,7 @@ class _Worker:
         built: Build,
         measured: _Measurements,
         spans: _SpanRecorder | None,
-        chunks: Callable[[dict[str, Any]], None] | None,
+        chunks: Callable[[bytes], None] | None,
     ) -> Any:
         if request.scope is not None:
             pipeline, revision = request.scope

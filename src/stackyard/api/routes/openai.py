@@ -156,8 +156,9 @@ async def _chunks(
         yield _data(completion.chunk({"role": "assistant", "content": ""}))
         item = first
         while item is not _END:
-            if item.get("content"):
-                yield _data(completion.chunk({"content": item["content"]}))
+            content = json.loads(item).get("content")
+            if content:
+                yield _data(completion.chunk({"content": content}))
             item = await events.get()
         try:
             _live, result = task.result()
