@@ -143,3 +143,18 @@ def test_what_a_definition_declares_for_serving_is_checked_at_deploy(
     assert answer.status_code == 422, answer.text
     assert needle in answer.json()["detail"]
     assert client.get("/pipelines/chat").status_code == 404  # nothing stored
+
+
+def test_chunks_with_line_breaks_keep_the_event_framing(client: TestClient) -> None:
+    text = "First line.\n\nA paragraph later,\r\nand data: that looks like a field.\n"
+    said = "Haystacks are kept in a stackyard, where each stack can be reached, changed and replaced on its own."
+    reply = CHAT.replace(json.dumps(said), json.dumps(text))
+    assert client.put("/pipelines/lines", content=reply, headers=YAML).status_code == 201
+    with client.stream("POST", "/pipelines/lines/run", json=QUESTION, headers=SSE) as answer:
+        raw = "".join(answer.iter_text())
+    # Each event is two lines and a blank one: no chunk's line break reaches the framing.
+    blocks = raw.split("\n\n")
+    assert blocks[-1] == ""
+    assert all(len(block.split("\n")) == 2 for block in blocks[:-1]), raw
+    streamed = events(client, "lines", QUESTION, SSE)
+    assert "".join(data["content"] for kind, data in streamed if kind == "chunk") == text
