@@ -107,3 +107,41 @@ def test_run_with_files_uploads_them_into_an_indexing_pipeline(
     assert sent["input"] == "files"
     pretty = stackyard("run", "indexing", "--file", first, "-o", "pretty")
     assert "hay.txt: 1 document(s) written" in pretty.stdout
+
+
+def test_run_stream_prints_the_reply_as_it_comes(stackyard: Stackyard, yard: Client) -> None:
+    yard.put_pipeline("chat", (REPO / "examples/pipelines/chat.yml").read_text())
+    question = '{"question": "Where are haystacks kept?"}'
+    streamed = stackyard("run", "chat", "--stream", "-d", question)
+    assert streamed.exit_code == 0, streamed.stderr
+    reply = yard.run("chat", {"question": "Where are haystacks kept?"}).result["reply"][0]["text"]
+    assert streamed.stdout == reply + "\n"
+    lines = [
+        json.loads(line)
+        for line in stackyard("run", "chat", "--stream", "-o", "json", "-d", question).stdout.splitlines()
+    ]
+    assert {line["event"] for line in lines[:-1]} == {"chunk"}
+    assert "".join(line["data"]["content"] for line in lines[:-1]) == reply
+    assert lines[-1]["event"] == "result"
+    assert lines[-1]["data"]["result"]["reply"][0]["text"] == reply
+
+
+def test_run_stream_problems_exit_non_zero_with_the_reason(stackyard: Stackyard, yard: Client) -> None:
+    yard.put_pipeline("chat", (REPO / "examples/pipelines/chat.yml").read_text())
+    missing = stackyard("run", "ghost", "--stream", "-d", "{}")
+    assert missing.exit_code == 1
+    assert "Error:" in missing.stderr
+    assert "ghost" in missing.stderr
+    wrong = stackyard("run", "chat", "--stream", "-d", "{}")
+    assert wrong.exit_code == 1
+    assert "The run inputs do not fit the pipeline (422)" in wrong.stderr
+    assert "'question'" in wrong.stderr
+
+
+def test_run_stream_of_a_pipeline_that_streams_nothing_prints_its_result(stackyard: Stackyard, yard: Client) -> None:
+    yard.put_pipeline("greet", prompt_yaml())
+    shown = stackyard("run", "greet", "--stream", "-d", '{"name": "Ada"}')
+    assert shown.exit_code == 0, shown.stderr
+    title, *outputs = shown.stdout.splitlines()
+    assert title.startswith("greet (revision ")
+    assert outputs == ["prompt.prompt", "    Hello Ada"]

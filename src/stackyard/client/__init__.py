@@ -37,10 +37,12 @@ from stackyard.client.models import (
     Rollout,
     RunResult,
     Status,
+    StreamChunk,
     UploadResult,
     ValidationReport,
     WriteResult,
 )
+from stackyard.client.run_events import RunEvent
 
 __all__ = [
     "ApplyItem",
@@ -64,8 +66,10 @@ __all__ = [
     "RevisionDetail",
     "RevisionPage",
     "Rollout",
+    "RunEvent",
     "RunResult",
     "Status",
+    "StreamChunk",
     "UploadFile",
     "UploadResult",
     "ValidationReport",

@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,6 +20,7 @@ from stackyard.client.calls import Call
 from stackyard.client.connection import DEFAULT_TIMEOUT, base_url, default_token
 from stackyard.client.exceptions import ServerUnreachable
 from stackyard.client.methods import AsyncMethod
+from stackyard.client.run_events import RunEvent, read_events_async, stream_run
 
 __all__ = ["AsyncClient"]
 
@@ -64,6 +66,17 @@ class AsyncClient:
         except httpx.TransportError as error:
             raise ServerUnreachable(self.url, str(error) or type(error).__name__) from error
         return call.answer(response)
+
+    def stream_run(
+        self, name: str, data: Mapping[str, Any] | None = None, include_outputs_from: Sequence[str] | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
+        """`Client.stream_run`, to iterate with `async for`; `aclose()` (or leaving the loop) ends the run.
+
+        >>> async for event in yard.stream_run("chat", {"question": "Where are haystacks kept?"}):
+        ...     if isinstance(event, StreamChunk):
+        ...         print(event.content, end="", flush=True)
+        """
+        return read_events_async(self._http, stream_run(name, data, include_outputs_from), self.token, self.url)
 
     # Every route, described once in `calls`; the methods take the same parameters as those functions.
     list_pipelines = AsyncMethod(calls.list_pipelines)

@@ -10,6 +10,7 @@ and Haystack.
     ClientError
     ├── ServerUnreachable            no HTTP answer at all
     ├── RolloutPending               a change with `wait="all"` was made, but not every replica serves it yet (202)
+    ├── StreamInterrupted            a streamed run's answer stopped before its result or error
     └── ApiError                     the server answered an error (`status`, `title`, `detail`, the whole `problem`)
         ├── InvalidRequest ── InvalidPipelineName
         ├── RequestNotValid, Unauthorized, Forbidden ── InsecureOpenMode
@@ -73,6 +74,7 @@ __all__ = [
     "StoreFull",
     "StoreReadOnly",
     "StoreUnavailable",
+    "StreamInterrupted",
     "TooManyPipelines",
     "TooManyRuns",
     "Unauthorized",
@@ -105,6 +107,18 @@ class RolloutPending(ClientError):
         pending = [replica.id for replica in rollout.replicas if not replica.applied]
         super().__init__(f"Pipeline '{rollout.pipeline}' changed; replicas not serving it yet: {', '.join(pending)}")
         self.rollout = rollout
+
+
+class StreamInterrupted(ClientError):
+    """A streamed run's answer stopped before its last event (the result or an error): the connection dropped.
+
+    The run's outcome is unknown here; its chunks so far were delivered. Run it again to get a result.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"The stream from {url} stopped before the run's result: {reason}")
+        self.url = url
+        self.reason = reason
 
 
 class ApiError(ClientError):

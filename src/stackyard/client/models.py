@@ -31,6 +31,7 @@ __all__ = [
     "Simulation",
     "Status",
     "StoreStatus",
+    "StreamChunk",
     "ValidationProblem",
     "ValidationReport",
     "WriteResult",
@@ -96,6 +97,23 @@ class RunResult(Model):
     pipeline: str
     revision: int
     result: dict[str, Any]
+
+
+class StreamChunk(Model):
+    """One chunk of a streamed run, as a component made it (a Haystack `StreamingChunk` as JSON).
+
+    `content` is the text it adds; `finish_reason` is set on a component's last chunk ("stop", "tool_calls", ...).
+    """
+
+    content: str = ""
+    component: str | None = Field(default=None, description="The component that streamed it, by name.")
+    finish_reason: str | None = None
+    index: int | None = None
+    start: bool = False
+    meta: dict[str, Any] = Field(default_factory=dict)
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_result: dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
 
 
 class FileResult(Model):

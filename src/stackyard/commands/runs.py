@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 import json
 import mimetypes
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from stackyard.client import UploadFile
+from stackyard.client import RunEvent, RunResult, StreamChunk, UploadFile
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_json
 from stackyard.commands.results import print_run
@@ -59,11 +60,26 @@ def run(
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     output: Annotated[
-        RunOutput, typer.Option("--output", "-o", help="json, or pretty: documents and answers for people.")
-    ] = RunOutput.json,
+        RunOutput | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="json, or pretty: documents and answers for people. With --stream, json is one event a line.",
+            show_default="json; with --stream, the text as it comes",
+        ),
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the reply as the pipeline streams it, chunk by chunk.")
+    ] = False,
 ) -> None:
     """Run a pipeline and print its result."""
     inputs = parse_data(data)
+    if stream:
+        if files:
+            raise typer.BadParameter("a run with files does not stream", param_hint="--stream")
+        with reporting(), connect(server, token) as yard:
+            print_events(yard.stream_run(name, inputs), as_json=output is RunOutput.json)
+        return
     with reporting(), connect(server, token) as yard:
         uploads = [upload(path) for path in files or []]
         if uploads:
@@ -83,6 +99,26 @@ def run(
         print_run(f"{answer.pipeline} (revision {answer.revision})", answer.result)
     else:
         print_json(answer)
+
+
+def print_events(events: Iterable[RunEvent], *, as_json: bool) -> None:
+    """A streamed run: each event as a JSON line, or the chunks' text as it comes (the result when none came)."""
+    streamed = False
+    try:
+        for event in events:
+            kind = "chunk" if isinstance(event, StreamChunk) else "result"
+            if as_json:
+                line = {"event": kind, "data": event.model_dump(mode="json")}
+                typer.echo(json.dumps(line, ensure_ascii=False, default=str))
+            elif isinstance(event, StreamChunk):
+                typer.echo(event.content, nl=False)  # echo flushes: each chunk shows as it arrives
+                streamed = streamed or bool(event.content)
+            elif not streamed and isinstance(event, RunResult):
+                # A pipeline that streams nothing sends only its result: show it as `-o pretty` would.
+                print_run(f"{event.pipeline} (revision {event.revision})", event.result)
+    finally:
+        if streamed:
+            typer.echo()  # ends the text's line, also before an error that cut it short
 
 
 def validate(
