@@ -426,9 +426,12 @@ class WorkerPool:
         )
         try:
             await anyio.to_thread.run_sync(process.start)
+            _transport, channel = await asyncio.get_running_loop().create_connection(Channel, sock=ours)
+        except BaseException:
+            ours.close()  # a start cut short (the server stops): a worker that did start reads the end and ends
+            raise
         finally:
             theirs.close()
-        _transport, channel = await asyncio.get_running_loop().create_connection(Channel, sock=ours)
         return _Handle(process, channel, memory=memory)
 
     async def _watch(self, handle: _Handle, task: asyncio.Future[Answer], deadline: float) -> None:
