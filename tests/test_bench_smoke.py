@@ -54,6 +54,7 @@ def test_smoke_run_of_every_part_writes_the_report_and_loses_no_run_during_updat
         "5-many",
         "6-deploy",
         "7-workers",
+        "8-streams",
     ]
     # Replacing a pipeline under load must not fail a single run: a property of the server, not a speed.
     assert results["3-updates"]["headline"]["Stackyard: failed runs during 3 updates"] == "0"

@@ -54,7 +54,7 @@ def test_a_path_that_names_nothing_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_example_pipelines_are_named_by_their_files() -> None:
-    assert [file.name for file in discover([REPO / "examples" / "pipelines"])] == ["greet", "indexing", "query"]
+    assert [file.name for file in discover([REPO / "examples" / "pipelines"])] == ["chat", "greet", "indexing", "query"]
 
 
 def test_a_file_dumped_by_haystack_keeps_its_metadata_name(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fake_openai import FakeOpenAI, fake_openai
 from tests.metrics_text import sample
@@ -164,3 +166,21 @@ def test_a_stream_through_a_host_off_the_list_is_refused_at_once(server: Server,
     assert (problem["rule"], problem["component"]) == ("egress", "llm")
     assert "localhost" in problem["detail"]
     assert upstream.requests == []
+
+
+def test_the_openai_compatible_api_passes_on_the_upstreams_usage(server: Server, upstream: FakeOpenAI) -> None:
+    declared = "metadata:\n  chat: {input: question, output: llm.replies, model: relayed}\n"
+    deploy(server, "relay", declared + chat(upstream.base_url, **WITH_USAGE))
+    ai = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Where are haystacks kept?"}]
+    whole = ai.chat.completions.create(model="relayed", messages=ask)
+    assert whole.choices[0].message.content == "".join(upstream.words)
+    assert whole.usage is not None
+    assert whole.usage.total_tokens == upstream.usage["total_tokens"]
+    stream = ai.chat.completions.create(
+        model="relayed", messages=ask, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == "".join(upstream.words)
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == upstream.usage["total_tokens"]

@@ -39,4 +39,5 @@ def test_schemathesis_with_every_check_finds_no_difference_from_the_document(tmp
     tested = re.search(r"Tested: (\d+)", done.stdout)
     assert selected is not None, report
     assert tested is not None, report
-    assert int(tested[1]) == int(selected[1]) == int(selected[2]) >= 40, "every operation of the document was tested"
+    # All but /mcp's GET, POST and DELETE, which speak the MCP protocol (schemathesis.toml says why).
+    assert int(tested[1]) == int(selected[1]) == int(selected[2]) - 3 >= 40, "every operation but /mcp was tested"

@@ -70,6 +70,8 @@ class ToolServer:
         self.server.request_handlers[types.CallToolRequest] = self._call_tool
         # Sessions that listed tools: the ones holding a list that can go stale. Weak, so an ended session is gone.
         self.listeners: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        # The tools as the listeners last learned of them; None while nobody listens (`_watch`).
+        self.seen: frozenset[tuple[str, str, int]] | None = None
         self.manager = StreamableHTTPSessionManager(app=self.server)
 
     @classmethod
@@ -121,13 +123,15 @@ class ToolServer:
         Comparing the (name, pipeline, revision) triples of the live opted-in pipelines costs microseconds per
         pipeline; a new revision may change a schema or description, so it counts as a change.
         """
-        seen = self._fingerprint()
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            now = self._fingerprint()
-            if now == seen:
+            if not self.listeners:  # nobody to tell: no need to look (the first to list tools sets the baseline)
+                self.seen = None
                 continue
-            seen = now
+            now = self._fingerprint()
+            if now == self.seen:
+                continue
+            self.seen = now
             for session in list(self.listeners):
                 try:
                     await session.send_tool_list_changed()
@@ -144,6 +148,8 @@ class ToolServer:
 
     async def _list_tools(self, _: types.ListToolsRequest) -> types.ServerResult:
         self.listeners.add(self.server.request_context.session)
+        if self.seen is None:  # the tools this listener is about to see: what a change is a change from
+            self.seen = self._fingerprint()
         token = self._caller()
         tools = [
             spec

@@ -142,14 +142,19 @@ def problem_openapi(app: FastAPI, described: Sequence[BaseRoute] = ()) -> dict[s
     components["Problem"] = PROBLEM_SCHEMA
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    components["OpenAIError"] = OPENAI_ERROR_SCHEMA
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for operations in schema.get("paths", {}).values():
+    # The OpenAI-compatible routes answer their own errors in OpenAI's shape, which OpenAI's clients read; access
+    # control answers theirs (401, 403) as problems still.
+    openai = {**problem, "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}
+    for path, operations in schema.get("paths", {}).items():
+        content = openai if path.startswith("/v1/") else problem
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for status, response in responses.items():
                 if status == "default" or int(status) >= 400:
-                    response["content"] = problem
-            responses["default"] = {"description": "An error, as RFC 9457 problem details", "content": problem}
+                    response["content"] = content
+            responses["default"] = {"description": "An error, as RFC 9457 problem details", "content": content}
     app.openapi_schema = schema
     return schema
 
@@ -167,4 +172,23 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "instance": {"type": "string"},
     },
     "additionalProperties": True,
+}
+
+OPENAI_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "OpenAIError",
+    "description": "An error of the OpenAI-compatible routes, in OpenAI's shape.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
 }
