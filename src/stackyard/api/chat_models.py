@@ -82,11 +82,8 @@ def chat_models(registry: Registry) -> dict[str, ChatModel]:
     """Model name -> model, for every enabled live pipeline that declares one; a name two pipelines ask for goes
     to the first by pipeline name."""
     models: dict[str, ChatModel] = {}
-    for name in registry.names():
-        live = registry.get(name)
-        model = chat_model(live) if live is not None and registry.is_enabled(name) else None
-        if model is not None:
-            models.setdefault(model.model, model)
+    for model in filter(None, map(chat_model, registry.enabled())):
+        models.setdefault(model.model, model)
     return models
 
 

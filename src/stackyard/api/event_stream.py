@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -32,7 +33,8 @@ from stackyard.serving.registry import LiveRevision
 from stackyard.serving.streams import stream_build
 
 MEDIA_TYPE = "text/event-stream"
-_END = object()  # the run ended: its task holds the result or the problem
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nor cached nor held by a proxy
+END = object()  # the run ended: its task holds the result or the problem
 _CHUNK_EVENT = b"event: chunk\ndata: "  # a chunk comes from the worker as JSON text on one line
 
 
@@ -42,24 +44,40 @@ def wants_stream(request: Request, body: RunRequest) -> bool:
 
 async def stream_run(request: Request, state: AppState, name: str, body: RunRequest) -> Response:
     """Start the run; answer a stream once it has something to say, or the problem that stopped it first."""
-    events: asyncio.Queue[Any] = asyncio.Queue()
     work = functools.partial(
         stream_build, data=body.data, include_outputs_from=body.include_outputs_from, policy=state.inputs
     )
+    started = await start_stream(state, name, work)
+    if started.first is END:
+        started.task.result()  # a problem before the stream began: answered as any other
+    return StreamingResponse(
+        _events(name, started.first, started.events, started.task),
+        media_type=MEDIA_TYPE,
+        headers=STREAM_HEADERS,
+    )
+
+
+@dataclass(frozen=True)
+class StartedStream:
+    """A streaming run under way: its first event (a chunk, or `END`), the queue of those after it, and its task."""
+
+    first: Any
+    events: asyncio.Queue[Any]
+    task: asyncio.Future[tuple[LiveRevision, Any]]
+
+
+async def start_stream(state: AppState, name: str, work: Callable[[Any], Any]) -> StartedStream:
+    """Start a streaming run of `name` and wait for its first chunk or its end, so that a problem met before any
+    chunk can still be answered with its own status. The queue gets each chunk, then `END` when the run ends."""
+    events: asyncio.Queue[Any] = asyncio.Queue()
     task = asyncio.ensure_future(state.leases.run(name, work, on_chunk=events.put_nowait))
-    task.add_done_callback(lambda _: events.put_nowait(_END))
+    task.add_done_callback(lambda _: events.put_nowait(END))
     try:
         first = await events.get()
     except BaseException:
         task.cancel()
         raise
-    if first is _END:
-        task.result()  # a problem before the stream began: answered as any other
-    return StreamingResponse(
-        _events(name, first, events, task),
-        media_type=MEDIA_TYPE,
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return StartedStream(first, events, task)
 
 
 async def _events(
@@ -67,13 +85,13 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     try:
         item = first
-        while item is not _END:
+        while item is not END:
             # Every chunk that has arrived goes out in one write: a fast generator's chunks are not a write each.
             batch = [_CHUNK_EVENT + item + b"\n\n"]
-            while not events.empty() and (item := events.get_nowait()) is not _END:
+            while not events.empty() and (item := events.get_nowait()) is not END:
                 batch.append(_CHUNK_EVENT + item + b"\n\n")
             yield b"".join(batch)
-            if item is not _END:
+            if item is not END:
                 item = await events.get()
         try:
             live, result = task.result()

@@ -63,11 +63,8 @@ def offered(registry: Registry) -> dict[str, ToolSpec]:
     """Tool name -> tool, for every enabled live pipeline that opts in. Two pipelines asking for one tool name: the
     first by pipeline name keeps it, so the answer does not depend on the order they were deployed in."""
     tools: dict[str, ToolSpec] = {}
-    for name in registry.names():
-        live = registry.get(name)
-        spec = tool_spec(live) if live is not None and registry.is_enabled(name) else None
-        if spec is not None:
-            tools.setdefault(spec.name, spec)
+    for spec in filter(None, map(tool_spec, registry.enabled())):
+        tools.setdefault(spec.name, spec)
     return tools
 
 

@@ -87,6 +87,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._live)
 
+    def enabled(self) -> list[LiveRevision]:
+        """The live revisions of the enabled pipelines, by pipeline name."""
+        return [self._live[name] for name in sorted(self._live) if name not in self._disabled]
+
     def set_enabled(self, name: str, enabled: bool) -> None:
         """A disabled pipeline stays built (re-enabling is instant) but its runs are refused."""
         if enabled:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stackyard.api.chat_models import ChatModel, chat_models
 from stackyard.api.dependencies import AppState
+from stackyard.api.event_stream import END, STREAM_HEADERS, start_stream
 from stackyard.api.mcp_tools import may_run
 from stackyard.errors import StackyardError
 from stackyard.serving.registry import LiveRevision
@@ -30,7 +31,6 @@ from stackyard.serving.runner import run_build
 from stackyard.serving.streams import stream_build
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-_END = object()
 
 
 class ChatCompletionRequest(BaseModel):
@@ -125,22 +125,15 @@ async def _stream(
     state: AppState, model: ChatModel, data: dict[str, Any], completion: _Completion, usage: bool
 ) -> Response:
     """Start the run; answer the stream once it has something to say, or the problem that stopped it first."""
-    events: asyncio.Queue[Any] = asyncio.Queue()
     work = functools.partial(stream_build, data=data, policy=state.inputs)
-    task = asyncio.ensure_future(state.leases.run(model.pipeline, work, on_chunk=events.put_nowait))
-    task.add_done_callback(lambda _: events.put_nowait(_END))
-    try:
-        first = await events.get()
-    except BaseException:
-        task.cancel()
-        raise
-    if first is _END and task.exception() is not None:
-        error = task.exception()
+    started = await start_stream(state, model.pipeline, work)
+    error = started.task.exception() if started.first is END else None
+    if error is not None:
         return _problem(error) if isinstance(error, StackyardError) else _error(500, "The run failed.", None, None)
     return StreamingResponse(
-        _chunks(model, completion, first, events, task, usage),
+        _chunks(model, completion, started.first, started.events, started.task, usage),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers=STREAM_HEADERS,
     )
 
 
@@ -155,7 +148,7 @@ async def _chunks(
     try:
         yield _data(completion.chunk({"role": "assistant", "content": ""}))
         item = first
-        while item is not _END:
+        while item is not END:
             content = json.loads(item).get("content")
             if content:
                 yield _data(completion.chunk({"content": content}))
