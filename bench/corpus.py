@@ -1,4 +1,5 @@
-"""Components the benchmark pipelines use besides Haystack's own: a synthetic corpus, a process probe and CPU work.
+"""Components the benchmark pipelines use besides Haystack's own: a synthetic corpus, a process probe, CPU work
+and a chat model that streams at a model's pace.
 
 Every server under test (Stackyard, the floor, Hayhooks) must search the same 10,000 documents. An
 `InMemoryDocumentStore` index is process-global, so a component that fills it when it is built puts the corpus in
@@ -7,11 +8,14 @@ each worker process, however the server builds pipelines.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
+from typing import Any
 
 from haystack import Document, component
+from haystack.dataclasses import ChatMessage, ComponentInfo, StreamingChunk
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 WORDS = (  # noqa: SIM905 - a sentence reads better than 54 quoted words
@@ -78,3 +82,50 @@ class Burn:
         while time.perf_counter() < deadline:
             spins += 1
         return {"spins": spins}
+
+
+@component
+class PacedChat:
+    """A chat model without a model: streams `words` words, the first after `first_ms` and each next one `pace_ms`
+    later, as a model's tokens arrive. A chunk then reaches its reader alone, not at the head of a burst the server
+    must also pass on, so the time to it is the path it takes. Streams from `run` (as Stackyard runs it) and from
+    `run_async` (as `Pipeline.stream()` does)."""
+
+    def __init__(self, words: int = 50, first_ms: float = 20.0, pace_ms: float = 2.0) -> None:
+        self.words = words
+        self.first_ms = first_ms
+        self.pace_ms = pace_ms
+
+    def _chunks(self) -> list[tuple[float, StreamingChunk]]:
+        """Each chunk with the `perf_counter` time it is due: on a schedule fixed at the start, so a sleep that
+        overshoots delays one chunk, not every one after it, whichever way the caller sleeps."""
+        info = ComponentInfo.from_component(self)
+        start = time.perf_counter() + self.first_ms / 1000
+        return [
+            (
+                start + index * self.pace_ms / 1000,
+                StreamingChunk(content=f"word{index} ", component_info=info, index=0, start=index == 0),
+            )
+            for index in range(self.words)
+        ]
+
+    def _reply(self) -> dict[str, list[ChatMessage]]:
+        return {"replies": [ChatMessage.from_assistant("".join(f"word{index} " for index in range(self.words)))]}
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, messages: list[ChatMessage], streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
+        for due, chunk in self._chunks():
+            time.sleep(max(due - time.perf_counter(), 0))
+            if streaming_callback is not None:
+                streaming_callback(chunk)
+        return self._reply()
+
+    @component.output_types(replies=list[ChatMessage])
+    async def run_async(
+        self, messages: list[ChatMessage], streaming_callback: Any = None
+    ) -> dict[str, list[ChatMessage]]:
+        for due, chunk in self._chunks():
+            await asyncio.sleep(max(due - time.perf_counter(), 0))
+            if streaming_callback is not None:
+                await streaming_callback(chunk)
+        return self._reply()

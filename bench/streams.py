@@ -9,9 +9,13 @@ model. One stream at a time, the two sides alternate; the medians over `stream_r
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import shutil
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
@@ -21,10 +25,12 @@ from bench.plan import Plan
 from bench.report import Section, Table, ms, num
 
 QUESTION = {"question": "Where are haystacks kept?"}
+WRAPPERS = Path(__file__).parent / "hayhooks_wrappers"  # Hayhooks' side: a Python wrapper per pipeline
+_YAML = {"Content-Type": "application/yaml"}
 
 
-def chat_yaml(words: int) -> str:
-    reply = " ".join(f"word{index}" for index in range(words))
+def _chat_pipeline(llm: str) -> str:
+    """A chat prompt builder feeding the chat model `llm` (its `type` and `init_parameters`, as YAML)."""
     return f"""\
 components:
   prompt:
@@ -34,16 +40,44 @@ components:
       template: |
         {{% message role="user" %}}{{{{ question }}}}{{% endmessage %}}
   llm:
-    type: haystack.components.generators.chat.mock.MockChatGenerator
-    init_parameters:
-      responses:
-        - role: assistant
-          content:
-            - text: "{reply}"
-connections:
+{llm}connections:
   - sender: prompt.prompt
     receiver: llm.messages
 """
+
+
+def chat_yaml(words: int) -> str:
+    """Haystack's `MockChatGenerator`, answering `words` words."""
+    reply = " ".join(f"word{index}" for index in range(words))
+    mock = "haystack.components.generators.chat.mock.MockChatGenerator"
+    return _chat_pipeline(
+        f"    type: {mock}\n    init_parameters: {{responses: [{{role: assistant, content: [{{text: '{reply}'}}]}}]}}\n"
+    )
+
+
+def paced_yaml(words: int) -> str:
+    """A chat model that streams at a model's pace (`bench.corpus.PacedChat`)."""
+    parameters = f"{{words: {words}, first_ms: {PACED_FIRST_MS}, pace_ms: {PACED_GAP_MS}}}"
+    return _chat_pipeline(f"    type: bench.corpus.PacedChat\n    init_parameters: {parameters}\n")
+
+
+def paced_chat_yaml(words: int) -> str:
+    """`paced_yaml`, declared a chat model: what Stackyard serves on its OpenAI-compatible route."""
+    return (
+        paced_yaml(words)
+        + """\
+inputs:
+  question: prompt.question
+outputs:
+  reply: llm.replies
+metadata:
+  chat: {input: question, output: reply}
+"""
+    )
+
+
+PACED_FIRST_MS = 20.0  # a model's time to its first token, short of a real one's so rounds stay quick
+PACED_GAP_MS = 2.0
 
 
 def _direct(text: str) -> tuple[float, float, int]:
@@ -62,18 +96,23 @@ def _direct(text: str) -> tuple[float, float, int]:
         return first - began, (last - first) / max(count - 1, 1), count
 
     try:
-        return asyncio.run(stream())
+        return _LOOP.run(stream())
     finally:
         pipeline.close()
 
 
-def _through(client: httpx.Client) -> tuple[float, float, int]:
+# One event loop for every direct stream, as a server calling `Pipeline.stream()` would have: a new loop each time
+# (`asyncio.run`) would add its own start-up to Haystack's side and flatter Stackyard's.
+_LOOP = asyncio.Runner()
+
+
+def _through(client: httpx.Client, name: str = "streamer") -> tuple[float, float, int]:
     """The same, through Stackyard's streaming run (Server-Sent Events over HTTP)."""
     began = time.perf_counter()
     first = last = 0.0
     count = 0
     body = {"data": QUESTION}
-    with client.stream("POST", "/pipelines/streamer/run", json=body, headers={"Accept": "text/event-stream"}) as answer:
+    with client.stream("POST", f"/pipelines/{name}/run", json=body, headers={"Accept": "text/event-stream"}) as answer:
         answer.raise_for_status()
         for line in answer.iter_lines():
             if line == "event: chunk":
@@ -82,6 +121,56 @@ def _through(client: httpx.Client) -> tuple[float, float, int]:
                     first = last
                 count += 1
     return first - began, (last - first) / max(count - 1, 1), count
+
+
+def _chat(client: httpx.Client, model: str) -> tuple[float, float, int]:
+    """First-chunk time and mean gap (s) of a streamed chat completion on an OpenAI-compatible route, counting the
+    chunks that carry content (a server may send the role, or the finish, in a chunk of its own)."""
+    body = {"model": model, "messages": [{"role": "user", "content": QUESTION["question"]}], "stream": True}
+    began = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    with client.stream("POST", "/v1/chat/completions", json=body) as answer:
+        answer.raise_for_status()
+        for line in answer.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            choices = json.loads(line.removeprefix("data: "))["choices"]
+            if choices and choices[0]["delta"].get("content"):
+                last = time.perf_counter()
+                if count == 0:
+                    first = last
+                count += 1
+    return first - began, (last - first) / max(count - 1, 1), count
+
+
+def _chat_rounds(plan: Plan, folder: Path, words: int, stackyard: httpx.Client) -> tuple[list[Timings], list[str]]:
+    """The paced chat model on OpenAI-compatible routes, alternating with the direct call: Stackyard's, and
+    Hayhooks' (from its Python wrapper, on the same core) when the plan has Hayhooks."""
+    answer = stackyard.put("/pipelines/paced-chat", content=paced_chat_yaml(words), headers=_YAML)
+    answer.raise_for_status()
+    clients: list[httpx.Client] = [stackyard]
+    names = ["paced-chat"]
+    labels = ["Stackyard on one core"]
+    with contextlib.ExitStack() as stack:
+        if plan.hayhooks is not None:
+            wrappers = folder / "hayhooks-wrappers"
+            shutil.copytree(WRAPPERS, wrappers, dirs_exist_ok=True)
+            (wrappers / "paced" / "paced.yml").write_text(paced_yaml(words))
+            hayhooks = stack.enter_context(processes.hayhooks(folder, plan.hayhooks, wrappers))
+            clients.append(stack.enter_context(httpx.Client(base_url=hayhooks.url, timeout=60)))
+            names.append("paced")
+            labels.append("Hayhooks on one core")
+        text = paced_yaml(words)
+        sides: list[Timings] = [[] for _ in range(1 + len(clients))]
+        for http, name in zip(clients, names, strict=True):
+            _chat(http, name)
+        _direct(text)
+        for _ in range(plan.stream_rounds):
+            sides[0].append(_direct(text))
+            for side, http, name in zip(sides[1:], clients, names, strict=True):
+                side.append(_chat(http, name))
+    return sides, labels
 
 
 async def _many(url: str, streams: int, chunks: int) -> tuple[int, float]:
@@ -107,14 +196,33 @@ async def _many(url: str, streams: int, chunks: int) -> tuple[int, float]:
         return done.count(False), time.perf_counter() - began
 
 
+Timings = list[tuple[float, float, int]]
+
+
+def _rounds(plan: Plan, text: str, name: str, clients: list[httpx.Client]) -> list[Timings]:
+    """`plan.stream_rounds` streams of pipeline `name` on each side, alternating: direct first, then each server."""
+    sides: list[Timings] = [[] for _ in range(1 + len(clients))]
+    for http in clients:
+        answer = http.put(f"/pipelines/{name}", content=text, headers=_YAML)
+        answer.raise_for_status()
+        _through(http, name)
+    _direct(text)  # imports and first-run costs, on neither side of the comparison
+    for _ in range(plan.stream_rounds):
+        sides[0].append(_direct(text))
+        for side, http in zip(sides[1:], clients, strict=True):
+            side.append(_through(http, name))
+    return sides
+
+
+def _median(timings: Timings, field: int, scale: float) -> float:
+    return statistics.median(item[field] for item in timings) * scale
+
+
 def run(plan: Plan) -> Section:
     folder = plan.work / "streams"
     folder.mkdir(parents=True, exist_ok=True)
-    text = chat_yaml(plan.stream_chunks)
-    _direct(text)  # imports and first-run costs, on neither side of the comparison
-    direct: list[tuple[float, float, int]] = []
-    through: list[tuple[float, float, int]] = []
-    free: list[tuple[float, float, int]] = []
+    burst_text = chat_yaml(plan.stream_chunks)
+    paced_words = min(plan.stream_chunks, 50)
     env = {"STACKYARD_MAX_CONCURRENT_RUNS": str(plan.streams), "STACKYARD_MAX_QUEUED_RUNS": str(plan.streams)}
     # The server twice: held to one core (as the other parts run it), where the worker making chunks and the
     # server passing them on take turns on that core; and free on the machine's cores, as it runs when started.
@@ -124,15 +232,10 @@ def run(plan: Plan) -> Section:
         httpx.Client(base_url=server.url, timeout=60) as client,
         httpx.Client(base_url=unpinned.url, timeout=60) as free_client,
     ):
-        for http in (client, free_client):
-            answer = http.put("/pipelines/streamer", content=text, headers={"Content-Type": "application/yaml"})
-            answer.raise_for_status()
-            _through(http)
-        for _ in range(plan.stream_rounds):
-            direct.append(_direct(text))
-            through.append(_through(client))
-            free.append(_through(free_client))
+        burst = _rounds(plan, burst_text, "streamer", [client, free_client])
+        paced = _rounds(plan, paced_yaml(paced_words), "paced", [client, free_client])
         unpinned.stop()
+        chat, chat_labels = _chat_rounds(plan, folder, paced_words, client)
         peak = [server.pss_mib()]
         stop = threading.Event()
 
@@ -146,20 +249,24 @@ def run(plan: Plan) -> Section:
         stop.set()
         sampler.join()
         idle = server.pss_mib()
-    first_direct = statistics.median(item[0] for item in direct) * 1000
-    first_through = statistics.median(item[0] for item in through) * 1000
-    gap_direct = statistics.median(item[1] for item in direct) * 1e6
-    gap_through = statistics.median(item[1] for item in through) * 1e6
-    first_free = statistics.median(item[0] for item in free) * 1000
-    gap_free = statistics.median(item[1] for item in free) * 1e6
-    counts = {item[2] for item in direct + through + free}
-    rows = [
-        ["`Pipeline.stream()` in this process", ms(first_direct), num(gap_direct)],
-        ["Stackyard on one core, as Server-Sent Events", ms(first_through), num(gap_through)],
-        ["added by Stackyard on one core", ms(first_through - first_direct), num(gap_through - gap_direct)],
-        ["Stackyard on the machine's cores", ms(first_free), num(gap_free)],
-        ["added by Stackyard on the machine's cores", ms(first_free - first_direct), num(gap_free - gap_direct)],
-    ]
+    firsts = [[_median(side, 0, 1000) for side in leg] for leg in (burst, paced)]
+    gaps = [[_median(side, 1, 1e6) for side in leg] for leg in (burst, paced)]
+    labels = ["Stackyard on one core", "Stackyard on the machine's cores"]
+    rows = []
+    for leg, title in enumerate([f"a burst of {plan.stream_chunks} chunks", f"{paced_words} chunks at a model's pace"]):
+        first, gap = firsts[leg], gaps[leg]
+        rows.append([f"{title}: `Pipeline.stream()` in this process", ms(first[0]), num(gap[0])])
+        for index, label in enumerate(labels, start=1):
+            rows.append([f"{title}: {label}", ms(first[index]), num(gap[index])])
+            rows.append([f"{title}: added by {label}", ms(first[index] - first[0]), num(gap[index] - gap[0])])
+    chat_first = [_median(side, 0, 1000) for side in chat]
+    chat_gap = [_median(side, 1, 1e6) for side in chat]
+    chat_rows = [["`Pipeline.stream()` in this process", ms(chat_first[0]), num(chat_gap[0])]]
+    for index, label in enumerate(chat_labels, start=1):
+        chat_rows.append([label, ms(chat_first[index]), num(chat_gap[index])])
+        chat_rows.append(
+            [f"added by {label}", ms(chat_first[index] - chat_first[0]), num(chat_gap[index] - chat_gap[0])]
+        )
     many = [
         [
             f"{plan.streams} streams of {plan.stream_chunks} chunks at once",
@@ -170,33 +277,53 @@ def run(plan: Plan) -> Section:
             f"{idle:.0f}",
         ]
     ]
+    counts = {item[2] for leg in burst for item in leg}
     return Section(
         part="8-streams",
         title="8. Streaming",
         text=(
-            f"A chat prompt builder and a `MockChatGenerator` that streams a {plan.stream_chunks}-word reply, a chunk "
-            "per word with no wait, so what is timed is the path a chunk takes, not a model. First, one stream at a "
-            f"time, {plan.stream_rounds} times each, alternating: the time from the call (Stackyard: from sending the "
-            "request) to the first chunk, and the mean gap between chunks after it, for Haystack's `Pipeline.stream()` "
-            "called in the benchmark process and for the same pipeline streamed by Stackyard (medians), held to one "
-            "core (server and workers on core 0, as the other parts run it) and free on the machine's cores. On one "
-            "core, the worker making chunks and the server passing them on take turns, so a burst of chunks reaches "
-            "the client only as the worker yields the core. Then many "
-            "streams at once on one `stackyard serve` (pinned to one core, workers included), each read to its end: "
-            "failed streams (not 200, a chunk missing, or no result), and the proportional set size of the server's "
-            "processes, at its peak during the streams and after them. Goals: at most 2 ms added to the first chunk "
-            "and 0.2 ms to each chunk after it; 0 failed streams. Hayhooks streams only from a Python pipeline "
-            "wrapper, not from a YAML pipeline like this one, so it has no leg here."
+            "Two chat pipelines, a chat prompt builder feeding a chat model that needs no model: "
+            f"Haystack's `MockChatGenerator`, which streams a {plan.stream_chunks}-word reply as a burst (a chunk per "
+            "word with no wait), and `bench.corpus.PacedChat`, which streams "
+            f"{paced_words} words at a model's pace (the first after {PACED_FIRST_MS:g} ms, then one every "
+            f"{PACED_GAP_MS:g} ms). One stream at a time, {plan.stream_rounds} times each, alternating: the time "
+            "from the call (Stackyard: from sending the request) to the first chunk, and the mean gap between chunks "
+            "after it, for Haystack's `Pipeline.stream()` called in the benchmark process (on one event loop kept "
+            "for every call, as a server would) and for the same pipeline streamed by Stackyard as Server-Sent "
+            "Events over HTTP (medians), held to one core (server and workers on core 0, as the other parts run it) "
+            "and free on the machine's cores. The burst measures what each chunk costs: its first chunk also "
+            "waits while the server takes in the burst behind it. The paced stream measures what a reader of a "
+            "model's stream waits for: each chunk travels alone, as tokens do. Then many streams at once on one "
+            "`stackyard serve` (pinned to one core, workers included), each read to its end: failed streams (not "
+            "200, a chunk missing, or no result), and the proportional set size of the server's processes, at its "
+            "peak during the streams and after them. Goals: at most 2 ms added to the first chunk and 0.2 ms to "
+            "each chunk after it; 0 failed streams. Last, the paced pipeline as a chat model streamed on the "
+            "OpenAI-compatible route (`POST /v1/chat/completions`, `stream: true`; chunks with content counted), "
+            "by Stackyard and by Hayhooks side by side, both on core 0. Hayhooks streams no YAML-deployed "
+            "pipeline, so its side is a Python pipeline wrapper (`bench/hayhooks_wrappers/paced/`) that loads "
+            "the same YAML and streams it with Hayhooks' `streaming_generator`, as its documentation shows."
         ),
         tables=[
             Table(["one stream at a time", "first chunk, ms", "between chunks, µs"], rows),
+            Table(["OpenAI-compatible chat, paced, one at a time", "first chunk, ms", "between chunks, µs"], chat_rows),
             Table(["load", "failed", "seconds", "chunks/s", "peak PSS MiB", "PSS after MiB"], many),
         ],
-        notes=[f"Chunks per stream seen: {sorted(counts)} (the reply's {plan.stream_chunks} words)."],
+        notes=[f"Chunks per burst seen: {sorted(counts)} (the reply's {plan.stream_chunks} words)."],
         headline={
-            "Streaming: first chunk added by Stackyard on one core (ms)": f"{first_through - first_direct:.2f}",
-            "Streaming: first chunk added by Stackyard on the machine's cores (ms)": f"{first_free - first_direct:.2f}",
-            "Streaming: added per chunk on one core (µs)": f"{gap_through - gap_direct:.0f}",
+            "Streaming: first chunk added by Stackyard at a model's pace, one core (ms)": (
+                f"{firsts[1][1] - firsts[1][0]:.2f}"
+            ),
+            "Streaming: first chunk added by Stackyard at a model's pace, machine's cores (ms)": (
+                f"{firsts[1][2] - firsts[1][0]:.2f}"
+            ),
+            "Streaming: first chunk of a burst added by Stackyard on one core (ms)": (
+                f"{firsts[0][1] - firsts[0][0]:.2f}"
+            ),
+            "Streaming: added per chunk of a burst on one core (µs)": f"{gaps[0][1] - gaps[0][0]:.0f}",
+            **{
+                f"Streaming: first chat chunk added by {label} (ms)": f"{chat_first[index] - chat_first[0]:.2f}"
+                for index, label in enumerate(chat_labels, start=1)
+            },
             f"Streaming: failed of {plan.streams} concurrent streams": str(failed),
             f"Streaming: peak PSS during {plan.streams} streams (MiB)": f"{max(peak):.0f}",
         },

@@ -8,7 +8,6 @@ it): a flag is a file that exists once set.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -108,7 +107,7 @@ class Gate:
 @component
 class StreamingGate:
     """Streams `before` words, waits at the gate named `key`, then streams `after` and answers them all: a stream
-    the test can hold in the middle. Streams only as Haystack's `Pipeline.stream()` runs it (asynchronously)."""
+    the test can hold in the middle."""
 
     def __init__(self, key: str, before: str, after: str) -> None:
         self.key = key
@@ -117,21 +116,21 @@ class StreamingGate:
 
     @component.output_types(replies=list[ChatMessage])
     def run(self, question: str, streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
-        return {"replies": [ChatMessage.from_assistant(f"{self.before} {self.after}")]}
-
-    @component.output_types(replies=list[ChatMessage])
-    async def run_async(self, question: str, streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
         from haystack.dataclasses import ComponentInfo, StreamingChunk
 
         info = ComponentInfo.from_component(self)
-        for word in self.before.split():
-            await streaming_callback(StreamingChunk(content=word + " ", component_info=info))
+
+        def say(words: str) -> None:
+            for word in words.split():
+                if streaming_callback is not None:
+                    streaming_callback(StreamingChunk(content=word + " ", component_info=info))
+
+        say(self.before)
         entered, release = GATES[self.key]
         entered.path.write_text(str(os.getpid()))  # set, naming the worker that runs it
-        if not await asyncio.to_thread(release.wait, 30):
+        if not release.wait(timeout=30):
             raise TimeoutError("the test never opened the gate")
-        for word in self.after.split():
-            await streaming_callback(StreamingChunk(content=word + " ", component_info=info))
+        say(self.after)
         return {"replies": [ChatMessage.from_assistant(f"{self.before} {self.after}")]}
 
 

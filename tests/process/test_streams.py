@@ -1,13 +1,19 @@
-"""Streams against a real server: a stream keeps the revision it started on through an update, and a client that
-goes away mid-stream ends the run at once, its slot free again."""
+"""Streams against a real server: a stream keeps the revision it started on through an update, a client that
+goes away mid-stream ends the run at once, its slot free again, and shutdown lets a stream finish."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.components import GATES, alive
 from tests.metrics_text import sample
@@ -91,3 +97,35 @@ def test_a_client_that_leaves_mid_stream_ends_the_run_and_frees_its_slot(server:
         # Its slot is free: with one run at a time, the next run of the pipeline starts (and answers) at once.
         release.set()
         assert http.post("/pipelines/left/run", json=QUESTION, timeout=10).status_code == 200
+
+
+def test_at_shutdown_a_run_stream_finishes_and_an_mcp_listener_does_not_hold_the_server(tmp_path: Path) -> None:
+    """SIGTERM while a run streams and an MCP client listens for notifications: the run's stream goes on to its
+    result (graceful shutdown lets runs finish), while the notification stream, which never ends on its own, is
+    closed at once rather than after the 30 s that shutdown waits for connections."""
+    entered, release = GATES["shutdown"]
+    with running(tmp_path) as server, server.client() as http:
+        assert http.put("/pipelines/held", content=held("shutdown", "one", "two"), headers=YAML).is_success
+        with http.stream("POST", "/pipelines/held/run", json=QUESTION, headers=SSE) as answer:
+            lines = answer.iter_lines()
+            assert read_events(lines, 1)[0][0] == "chunk"
+            wait_until(entered.is_set, "the stream to wait at its gate")
+
+            async def listen_then_stop() -> None:
+                async with (
+                    streamable_http_client(f"{server.url}/mcp") as (read, write, _),
+                    ClientSession(read, write) as session,
+                ):
+                    await session.initialize()  # the client now holds its notification stream open
+                    await session.list_tools()
+                    server.process.send_signal(signal.SIGTERM)
+                    await anyio.to_thread.run_sync(release.set)
+
+            with contextlib.suppress(Exception):  # the client's session ends as the server goes
+                anyio.run(listen_then_stop)
+            events = read_events(lines)
+        assert [kind for kind, _ in events] == ["chunk", "result"]
+        assert events[-1][1]["result"]["llm"]["replies"][0]["content"][0]["text"] == "one two"
+        # uvicorn ends a graceful shutdown by raising the signal it caught again: the status says SIGTERM ended it.
+        assert server.process.wait(timeout=15) == -signal.SIGTERM
+        assert "Application shutdown complete" in server.log.read_text()

@@ -205,12 +205,8 @@ def _check_mapping(definition: Definition, pipeline: Pipeline, sockets: Sockets)
 
 
 def can_stream(pipeline: Pipeline, name: str) -> bool:
-    """Whether component `name` streams when the pipeline runs through `Pipeline.stream()`: Haystack's own test (it
-    runs asynchronously and takes a `streaming_callback`)."""
-    instance = pipeline.get_component(name)
-    return bool(getattr(instance, "__haystack_supports_async__", False)) and "streaming_callback" in getattr(
-        instance, "__haystack_input__", {}
-    )
+    """Whether component `name` can stream: its run takes a `streaming_callback` (`serving/streams.py`)."""
+    return "streaming_callback" in getattr(pipeline.get_component(name), "__haystack_input__", {})
 
 
 def _check_streaming(definition: Definition, pipeline: Pipeline, sockets: Sockets) -> None:
