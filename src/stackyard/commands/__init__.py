@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from stackyard.commands import apply, manage, operations, runs
+from stackyard.commands import apply, gitops, manage, operations, runs
 
 __all__ = ["register"]
 
@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("delete")(manage.delete)
     app.command("history")(manage.history)
     app.command("diff")(manage.diff)
+    app.command("export")(gitops.export)
     app.command("rollback")(manage.rollback)
     app.command("run")(runs.run)
     app.command("validate")(runs.validate)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from stackyard.client import ApplyItem, ApplyResult, Client
+from stackyard.client import ApplyItem, ApplyResult, Client, Pipeline
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_diff, print_json
 from stackyard.definitions.discovery import DefinitionFile, DiscoveryError, discover
@@ -32,7 +32,7 @@ def progress(total: int, label: str) -> Iterator[Progress | None]:
         yield bar
 
 
-def _advance(bar: Progress | None) -> None:
+def advance(bar: Progress | None) -> None:
     if bar is not None:
         bar.advance(bar.task_ids[0])
 
@@ -47,24 +47,28 @@ def item(file: DefinitionFile) -> ApplyItem:
     )
 
 
+def yaml_diff(live: Pipeline, file: DefinitionFile) -> str:
+    """Unified diff of a pipeline's live YAML and a file's."""
+    return "".join(
+        difflib.unified_diff(
+            live.yaml.splitlines(keepends=True),
+            file.yaml.splitlines(keepends=True),
+            fromfile=f"{live.name}@{live.revision}",
+            tofile=str(file.path),
+        )
+    )
+
+
 def diffs(yard: Client, result: ApplyResult, files: dict[str, DefinitionFile]) -> dict[str, str]:
     """What each update changes: against the live YAML for a dry run, else the server's diff of the new revision."""
     found = {}
     with progress(len(result.updated), "diffing") as bar:
         for name in result.updated:
             if result.dry_run:
-                live = yard.get_pipeline(name)
-                found[name] = "".join(
-                    difflib.unified_diff(
-                        live.yaml.splitlines(keepends=True),
-                        files[name].yaml.splitlines(keepends=True),
-                        fromfile=f"{name}@{live.revision}",
-                        tofile=str(files[name].path),
-                    )
-                )
+                found[name] = yaml_diff(yard.get_pipeline(name), files[name])
             else:
                 found[name] = yard.diff(name).diff
-            _advance(bar)
+            advance(bar)
     return found
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from stackyard.commands.gitops import drift
 from stackyard.commands.options import DEFAULT_SERVER, Output, OutputOption, Server, Token, connect, reporting
 from stackyard.commands.render import console, err_console, print_diff, print_json, print_table
 
@@ -85,14 +87,38 @@ def history(
 
 
 def diff(
-    name: Name,
+    name: Annotated[str | None, typer.Argument(help="The pipeline's name.", show_default=False)] = None,
     from_revision: Annotated[int | None, typer.Argument(help="Older revision [default: the one before TO].")] = None,
     to_revision: Annotated[int | None, typer.Argument(help="Newer revision [default: the live one].")] = None,
+    filenames: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--filename",
+            "-f",
+            exists=True,
+            help="Instead: compare a YAML file, or a folder of *.yml / *.yaml, with the server (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Unified diff of the YAML of two revisions (default: what the last change did)."""
+    """Unified diff of the YAML of two revisions of NAME (default: what the last change did).
+
+    With -f instead of NAME: how the files differ from the server, as `stackyard apply -f FILES --prune` would
+    change it: created (only in the files), changed (with the diff of the YAML, description and labels), missing
+    (only on the server). Exit code 0 when they agree, 1 when they differ, 2 on an error.
+    """
+    if filenames:
+        if name is not None:
+            raise typer.BadParameter(
+                "give NAME to compare revisions, or -f to compare files; not both", param_hint="NAME"
+            )
+        drift(filenames, server, token, output)
+        return
+    if name is None:
+        raise typer.BadParameter("give the pipeline's NAME, or -f FOLDER to compare files with the server")
     with reporting(), connect(server, token) as yard:
         answer = yard.diff(name, from_revision, to_revision)
     if output is Output.json:

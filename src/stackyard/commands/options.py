@@ -39,16 +39,16 @@ def connect(server: str, token: str | None) -> Client:
 
 
 @contextmanager
-def reporting() -> Iterator[None]:
-    """Turn client errors into the server's problem on stderr and exit code 1, never a traceback."""
+def reporting(status: int = 1) -> Iterator[None]:
+    """Turn client errors into the server's problem on stderr and exit code `status` (1), never a traceback."""
     try:
         yield
     except ApiError as error:
         print_problem(error)
-        raise typer.Exit(1) from None
+        raise typer.Exit(status) from None
     except ClientError as error:
         err_console.print(f"[bold red]Error:[/] {error}", highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(status) from None
 
 
 def print_problem(error: ApiError) -> None:

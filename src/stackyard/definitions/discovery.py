@@ -10,29 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from stackyard.definitions.metadata import load
 from stackyard.definitions.names import check_name
 from stackyard.errors import InvalidPipelineName
 from stackyard.json_types import MAX_LABELS, Labels
 
-__all__ = ["SUFFIXES", "DefinitionFile", "DiscoveryError", "discover", "read_definition", "yaml_files"]
+__all__ = [
+    "SUFFIXES",
+    "DefinitionFile",
+    "DiscoveryError",
+    "definition_in",
+    "discover",
+    "read_definition",
+    "yaml_files",
+]
 
 SUFFIXES = (".yml", ".yaml")
 LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
-
-
-class _MetadataLoader(yaml.SafeLoader):
-    """Reads what Haystack's `Pipeline.dumps()` writes (tuples too), without importing Haystack into the CLI."""
-
-    def construct_tuple(self, node: yaml.SequenceNode) -> tuple[Any, ...]:
-        return tuple(self.construct_sequence(node))
-
-
-_MetadataLoader.add_constructor("tag:yaml.org,2002:python/tuple", _MetadataLoader.construct_tuple)
 
 
 class DiscoveryError(ValueError):
@@ -72,8 +70,13 @@ def read_definition(path: Path) -> DefinitionFile:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise DiscoveryError(f"{path}: cannot read it: {error}") from None
+    return definition_in(path, text)
+
+
+def definition_in(path: Path, text: str) -> DefinitionFile:
+    """The pipeline `text` defines when it is the file at `path`, as `read_definition` reads it."""
     try:
-        document = yaml.load(text, Loader=_MetadataLoader)  # noqa: S506 - a safe loader plus tuples
+        document = load(text)
     except yaml.YAMLError:
         document = None
     metadata = document.get("metadata") if isinstance(document, dict) else None
