@@ -55,7 +55,7 @@ def test_export_then_apply_changes_nothing(stackyard: Stackyard, yard: Client, t
     assert outcomes(again.stdout) == [["unchanged", "described"], ["unchanged", "off"], ["unchanged", "plain"]]
 
 
-def test_a_description_and_labels_set_through_the_api_go_into_the_metadata_and_the_first_apply_stores_them(
+def test_a_description_and_labels_set_through_the_api_go_into_the_metadata_and_applying_it_changes_nothing(
     stackyard: Stackyard, yard: Client, tmp_path: Path
 ) -> None:
     text = DESCRIBED.split("metadata:", maxsplit=1)[0] + "metadata:\n  owner: search   # who to ask\n# the end\n"
@@ -63,23 +63,21 @@ def test_a_description_and_labels_set_through_the_api_go_into_the_metadata_and_t
     exported = stackyard("export", tmp_path)
     assert exported.exit_code == 0
     assert "metadata added" in exported.stdout
-    assert (tmp_path / "api.yml").read_text() == DESCRIBED.split("metadata:", maxsplit=1)[0] + (
+    written = DESCRIBED.split("metadata:", maxsplit=1)[0] + (
         "metadata:\n  owner: search   # who to ask\n  name: api\n  description: Set through the API\n"
         "  labels:\n    team: search\n    tier: '1'\n# the end\n"
     )
-    drift = stackyard("diff", "-f", tmp_path)
-    assert drift.exit_code == 1  # the file's text is not the stored text yet
-    assert "+  description: Set through the API" in drift.stdout
-    applied = stackyard("apply", "-f", tmp_path)
-    assert outcomes(applied.stdout) == [["updated", "api"]]
-    got = yard.get_pipeline("api")
-    assert (got.description, got.labels, got.yaml) == (
-        "Set through the API",
-        {"team": "search", "tier": "1"},
-        (tmp_path / "api.yml").read_text(),
-    )
+    assert (tmp_path / "api.yml").read_text() == written
+    # The file says what the server holds: the stored text plus the metadata written into it, nothing else.
     assert stackyard("diff", "-f", tmp_path).exit_code == 0
     assert outcomes(stackyard("apply", "-f", tmp_path).stdout) == [["unchanged", "api"]]
+    got = yard.get_pipeline("api")
+    assert (got.revision, got.yaml) == (1, text)
+    # A change beside the written metadata is a change like any other.
+    (tmp_path / "api.yml").write_text(written.replace("Hi {{ name }}", "Hello {{ name }}"))
+    assert stackyard("diff", "-f", tmp_path).exit_code == 1
+    assert outcomes(stackyard("apply", "-f", tmp_path).stdout) == [["updated", "api"]]
+    assert yard.get_pipeline("api").revision == 2
 
 
 def test_diff_of_a_folder_in_sync_exits_0(stackyard: Stackyard, yard: Client, tmp_path: Path) -> None:

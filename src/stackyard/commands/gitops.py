@@ -122,8 +122,8 @@ def export(
     """Write every pipeline as a YAML file that `stackyard apply -f FOLDER` reads back unchanged.
 
     Each file holds the stored YAML as it was sent; the name, description and labels go into its `metadata` when it
-    does not already give them (the first apply then stores that text as a new revision). A pipeline already defined
-    by a file in the folder is written to that file. Files that differ are not overwritten without --force: then
+    does not already give them (the server takes that text for the stored one: applying it changes nothing). A
+    pipeline already defined by a file in the folder is written to that file. Files that differ are not overwritten without --force: then
     nothing is written and the exit code is 1. The enabled switch is not written: apply leaves it as it is.
     """
     try:
@@ -185,7 +185,7 @@ def _report_export(planned: list[_Planned], stray: list[DefinitionFile], *, prun
     if with_metadata_added:
         err_console.print(
             f"The YAML of {', '.join(with_metadata_added)} gained metadata for its name, description or labels: "
-            "the first apply of these files stores it as a new revision.",
+            "applying the files changes nothing, as the server reads them as the stored text.",
             highlight=False,
         )
     if disabled:

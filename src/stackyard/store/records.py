@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from stackyard.definitions.metadata import MetadataNotWritten, with_metadata
+
 
 class Outcome(StrEnum):
     CREATED = "created"
@@ -29,8 +31,21 @@ class Change:
     enabled: bool | None = None
 
     def same_content(self, record: PipelineRecord) -> bool:
-        """True when this change needs no new revision: same YAML text, description and labels."""
-        return (self.yaml, self.description, self.labels) == (record.yaml, record.description, record.labels)
+        """True when this change needs no new revision: same description and labels, and the same YAML text, or
+        the stored text with the stored name, description and labels written into its `metadata` (as
+        `stackyard export` writes a pipeline whose YAML does not carry them), so applying an export changes
+        nothing."""
+        if (self.description, self.labels) != (record.description, record.labels):
+            return False
+        if self.yaml == record.yaml:
+            return True
+        try:
+            exported = with_metadata(
+                record.yaml, name=record.name, description=record.description, labels=record.labels
+            )
+        except MetadataNotWritten:
+            return False
+        return self.yaml == exported
 
     def changes_nothing(self, record: PipelineRecord) -> bool:
         """True when storing this change would add nothing: same content, and the switch left as it is."""
