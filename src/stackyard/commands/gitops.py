@@ -123,8 +123,9 @@ def export(
 
     Each file holds the stored YAML as it was sent; the name, description and labels go into its `metadata` when it
     does not already give them (the server takes that text for the stored one: applying it changes nothing). A
-    pipeline already defined by a file in the folder is written to that file. Files that differ are not overwritten without --force: then
-    nothing is written and the exit code is 1. The enabled switch is not written: apply leaves it as it is.
+    pipeline already defined by a file in the folder is written to that file. Files that differ are not overwritten
+    without --force: then nothing is written and the exit code is 1. The enabled switch is not written: apply leaves
+    it as it is.
     """
     try:
         existing = {file.name: file for file in discover([folder])} if folder.is_dir() else {}
