@@ -56,9 +56,9 @@ async function refreshIdentity() {
   $("who").textContent = identity.name
     ? `token ${identity.name} (${[...identity.scopes].join(", ")})`
     : identity.tokensRequired ? "no token" : "";
-  if (identity.tokensRequired && !identity.name) {
-    askForToken("This server asks for a token. It stays in this browser and is sent only to this server.");
-  }
+  const needed = identity.tokensRequired && !identity.name;
+  if (needed) askForToken("This server asks for a token. It stays in this browser and is sent only to this server.");
+  return !needed;
 }
 
 whenUnauthorized(() => askForToken("The server refused the token (401). Enter a valid one."));
@@ -100,8 +100,8 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("hashchange", route);
 
 (async () => {
-  await refreshIdentity();
-  route();
+  if (await refreshIdentity()) route(); // else once a token is given
+
   try {
     const status = await api("/status");
     $("replica").textContent = `v${status.version} · replica ${status.replica} · ${status.store.kind}`;

@@ -6,6 +6,8 @@ import { $, h } from "./dom.js";
 const shown = new Map();
 
 export function showProblem(error, context = "") {
+  // A 401 opens the token dialog, which says what happened; a notice would repeat it for every call refused.
+  if (error.status === 401) return null;
   const title = error.title || error.name || "Error";
   const detail = error.detail !== undefined ? error.detail : String(error.message || error);
   const status = error.status ? `${error.status} ` : "";
@@ -24,6 +26,7 @@ export function showProblem(error, context = "") {
   return notice;
 }
 
+/** A confirmation; it leaves by itself after a while (problems do not). */
 export function showMessage(text) {
   const key = `message|${text}`;
   if (shown.has(key)) return;
@@ -31,6 +34,7 @@ export function showMessage(text) {
     h("button.dismiss", { type: "button", "aria-label": "Dismiss", onclick: () => dismiss(key) }, "×"));
   shown.set(key, notice);
   $("notices").append(notice);
+  setTimeout(() => dismiss(key), 8000);
 }
 
 function dismiss(key) {

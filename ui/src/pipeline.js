@@ -44,7 +44,7 @@ export function showPipeline(main, name, tab) {
   function renderHead() {
     const p = context.pipeline;
     const state = p.enabled ? p.state : "disabled";
-    head.replaceChildren(
+    head.replaceChildren(...[
       h("div.title-row", {},
         h("h1#pipeline-name", {}, p.name),
         h(`span#pipeline-state.state.state-${state}`, {}, state),
@@ -55,7 +55,7 @@ export function showPipeline(main, name, tab) {
       p.description ? h("p.muted", {}, p.description) : null,
       p.error ? h("p.panel.bad", {}, p.error) : null,
       Object.keys(p.labels).length ? h("p", {}, ...Object.entries(p.labels).map(([k, v]) => h("span.label", {}, `${k}=${v}`))) : null,
-    );
+    ].filter(Boolean));
   }
 
   function renderTabs() {
