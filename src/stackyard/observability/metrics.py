@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Metric,
     generate_latest,
     multiprocess,
 )
@@ -221,11 +222,18 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The Prometheus text of this process, or of every worker in multiprocess mode."""
+        return generate_latest(self._scraped())
+
+    def collect(self) -> Iterable[Metric]:
+        """The metric families `exposition()` writes, as objects (`observability/figures.py` reads them)."""
+        return self._scraped().collect()
+
+    def _scraped(self) -> CollectorRegistry:
         if self.multiprocess_dir is None:
-            return generate_latest(self.registry)
+            return self.registry
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        return registry
 
     def close(self) -> None:
         """On shutdown of a worker: drop its live gauges so the scrape stops counting it."""

@@ -29,6 +29,8 @@ PUBLIC_FOLDERS = ("/ui/", "/docs/")
 _RUN_ROUTE = re.compile(r"^/pipelines/(?P<name>[^/]+)/(run|files|feedback|documents/search|documents/count)$")
 _LEGACY_RUN_ROUTES = frozenset({"/query", "/file-upload", "/documents/get_by_filters", "/feedback"})
 _ADMIN_READS = frozenset({"/audit"})
+# Any valid token may read what it may do (`api/routes/identity.py`).
+_ANY_SCOPE = frozenset({"/whoami"})
 # Routes that reach many pipelines and check each one themselves (`api/mcp_server.py`: the tools a token sees
 # and calls; `api/routes/openai.py`: the models): any token holding `run`, limited to some pipelines or not,
 # gets in; the route applies the limit.
@@ -86,6 +88,8 @@ def document_scopes(schema: dict[str, Any]) -> dict[str, Any]:
             operation["x-required-scope"] = str(scope) if scope else "none"
             if path in _RUNS_CHECKED_INSIDE:
                 said = _RUN_SAID[True]
+            elif path in _ANY_SCOPE:
+                said = "Scope: any valid token."
             else:
                 said = _SAID[scope] if scope is not TokenScope.RUN else _RUN_SAID[pipeline is not None]
             operation["description"] = f"{operation.get('description', '')}\n\n{said}".strip()
@@ -135,13 +139,15 @@ class AccessControl:
         if need is None:
             await self.app(scope, receive, send)
             return
-        refusal = self._check(scope, need, pipeline, inside=path in _RUNS_CHECKED_INSIDE)
+        refusal = self._check(scope, need, pipeline, inside=path in _RUNS_CHECKED_INSIDE, any_scope=path in _ANY_SCOPE)
         if refusal is not None:
             await problem_response(refusal, path)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope, need: TokenScope, pipeline: str | None, inside: bool) -> StackyardError | None:
+    def _check(
+        self, scope: Scope, need: TokenScope, pipeline: str | None, inside: bool, any_scope: bool
+    ) -> StackyardError | None:
         if not self.tokens:
             if need in _NOT_OPEN_ON_NETWORK and self.refuse_open_on_network:
                 return InsecureOpenMode(
@@ -155,7 +161,7 @@ class AccessControl:
             detail = "Send 'Authorization: Bearer <token>'." if not presented else "The token is not valid."
             return Unauthorized(detail)
         # Inside: the scope held on some pipelines is enough to come in (the route limits it to them).
-        if not (token.allows(need, pipeline) or (inside and need in token.scopes)):
+        if not (any_scope or token.allows(need, pipeline) or (inside and need in token.scopes)):
             target = f" on pipeline '{pipeline}'" if pipeline else ""
             return Forbidden(f"Token '{token.name}' lacks the '{need}' scope{target}.")
         state = scope.setdefault("state", {})

@@ -1,0 +1,79 @@
+"""`GET /stats`: each pipeline's runs, errors and latency, and its components' timings, for people to read.
+
+The same numbers as `/metrics`, summed over revisions and workers, as JSON (`observability/figures.py`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from stackyard.api.dependencies import State
+from stackyard.observability.figures import ComponentFigures, PipelineFigures, read_figures
+
+router = APIRouter(tags=["observability"])
+
+
+class ComponentStats(BaseModel):
+    name: str
+    runs: int
+    failures: int
+    mean_seconds: float | None
+    p95_seconds: float | None = Field(description="Estimated from the histogram's buckets, as Prometheus does.")
+
+
+class PipelineStats(BaseModel):
+    name: str
+    runs: int = Field(description="Runs answered since this process started, every outcome included.")
+    errors: int = Field(description="Runs that did not succeed: bad input, failures, timeouts and refusals.")
+    error_rate: float | None = Field(description="errors / runs; null before the first run.")
+    outcomes: dict[str, int]
+    mean_seconds: float | None
+    p95_seconds: float | None = Field(description="Estimated from the histogram's buckets, as Prometheus does.")
+    components: list[ComponentStats]
+
+
+class StatsAnswer(BaseModel):
+    at: float = Field(description="When the figures were read (Unix seconds): two readings give rates.")
+    pipelines: list[PipelineStats]
+
+
+@router.get(
+    "/stats",
+    summary="Each pipeline's runs, error rate and latency, and its components' timings, since start-up",
+    description="Cumulative figures from this server's own metrics (all its workers). Runs per second is the "
+    "difference of `runs` between two readings divided by the difference of `at`.",
+    response_model=StatsAnswer,
+)
+async def stats(state: State) -> StatsAnswer:
+    metrics = state.observability.metrics
+    # Reading the other workers' metric files is blocking I/O.
+    figures = await anyio.to_thread.run_sync(lambda: read_figures(metrics.collect()))
+    return StatsAnswer(at=time.time(), pipelines=[_pipeline(name, f) for name, f in sorted(figures.items())])
+
+
+def _pipeline(name: str, figures: PipelineFigures) -> PipelineStats:
+    runs = figures.runs
+    return PipelineStats(
+        name=name,
+        runs=round(runs),
+        errors=round(figures.errors),
+        error_rate=figures.errors / runs if runs else None,
+        outcomes={outcome: round(count) for outcome, count in figures.outcomes.items()},
+        mean_seconds=figures.latency.mean(),
+        p95_seconds=figures.latency.quantile(0.95),
+        components=[_component(component, c) for component, c in sorted(figures.components.items())],
+    )
+
+
+def _component(name: str, figures: ComponentFigures) -> ComponentStats:
+    return ComponentStats(
+        name=name,
+        runs=round(figures.latency.count),
+        failures=round(figures.failures),
+        mean_seconds=figures.latency.mean(),
+        p95_seconds=figures.latency.quantile(0.95),
+    )

@@ -1,0 +1,71 @@
+"""`GET /stats` through the real app: the figures of known runs, read back from the server's own metrics."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from stackyard.observability.figures import Latency
+from tests.yamls import BM25, EXPLODE, prompt_yaml
+
+YAML = {"Content-Type": "application/yaml"}
+
+
+def test_runs_errors_and_latency_are_summed_over_revisions(client: TestClient) -> None:
+    assert client.put("/pipelines/greet", content=prompt_yaml("v1 {{ name }}"), headers=YAML).status_code == 201
+    for _ in range(3):
+        assert client.post("/pipelines/greet/run", json={"data": {"name": "a"}}).status_code == 200
+    assert client.put("/pipelines/greet", content=prompt_yaml("v2 {{ name }}"), headers=YAML).status_code == 200
+    assert client.post("/pipelines/greet/run", json={"data": {}}).status_code == 422
+    assert client.put("/pipelines/boom", content=EXPLODE, headers=YAML).status_code == 201
+    assert client.post("/pipelines/boom/run", json={"data": {"text": "x"}}).status_code == 500
+
+    answer = client.get("/stats")
+    assert answer.status_code == 200
+    pipelines = {p["name"]: p for p in answer.json()["pipelines"]}
+    greet = pipelines["greet"]
+    assert (greet["runs"], greet["errors"], greet["error_rate"]) == (4, 1, 0.25)
+    assert greet["outcomes"] == {"ok": 3, "client_error": 1}
+    assert 0 < greet["p95_seconds"] <= 0.01  # a prompt builder's run ends within the first buckets
+    assert [c["name"] for c in greet["components"]] == ["prompt"]
+    boom = pipelines["boom"]
+    assert (boom["runs"], boom["errors"], boom["error_rate"]) == (1, 1, 1.0)
+    assert boom["components"][0]["failures"] == 1
+
+
+def test_each_component_has_its_timings(client: TestClient) -> None:
+    assert client.put("/pipelines/search", content=BM25, headers=YAML).status_code == 201
+    for _ in range(4):
+        assert client.post("/pipelines/search/run", json={"data": {"query": "q"}}).status_code == 200
+    (search,) = client.get("/stats").json()["pipelines"]
+    components = {c["name"]: c for c in search["components"]}
+    assert set(components) == {"retriever", "prompt"}
+    for component in components.values():
+        assert component["runs"] == 4
+        assert component["failures"] == 0
+        assert component["mean_seconds"] > 0
+        assert component["p95_seconds"] > 0
+
+
+def test_a_pipeline_that_never_ran_is_not_listed(client: TestClient) -> None:
+    assert client.put("/pipelines/idle", content=prompt_yaml(), headers=YAML).status_code == 201
+    assert client.get("/stats").json()["pipelines"] == []
+
+
+@pytest.mark.parametrize(
+    ("buckets", "expected"),
+    [
+        ({0.1: 0, 0.2: 10, float("inf"): 10}, 0.195),  # inside a bucket: linear between its bounds
+        ({0.1: 10, float("inf"): 10}, 0.095),
+        ({0.1: 0, float("inf"): 10}, 0.1),  # past the last finite bound: that bound
+    ],
+)
+def test_the_p95_is_read_from_buckets_as_prometheus_does(buckets: dict[float, float], expected: float) -> None:
+    latency = Latency(count=10)
+    latency.buckets.update(buckets)
+    assert latency.quantile(0.95) == pytest.approx(expected)
+
+
+def test_a_histogram_without_samples_has_no_quantile() -> None:
+    assert Latency().quantile(0.95) is None
+    assert Latency().mean() is None
