@@ -1,4 +1,5 @@
-"""The floor: a bare Starlette endpoint that runs one Haystack `Pipeline` in the threadpool.
+"""The floor: a bare Starlette endpoint that runs one Haystack `Pipeline` in the threadpool, or streams it with
+`Pipeline.stream()` as Server-Sent Events when the request accepts them.
 
 No pipeline server can do less work per request, so Stackyard's throughput is reported as a ratio of this one.
 Served by the same uvicorn (uvloop, httptools) as Stackyard:
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 from haystack import Pipeline
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -40,6 +43,8 @@ def create_app() -> Starlette:
     async def run(request: Request) -> Response:
         body = await request.json()
         pipeline = pipelines[request.path_params["name"]]
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return StreamingResponse(_events(pipeline, body["data"]), media_type="text/event-stream")
         result = await run_in_threadpool(pipeline.run, body["data"])
         return Response(json.dumps(result, separators=(",", ":")), media_type="application/json")
 
@@ -47,3 +52,8 @@ def create_app() -> Starlette:
         return JSONResponse({"status": "ready"})
 
     return Starlette(routes=[Route("/pipelines/{name}/run", run, methods=["POST"]), Route("/readyz", ready)])
+
+
+async def _events(pipeline: Pipeline, data: dict[str, Any]) -> AsyncIterator[str]:
+    async for chunk in pipeline.stream(data):
+        yield f"event: chunk\ndata: {json.dumps({'content': chunk.content}, separators=(',', ':'))}\n\n"

@@ -200,11 +200,10 @@ Timings = list[tuple[float, float, int]]
 
 
 def _rounds(plan: Plan, text: str, name: str, clients: list[httpx.Client]) -> list[Timings]:
-    """`plan.stream_rounds` streams of pipeline `name` on each side, alternating: direct first, then each server."""
+    """`plan.stream_rounds` streams of pipeline `name` on each side, alternating: direct first, then each server
+    (each serving `name` already)."""
     sides: list[Timings] = [[] for _ in range(1 + len(clients))]
     for http in clients:
-        answer = http.put(f"/pipelines/{name}", content=text, headers=_YAML)
-        answer.raise_for_status()
         _through(http, name)
     _direct(text)  # imports and first-run costs, on neither side of the comparison
     for _ in range(plan.stream_rounds):
@@ -223,17 +222,29 @@ def run(plan: Plan) -> Section:
     folder.mkdir(parents=True, exist_ok=True)
     burst_text = chat_yaml(plan.stream_chunks)
     paced_words = min(plan.stream_chunks, 50)
+    paced_text = paced_yaml(paced_words)
+    texts = {"streamer": burst_text, "paced": paced_text}
+    for name, text in texts.items():
+        (folder / f"{name}.yml").write_text(text)
     env = {"STACKYARD_MAX_CONCURRENT_RUNS": str(plan.streams), "STACKYARD_MAX_QUEUED_RUNS": str(plan.streams)}
     # The server twice: held to one core (as the other parts run it), where the worker making chunks and the
     # server passing them on take turns on that core; and free on the machine's cores, as it runs when started.
+    # The floor, a bare Starlette endpoint streaming `Pipeline.stream()` on one core too, shows what serving a
+    # stream over HTTP costs at the least, whoever serves it.
     with (
         processes.stackyard(folder, [], env=env) as server,
         processes.stackyard(folder, [], env=env, cpus=None) as unpinned,
+        processes.floor(folder, [folder / f"{name}.yml" for name in texts]) as floor,
         httpx.Client(base_url=server.url, timeout=60) as client,
         httpx.Client(base_url=unpinned.url, timeout=60) as free_client,
+        httpx.Client(base_url=floor.url, timeout=60) as floor_client,
     ):
-        burst = _rounds(plan, burst_text, "streamer", [client, free_client])
-        paced = _rounds(plan, paced_yaml(paced_words), "paced", [client, free_client])
+        for http in (client, free_client):
+            for name, text in texts.items():
+                http.put(f"/pipelines/{name}", content=text, headers=_YAML).raise_for_status()
+        burst = _rounds(plan, burst_text, "streamer", [floor_client, client, free_client])
+        paced = _rounds(plan, paced_text, "paced", [floor_client, client, free_client])
+        floor.stop()
         unpinned.stop()
         chat, chat_labels = _chat_rounds(plan, folder, paced_words, client)
         peak = [server.pss_mib()]
@@ -251,7 +262,7 @@ def run(plan: Plan) -> Section:
         idle = server.pss_mib()
     firsts = [[_median(side, 0, 1000) for side in leg] for leg in (burst, paced)]
     gaps = [[_median(side, 1, 1e6) for side in leg] for leg in (burst, paced)]
-    labels = ["Stackyard on one core", "Stackyard on the machine's cores"]
+    labels = ["the floor on one core", "Stackyard on one core", "Stackyard on the machine's cores"]
     rows = []
     for leg, title in enumerate([f"a burst of {plan.stream_chunks} chunks", f"{paced_words} chunks at a model's pace"]):
         first, gap = firsts[leg], gaps[leg]
@@ -259,6 +270,7 @@ def run(plan: Plan) -> Section:
         for index, label in enumerate(labels, start=1):
             rows.append([f"{title}: {label}", ms(first[index]), num(gap[index])])
             rows.append([f"{title}: added by {label}", ms(first[index] - first[0]), num(gap[index] - gap[0])])
+        rows.append([f"{title}: Stackyard on one core beyond the floor", ms(first[2] - first[1]), num(gap[2] - gap[1])])
     chat_first = [_median(side, 0, 1000) for side in chat]
     chat_gap = [_median(side, 1, 1e6) for side in chat]
     chat_rows = [["`Pipeline.stream()` in this process", ms(chat_first[0]), num(chat_gap[0])]]
@@ -291,7 +303,9 @@ def run(plan: Plan) -> Section:
             "after it, for Haystack's `Pipeline.stream()` called in the benchmark process (on one event loop kept "
             "for every call, as a server would) and for the same pipeline streamed by Stackyard as Server-Sent "
             "Events over HTTP (medians), held to one core (server and workers on core 0, as the other parts run it) "
-            "and free on the machine's cores. The burst measures what each chunk costs: its first chunk also "
+            "and free on the machine's cores. The floor (`bench/floor.py`: a bare Starlette endpoint that streams "
+            "`Pipeline.stream()` as Server-Sent Events, on core 0 too) shows what serving a stream over HTTP costs "
+            "at the least, whoever serves it. The burst measures what each chunk costs: its first chunk also "
             "waits while the server takes in the burst behind it. The paced stream measures what a reader of a "
             "model's stream waits for: each chunk travels alone, as tokens do. Then many streams at once on one "
             "`stackyard serve` (pinned to one core, workers included), each read to its end: failed streams (not "
@@ -311,15 +325,18 @@ def run(plan: Plan) -> Section:
         notes=[f"Chunks per burst seen: {sorted(counts)} (the reply's {plan.stream_chunks} words)."],
         headline={
             "Streaming: first chunk added by Stackyard at a model's pace, one core (ms)": (
+                f"{firsts[1][2] - firsts[1][0]:.2f}"
+            ),
+            "Streaming: first chunk added by the floor at a model's pace, one core (ms)": (
                 f"{firsts[1][1] - firsts[1][0]:.2f}"
             ),
             "Streaming: first chunk added by Stackyard at a model's pace, machine's cores (ms)": (
-                f"{firsts[1][2] - firsts[1][0]:.2f}"
+                f"{firsts[1][3] - firsts[1][0]:.2f}"
             ),
             "Streaming: first chunk of a burst added by Stackyard on one core (ms)": (
-                f"{firsts[0][1] - firsts[0][0]:.2f}"
+                f"{firsts[0][2] - firsts[0][0]:.2f}"
             ),
-            "Streaming: added per chunk of a burst on one core (µs)": f"{gaps[0][1] - gaps[0][0]:.0f}",
+            "Streaming: added per chunk of a burst on one core (µs)": f"{gaps[0][2] - gaps[0][0]:.0f}",
             **{
                 f"Streaming: first chat chunk added by {label} (ms)": f"{chat_first[index] - chat_first[0]:.2f}"
                 for index, label in enumerate(chat_labels, start=1)

@@ -60,6 +60,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/validate"): "admin",
     ("GET", "/audit"): "admin",
     ("GET", "/replicas"): "read",
+    ("GET", "/stats"): "read",
+    ("GET", "/whoami"): "any",
     ("GET", "/pipelines/{name}/rollout"): "read",
     ("POST", "/pipelines/{name}/files"): "run",
     ("POST", "/pipelines/{name}/documents/search"): "run",
@@ -136,7 +138,7 @@ def test_the_openapi_document_names_the_scope_of_each_operation(secured: TestCli
         for method, operation in operations.items():
             scope = EXPECTED[(method.upper(), path)]
             assert operation["x-required-scope"] == (scope or "none"), (method, path)
-            said = f"Scope: `{scope}`" if scope else "Public: needs no token."
+            said = {None: "Public: needs no token.", "any": "Scope: any valid token."}.get(scope, f"Scope: `{scope}`")
             assert said in operation["description"], (method, path)
     assert "x-required-scope" in spec["info"]["description"]
 
@@ -165,7 +167,9 @@ def test_each_route_without_a_token(secured: TestClient, method: str, path: str)
         assert status == 401
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(key for key, scope in EXPECTED.items() if scope), ids=str)
+@pytest.mark.parametrize(
+    ("method", "path"), sorted(key for key, scope in EXPECTED.items() if scope not in (None, "any")), ids=str
+)
 def test_each_route_with_a_token_lacking_the_scope_and_with_the_right_one(
     secured: TestClient, method: str, path: str
 ) -> None:
@@ -174,6 +178,13 @@ def test_each_route_with_a_token_lacking_the_scope_and_with_the_right_one(
     assert call(secured, method, path, LACKING[scope]) == 403
     assert call(secured, method, path, TOKEN_FOR[scope]) not in (401, 403)
     assert call(secured, method, path, ADMIN) not in (401, 403), "admin holds every scope"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(key for key, scope in EXPECTED.items() if scope == "any"), ids=str)
+def test_each_route_open_to_any_valid_token_answers_every_scope(secured: TestClient, method: str, path: str) -> None:
+    for token in TOKEN_FOR.values():
+        assert call(secured, method, path, token) not in (401, 403)
+    assert call(secured, method, path, "sy_not-a-real-token") == 401
 
 
 def test_a_bad_token_is_401_with_a_challenge(secured: TestClient) -> None:

@@ -69,7 +69,8 @@ while it runs. Every change is built and warmed up before it is stored and swapp
 on the revision they started on. Errors are RFC 9457 problem+json.
 
 With tokens configured, each operation needs the bearer token scope named in its `x-required-scope` (`admin` holds
-every scope; `none`: public): `read` for pipelines, `run` for runs and feedback given, `feedback` for feedback read.
+every scope; `none`: public; `any`: any valid token): `read` for pipelines, `run` for runs and feedback given,
+`feedback` for feedback read.
 """
 
 

@@ -85,7 +85,7 @@ def document_scopes(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             # A path template goes through the table as a request path would: `{name}` stands for a pipeline name.
             scope, pipeline = required(method.upper(), path)
-            operation["x-required-scope"] = str(scope) if scope else "none"
+            operation["x-required-scope"] = "any" if path in _ANY_SCOPE else str(scope) if scope else "none"
             if path in _RUNS_CHECKED_INSIDE:
                 said = _RUN_SAID[True]
             elif path in _ANY_SCOPE:
