@@ -16,6 +16,7 @@ the declaration are not models.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,11 +81,18 @@ def chat_model(live: LiveRevision) -> ChatModel | None:
 
 def chat_models(registry: Registry) -> dict[str, ChatModel]:
     """Model name -> model, for every enabled live pipeline that declares one; a name two pipelines ask for goes
-    to the first by pipeline name."""
+    to the first by pipeline name. Derived again only once the registry changed (each chat request asks)."""
+    known = _DERIVED.get(registry)
+    if known is not None and known[0] == registry.version:
+        return known[1]
     models: dict[str, ChatModel] = {}
     for model in filter(None, map(chat_model, registry.enabled())):
         models.setdefault(model.model, model)
+    _DERIVED[registry] = (registry.version, models)
     return models
+
+
+_DERIVED: weakref.WeakKeyDictionary[Registry, tuple[int, dict[str, ChatModel]]] = weakref.WeakKeyDictionary()
 
 
 def _text(content: Any) -> str:

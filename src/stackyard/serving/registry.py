@@ -55,7 +55,7 @@ class BuildFailure:
     error: str
 
 
-@dataclass
+@dataclass(eq=False)  # one registry is one process's: equal only to itself, and a key for what is derived from it
 class Registry:
     """Name -> live revision, plus the failures this process met while converging."""
 
@@ -72,6 +72,9 @@ class Registry:
     # key is forgotten when the last revision holding it is let go.
     forget: Callable[[str], None] = lambda key: None
     _held: Counter[str] = field(default_factory=Counter)
+    # Bumped whenever what is live or enabled changes: what a reader derives from `enabled()` (the chat models) can
+    # be kept until it moves, rather than derived again on every request.
+    version: int = 0
 
     def lock(self, name: str) -> asyncio.Lock:
         """The lock that orders changes to `name` within this process (management calls and sync alike)."""
@@ -97,6 +100,7 @@ class Registry:
             self._disabled.discard(name)
         else:
             self._disabled.add(name)
+        self.version += 1
 
     def is_enabled(self, name: str) -> bool:
         return name not in self._disabled
@@ -137,6 +141,7 @@ class Registry:
             return False
         self._held[live.info.key] += 1
         self._live[live.name] = live
+        self.version += 1
         failure = self._failures.get(live.name)
         if failure is not None and failure.revision <= live.revision:
             del self._failures[live.name]
@@ -154,6 +159,7 @@ class Registry:
         self._failures.pop(name, None)
         self._disabled.discard(name)
         current = self._live.pop(name, None)
+        self.version += 1
         if current is not None:
             self._retire(current)
 

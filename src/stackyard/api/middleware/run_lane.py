@@ -1,4 +1,5 @@
-"""The run lane: `POST /pipelines/{name}/run`, the hot path, answered before FastAPI's layers.
+"""The run lane: `POST /pipelines/{name}/run`, the hot path, answered before FastAPI's layers; and the other run
+of a pipeline a client waits on token by token, `POST /v1/chat/completions` (`api/routes/openai.py`).
 
 Reached through Stackyard's own middleware (request log, access control, body limits) and apart from FastAPI's
 layers (error middleware, exception handling, exit stack, routing), which together cost more than running a
@@ -28,6 +29,7 @@ from stackyard.api.bodies import RunRequest, RunResponse
 from stackyard.api.dependencies import AppState, Name
 from stackyard.api.event_stream import stream_run, wants_stream
 from stackyard.api.problems import problem_for, problem_response
+from stackyard.api.routes.openai import CHAT_PATH, ChatCompletionRequest, chat_completion
 from stackyard.errors import MethodNotAllowed
 from stackyard.serving.runner import run_build
 
@@ -59,11 +61,17 @@ async def run_endpoint(request: Request) -> Response:
 
 
 ROUTE = Route(PATH, run_endpoint, name="run_pipeline")
+CHAT_ROUTE = Route(CHAT_PATH, chat_completion, methods=["POST"], name="chat_completion")
 
 
 def takes(scope: Scope) -> bool:
-    """Whether a request belongs to the run lane: any method on the run path (the lane answers 405 but for POST)."""
-    return scope["type"] == "http" and ROUTE.matches(scope)[0] is not Match.NONE
+    """Whether a request belongs to the run lane: any method on the run path (the lane answers 405 but for POST),
+    and a chat completion (POST only: FastAPI answers the other methods, as for any route of its own)."""
+    if scope["type"] != "http":
+        return False
+    if scope["path"] == CHAT_PATH:
+        return bool(scope["method"] == "POST")
+    return ROUTE.matches(scope)[0] is not Match.NONE
 
 
 async def run_lane(scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,6 +80,9 @@ async def run_lane(scope: Scope, receive: Receive, send: Send) -> None:
     The app sends only the run path here, behind its own middleware: every other request goes to FastAPI's stack
     and never passes this module.
     """
+    if scope["path"] == CHAT_PATH:
+        await _chat_lane(scope, receive, send)
+        return
     scope.update(ROUTE.matches(scope)[1])
     scope["route"] = ROUTE  # as FastAPI's routing does: logs and spans read the template
     if scope["method"] != "POST":
@@ -81,6 +92,22 @@ async def run_lane(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     try:
         response = await run_endpoint(request)
+    except Exception as error:
+        response = await problem_for(request, error)
+    await response(scope, receive, send)
+
+
+async def _chat_lane(scope: Scope, receive: Receive, send: Send) -> None:
+    """`POST /v1/chat/completions`: the body validated in one pass, then the route's own function; its problems are
+    answered as FastAPI would answer them (the route answers the OpenAI-shaped ones itself)."""
+    scope["route"] = CHAT_ROUTE
+    request = Request(scope, receive)
+    try:
+        try:
+            body = ChatCompletionRequest.model_validate_json(await request.body() or b"{}")
+        except ValidationError as error:
+            raise RequestValidationError(error.errors(include_url=False)) from None
+        response = await chat_completion(request, body)
     except Exception as error:
         response = await problem_for(request, error)
     await response(scope, receive, send)

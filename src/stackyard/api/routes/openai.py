@@ -31,6 +31,8 @@ from stackyard.serving.runner import run_build
 from stackyard.serving.streams import stream_build
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+# Answered by the run lane (`api/middleware/run_lane.py`), before FastAPI's layers: the route below documents it.
+CHAT_PATH = "/v1/chat/completions"
 
 
 class ChatCompletionRequest(BaseModel):
@@ -146,13 +148,17 @@ async def _chunks(
     usage: bool,
 ) -> AsyncIterator[bytes]:
     try:
-        yield _data(completion.chunk({"role": "assistant", "content": ""}))
+        # The role goes out with the first chunk, in one write: a reader waits for the content, not the role.
+        head = _data(completion.chunk({"role": "assistant", "content": ""}))
         item = first
         while item is not END:
             content = json.loads(item).get("content")
             if content:
-                yield _data(completion.chunk({"content": content}))
+                yield head + _data(completion.chunk({"content": content}))
+                head = b""
             item = await events.get()
+        if head:
+            yield head
         try:
             _live, result = task.result()
         except StackyardError as error:
