@@ -216,7 +216,11 @@ def test_run_an_indexing_pipeline_with_a_file_then_query_it(
     until(browser, "#upload-summary", "1 document(s) written")
 
     browser.get(f"{server.url}/ui/#/p/query/run")
-    until(browser, "#run-fields[data-ready] #run-field-query").send_keys("rick")
+    query = until(browser, "#run-fields[data-ready] #run-field-query")
+    # The friendly input is outside the folded "More inputs"; the callable streaming_callback is not offered at all.
+    assert browser.find_elements(By.CSS_SELECTOR, "#run-more #run-field-query, #run-field-streaming_callback") == []
+    assert not browser.find_element(By.ID, "run-field-generation_kwargs").is_displayed()  # folded until opened
+    query.send_keys("rick")
     browser.find_element(By.ID, "run").click()
     answer = until(browser, "#run-result .answer", "rick")
     assert "thatch" in answer.text

@@ -1,6 +1,8 @@
-// Running a pipeline: a form made from its input schema (file pickers for file inputs, which go to the upload
-// route), the answer streamed as it comes and then rendered for people, with the raw JSON one click away.
+// Running a pipeline: a form made from its input schema (the required and friendly inputs first, the other sockets
+// under "More inputs"; file pickers for file inputs, which go to the upload route), the answer streamed as it comes
+// and then rendered for people, with the raw JSON one click away.
 
+import { parse } from "yaml";
 import { api, authHeaders, can, pipelinePath, Problem } from "./api.js";
 import { h } from "./dom.js";
 import { showProblem } from "./notices.js";
@@ -88,7 +90,10 @@ export function showRun(panel, context) {
   api(pipelinePath(name, "/schema")).then((schema) => {
     const flat = schema.inputs.anyOf[0];
     const required = new Set(flat.required || []);
+    const friendly = friendlyInputs(context.pipeline?.yaml);
+    const more = h("div.fields");
     for (const [input, property] of Object.entries(flat.properties || {})) {
+      if (onlyNull(property)) continue;
       const kind = inputKind(property);
       const id = `run-field-${input}`;
       const label = h("label", { for: id }, input, required.has(input) ? h("span.required", { title: "required" }, " *") : null,
@@ -98,11 +103,31 @@ export function showRun(panel, context) {
         : h("textarea", { id, rows: kind === "json" ? 3 : 2, spellcheck: false, dataset: { input },
           placeholder: kind === "json" ? describe(property) : "" });
       inputs.push({ name: input, element, file: kind === "file", json: kind === "json" });
-      fields.append(h("div.field", {}, label, element));
+      (required.has(input) || friendly.has(input) ? fields : more).append(h("div.field", {}, label, element));
+    }
+    // The other sockets (a component's `template`, `generation_kwargs`, `tools`...) stay reachable, folded away.
+    if (more.children.length) {
+      fields.append(h("details#run-more", {}, h("summary", {}, `More inputs (${more.children.length})`), more));
     }
     if (!inputs.length) fields.append(h("p.muted", {}, "This pipeline takes no inputs."));
     fields.dataset.ready = "true";
   }).catch((error) => showProblem(error, `Inputs of ${name}`));
+}
+
+// The names of the definition's `inputs:` mapping (the schema lists them first but does not mark them).
+function friendlyInputs(text) {
+  try {
+    const mapping = parse(text || "")?.inputs;
+    return new Set(mapping && typeof mapping === "object" ? Object.keys(mapping) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+// A socket whose schema accepts only null has nothing JSON can send: that is how the schema describes a callable
+// (`streaming_callback: Optional[Callable]` keeps only its null option), which the server sets itself when it streams.
+function onlyNull(property) {
+  return (property.anyOf || [property]).every((option) => option.type === "null");
 }
 
 // file: a list of files, paths or ByteStreams; text: a string or anything; json: every other shape.
