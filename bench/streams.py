@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import shutil
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -149,8 +151,7 @@ def _chat_rounds(plan: Plan, folder: Path, words: int, stackyard: httpx.Client) 
     Hayhooks' (from its Python wrapper, on the same core) when the plan has Hayhooks."""
     answer = stackyard.put("/pipelines/paced-chat", content=paced_chat_yaml(words), headers=_YAML)
     answer.raise_for_status()
-    clients: list[httpx.Client] = [stackyard]
-    names = ["paced-chat"]
+    chats: list[Callable[[], tuple[float, float, int]]] = [functools.partial(_chat, stackyard, "paced-chat")]
     labels = ["Stackyard on one core"]
     with contextlib.ExitStack() as stack:
         if plan.hayhooks is not None:
@@ -158,18 +159,10 @@ def _chat_rounds(plan: Plan, folder: Path, words: int, stackyard: httpx.Client) 
             shutil.copytree(WRAPPERS, wrappers, dirs_exist_ok=True)
             (wrappers / "paced" / "paced.yml").write_text(paced_yaml(words))
             hayhooks = stack.enter_context(processes.hayhooks(folder, plan.hayhooks, wrappers))
-            clients.append(stack.enter_context(httpx.Client(base_url=hayhooks.url, timeout=60)))
-            names.append("paced")
+            client = stack.enter_context(httpx.Client(base_url=hayhooks.url, timeout=60))
+            chats.append(functools.partial(_chat, client, "paced"))
             labels.append("Hayhooks on one core")
-        text = paced_yaml(words)
-        sides: list[Timings] = [[] for _ in range(1 + len(clients))]
-        for http, name in zip(clients, names, strict=True):
-            _chat(http, name)
-        _direct(text)
-        for _ in range(plan.stream_rounds):
-            sides[0].append(_direct(text))
-            for side, http, name in zip(sides[1:], clients, names, strict=True):
-                side.append(_chat(http, name))
+        sides = _rounds(plan, paced_yaml(words), chats)
     return sides, labels
 
 
@@ -199,17 +192,17 @@ async def _many(url: str, streams: int, chunks: int) -> tuple[int, float]:
 Timings = list[tuple[float, float, int]]
 
 
-def _rounds(plan: Plan, text: str, name: str, clients: list[httpx.Client]) -> list[Timings]:
-    """`plan.stream_rounds` streams of pipeline `name` on each side, alternating: direct first, then each server
-    (each serving `name` already)."""
-    sides: list[Timings] = [[] for _ in range(1 + len(clients))]
-    for http in clients:
-        _through(http, name)
+def _rounds(plan: Plan, text: str, servers: list[Callable[[], tuple[float, float, int]]]) -> list[Timings]:
+    """`plan.stream_rounds` streams on each side, alternating: `text` called directly first, then each server's
+    stream of it (`servers`: one measurement each)."""
+    sides: list[Timings] = [[] for _ in range(1 + len(servers))]
+    for measure in servers:
+        measure()
     _direct(text)  # imports and first-run costs, on neither side of the comparison
     for _ in range(plan.stream_rounds):
         sides[0].append(_direct(text))
-        for side, http in zip(sides[1:], clients, strict=True):
-            side.append(_through(http, name))
+        for side, measure in zip(sides[1:], servers, strict=True):
+            side.append(measure())
     return sides
 
 
@@ -242,8 +235,9 @@ def run(plan: Plan) -> Section:
         for http in (client, free_client):
             for name, text in texts.items():
                 http.put(f"/pipelines/{name}", content=text, headers=_YAML).raise_for_status()
-        burst = _rounds(plan, burst_text, "streamer", [floor_client, client, free_client])
-        paced = _rounds(plan, paced_text, "paced", [floor_client, client, free_client])
+        sides = [floor_client, client, free_client]
+        burst = _rounds(plan, burst_text, [functools.partial(_through, http, "streamer") for http in sides])
+        paced = _rounds(plan, paced_text, [functools.partial(_through, http, "paced") for http in sides])
         floor.stop()
         unpinned.stop()
         chat, chat_labels = _chat_rounds(plan, folder, paced_words, client)
