@@ -21,7 +21,7 @@ from stackyard import __version__
 from stackyard.api import mcp_server
 from stackyard.api.dependencies import AppState
 from stackyard.api.middleware import run_lane
-from stackyard.api.middleware.access_control import AccessControl, document_scopes, is_loopback
+from stackyard.api.middleware.access_control import AccessControl, document_scopes, refuses_open_on_network
 from stackyard.api.middleware.body_limit import BodyLimit
 from stackyard.api.middleware.request_log import RequestLogMiddleware
 from stackyard.api.problems import install_problem_handlers, problem_openapi
@@ -240,7 +240,7 @@ def _one_line_start_failure(send: Send) -> Send:
 def install_middleware(app: StackyardAPI, settings: Settings) -> None:
     """CORS, request log, access control and body limits, in the order a request meets them."""
     tokens = tuple(parse_token_line(line) for line in settings.token_lines())
-    open_on_network = not tokens and not is_loopback(settings.host) and not settings.allow_insecure
+    open_on_network = not tokens and refuses_open_on_network(settings)
     if not tokens:
         log.warning(
             "open development mode: no tokens configured, every caller may manage pipelines%s",

@@ -218,7 +218,7 @@ def _check_streaming(definition: Definition, pipeline: Pipeline, sockets: Socket
         if unable:
             raise InvalidDefinition(
                 f"'streaming_components' names component(s) that cannot stream: {', '.join(map(repr, unable))} (a "
-                "streaming component runs asynchronously and takes a streaming_callback).",
+                "streaming component's run takes a streaming_callback).",
                 component=unable[0],
             )
     metadata = definition.pipeline.get("metadata")

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stackyard.api.problems import problem_response
 from stackyard.errors import Forbidden, InsecureOpenMode, StackyardError, Unauthorized
+from stackyard.settings import Settings
 from stackyard.tokens import Token, TokenScope, find_token
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,20 @@ _RUN_SAID = {
 
 
 _NOT_OPEN_ON_NETWORK = frozenset({TokenScope.ADMIN, TokenScope.FEEDBACK})
+
+
+def open_mode_scopes(settings: Settings) -> list[TokenScope]:
+    """What a caller may do when no tokens are configured: everything on loopback (or where the operator allowed
+    it), else all but the scopes `AccessControl` refuses beyond loopback."""
+    if not refuses_open_on_network(settings):
+        return [TokenScope.ADMIN]
+    return sorted(set(TokenScope) - _NOT_OPEN_ON_NETWORK)
+
+
+def refuses_open_on_network(settings: Settings) -> bool:
+    """Whether open mode serves beyond loopback without the operator's leave (`STACKYARD_ALLOW_INSECURE`): then
+    management and feedback reads are refused."""
+    return not is_loopback(settings.host) and not settings.allow_insecure
 
 
 def is_loopback(host: str) -> bool:

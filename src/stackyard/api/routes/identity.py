@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from stackyard.api.dependencies import State
-from stackyard.api.middleware.access_control import is_loopback
+from stackyard.api.middleware.access_control import open_mode_scopes
 from stackyard.tokens import Token, TokenScope
 
 router = APIRouter(tags=["tokens"])
@@ -30,9 +30,5 @@ async def whoami(request: Request, state: State) -> Identity:
     if token is not None:
         scopes = [TokenScope.ADMIN] if TokenScope.ADMIN in token.scopes else sorted(token.scopes)
         return Identity(name=token.name, scopes=scopes, run_patterns=list(token.run_patterns), tokens_required=True)
-    # No tokens configured: every caller may do everything, but management and feedback only from loopback unless
-    # the operator allowed it (`AccessControl` refuses them otherwise).
-    settings = state.settings
-    everything = is_loopback(settings.host) or settings.allow_insecure
-    scopes = [TokenScope.ADMIN] if everything else [TokenScope.READ, TokenScope.RUN]
-    return Identity(name=None, scopes=scopes, run_patterns=[], tokens_required=False)
+    # No tokens configured: open mode, as access control applies it.
+    return Identity(name=None, scopes=open_mode_scopes(state.settings), run_patterns=[], tokens_required=False)
