@@ -108,3 +108,5 @@ def test_a_token_sees_and_runs_only_the_models_of_its_pipelines(guarded: TestCli
     assert ai.chat.completions.create(model="chat", messages=ASK).choices[0].message.content == REPLY
     with pytest.raises(openai.NotFoundError):
         ai.chat.completions.create(model="echo-model", messages=ASK)
+    with pytest.raises(openai.NotFoundError):  # nor as a stream, which the run lane answers too
+        ai.chat.completions.create(model="echo-model", messages=ASK, stream=True)
