@@ -290,8 +290,10 @@ class WorkerPool:
             async with asyncio.timeout_at(deadline):
                 answer = await asyncio.shield(task)
         except asyncio.CancelledError:
-            if on_chunk is not None and not handle.memory:
-                # A stream nobody reads any more (its client went away): end it now, and its slot with it.
+            if on_chunk is not None and not handle.memory and not task.done():
+                # A stream nobody reads any more (its client went away): end it now, and its slot with it. Marked
+                # gone at once, so no request takes the worker in the moment before it is killed.
+                handle.gone = True
                 self._in_background(self._end_worker(handle))
             else:
                 # The caller gave up (its client went away, the server stops): the work goes on, still bounded by
@@ -388,8 +390,9 @@ class WorkerPool:
 
     def _pick(self, key: str, memory: bool) -> _Handle | None:
         if memory:
-            return self._memory if self._memory is not None and not self._memory.busy else None
-        idle = [handle for handle in self._general if not handle.busy]
+            usable = self._memory is not None and not self._memory.busy and not self._memory.gone
+            return self._memory if usable else None
+        idle = [handle for handle in self._general if not handle.busy and not handle.gone]  # gone: being ended
         holding = [handle for handle in idle if key in handle.keys]
         if holding:
             return holding[0]
