@@ -9,6 +9,7 @@ it): a flag is a file that exists once set.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -160,6 +161,11 @@ def mark(build: object, name: str) -> int:
     """Work for `Leases.use` that leaves a trace: sets the signal `name` and answers the worker's process id."""
     Signal(name).set()
     return os.getpid()
+
+
+def over_cpu_budget(build: object) -> None:
+    """Work that ends its worker as the kernel does a worker past its CPU budget (SIGXCPU), without the wait."""
+    os.kill(os.getpid(), signal.SIGXCPU)
 
 
 def wait_for(build: object, name: str) -> int:

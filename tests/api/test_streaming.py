@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -76,9 +77,15 @@ def test_problems_before_the_first_chunk_are_answered_as_problems(client: TestCl
     assert wrong.json()["input"] == "question"
 
 
-def test_a_failure_after_the_stream_began_is_its_last_event(client: TestClient) -> None:
+def test_a_failure_after_the_stream_began_is_its_last_event_and_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     assert client.put("/pipelines/fails", content=FAILS_AFTER_CHUNKS, headers=YAML).status_code == 201
-    streamed = events(client, "fails", QUESTION, SSE)
+    with caplog.at_level(logging.WARNING, logger="stackyard.api.event_stream"):
+        streamed = events(client, "fails", QUESTION, SSE)
+    (logged,) = caplog.records  # the request's own line said 200: this one says how the stream ended
+    fields = vars(logged)
+    assert (logged.getMessage(), fields["pipeline"], fields["status"]) == ("stream ended with a problem", "fails", 500)
     assert streamed[0][0] == "chunk"
     kind, problem = streamed[-1]
     assert kind == "error", streamed[-1]

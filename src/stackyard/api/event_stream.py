@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from stackyard.api.dependencies import AppState
 from stackyard.errors import StackyardError
 from stackyard.serving.registry import LiveRevision
 from stackyard.serving.streams import stream_build
+
+log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "text/event-stream"
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nor cached nor held by a proxy
@@ -96,6 +99,11 @@ async def _events(
         try:
             live, result = task.result()
         except StackyardError as error:
+            # The request's log line said 200 when the stream began: this line says how it ended.
+            log.warning(
+                "stream ended with a problem",
+                extra={"pipeline": name, "status": error.status, "problem": error.slug, "detail": error.detail},
+            )
             yield _event("error", error.to_problem(instance=f"/pipelines/{name}/run"))
             return
         yield _event("result", {"pipeline": name, "revision": live.revision, "result": result})

@@ -24,11 +24,13 @@ import functools
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -59,6 +61,26 @@ log = logging.getLogger(__name__)
 # module too: a worker would otherwise import it again as it starts (multiprocessing's rule for non-fork starts).
 PRELOAD = ["__main__", "stackyard.serving.worker"]
 STOP_WAIT = 5.0  # seconds a worker has to end once its socket is closed, before it is killed
+
+# multiprocessing's process objects are not safe to use from two threads at once: starting a process polls every
+# child that has not been joined (`multiprocessing.process._cleanup`), and of two threads polling a child that has
+# ended, one reads its exit status from the fork server and the other finds nothing more to read and records 255
+# ("the fork server was killed"), whichever writes last. So every start, join and poll of a worker holds this lock;
+# waiting for a worker to end does not (it watches the process's sentinel, reading nothing).
+_PROCESSES = threading.Lock()
+
+
+def _start(process: BaseProcess) -> None:
+    with _PROCESSES:
+        process.start()
+
+
+def _join(process: BaseProcess, timeout: float | None = None) -> int | None:
+    """Wait (in a thread) until `process` has ended, at most `timeout` seconds: its exit code, None if it runs on."""
+    multiprocessing.connection.wait([process.sentinel], timeout)
+    with _PROCESSES:
+        process.join(0)
+        return process.exitcode
 
 
 def worker_config(settings: Settings, scratch_root: str | None = None) -> WorkerConfig:
@@ -151,10 +173,9 @@ class WorkerPool:
             handle.gone = True
             handle.channel.close()
         for handle in handles:
-            await anyio.to_thread.run_sync(handle.process.join, STOP_WAIT)
-            if handle.process.is_alive():
+            if await anyio.to_thread.run_sync(_join, handle.process, STOP_WAIT) is None:
                 handle.process.kill()
-                await anyio.to_thread.run_sync(handle.process.join)
+                await anyio.to_thread.run_sync(_join, handle.process)
         for task in list(self._background):
             task.cancel()
         if self.config.scratch_root is not None:
@@ -428,7 +449,7 @@ class WorkerPool:
             target=main, args=(theirs, self.config), name="stackyard-memory-worker" if memory else "stackyard-worker"
         )
         try:
-            await anyio.to_thread.run_sync(process.start)
+            await anyio.to_thread.run_sync(_start, process)
             _transport, channel = await asyncio.get_running_loop().create_connection(Channel, sock=ours)
         except BaseException:
             ours.close()  # a start cut short (the server stops): a worker that did start reads the end and ends
@@ -452,15 +473,14 @@ class WorkerPool:
         """Kill the worker and wait until the process is gone: only then is its work really stopped."""
         handle.gone = True
         handle.process.kill()
-        await anyio.to_thread.run_sync(handle.process.join)
+        await anyio.to_thread.run_sync(_join, handle.process)
         handle.channel.close()
         self._drop(handle)
 
     async def _lost(self, handle: _Handle) -> StackyardError:
         """The worker ended on its own while working: say how."""
-        await anyio.to_thread.run_sync(handle.process.join, STOP_WAIT)
+        code = await anyio.to_thread.run_sync(_join, handle.process, STOP_WAIT)
         self._drop(handle)
-        code = handle.process.exitcode
         if code == -signal.SIGXCPU:
             return RunFailed(
                 f"The work used more CPU time than a request may ({self.config.cpu_seconds:g} s, "
