@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.client
 import json
 import shutil
 import statistics
 import threading
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -108,41 +110,60 @@ def _direct(text: str) -> tuple[float, float, int]:
 _LOOP = asyncio.Runner()
 
 
-def _through(client: httpx.Client, name: str = "streamer") -> tuple[float, float, int]:
+class Reader:
+    """Reads streamed answers of one server with the standard library's `http.client`, on one kept-alive
+    connection. Not httpx, whose own handling of a streamed answer took about 1.2 ms of each first chunk in a
+    side-by-side check here (the same server and stream, read both ways): time that is the client's, the same
+    whoever serves, and would hide what the server adds."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+
+    def lines(self, path: str, body: object, headers: dict[str, str] | None = None) -> Iterator[bytes]:
+        """POST `body` as JSON; the answer's lines as they arrive, without their line ends."""
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        self.connection.request("POST", path, json.dumps(body), sent)
+        answer = self.connection.getresponse()
+        if answer.status != 200:
+            raise RuntimeError(f"POST {path} answered {answer.status}: {answer.read()[:300]!r}")
+        while line := answer.readline():
+            yield line.rstrip(b"\r\n")  # Server-Sent Events may end lines with CRLF (Hayhooks does)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _through(reader: Reader, name: str = "streamer") -> tuple[float, float, int]:
     """The same, through Stackyard's streaming run (Server-Sent Events over HTTP)."""
     began = time.perf_counter()
     first = last = 0.0
     count = 0
-    body = {"data": QUESTION}
-    with client.stream("POST", f"/pipelines/{name}/run", json=body, headers={"Accept": "text/event-stream"}) as answer:
-        answer.raise_for_status()
-        for line in answer.iter_lines():
-            if line == "event: chunk":
-                last = time.perf_counter()
-                if count == 0:
-                    first = last
-                count += 1
+    for line in reader.lines(f"/pipelines/{name}/run", {"data": QUESTION}, {"Accept": "text/event-stream"}):
+        if line == b"event: chunk":
+            last = time.perf_counter()
+            if count == 0:
+                first = last
+            count += 1
     return first - began, (last - first) / max(count - 1, 1), count
 
 
-def _chat(client: httpx.Client, model: str) -> tuple[float, float, int]:
+def _chat(reader: Reader, model: str) -> tuple[float, float, int]:
     """First-chunk time and mean gap (s) of a streamed chat completion on an OpenAI-compatible route, counting the
     chunks that carry content (a server may send the role, or the finish, in a chunk of its own)."""
     body = {"model": model, "messages": [{"role": "user", "content": QUESTION["question"]}], "stream": True}
     began = time.perf_counter()
     first = last = 0.0
     count = 0
-    with client.stream("POST", "/v1/chat/completions", json=body) as answer:
-        answer.raise_for_status()
-        for line in answer.iter_lines():
-            if not line.startswith("data: {"):
-                continue
-            choices = json.loads(line.removeprefix("data: "))["choices"]
-            if choices and choices[0]["delta"].get("content"):
-                last = time.perf_counter()
-                if count == 0:
-                    first = last
-                count += 1
+    for line in reader.lines("/v1/chat/completions", body):
+        if not line.startswith(b"data: {"):
+            continue
+        choices = json.loads(line.removeprefix(b"data: "))["choices"]
+        if choices and choices[0]["delta"].get("content"):
+            last = time.perf_counter()
+            if count == 0:
+                first = last
+            count += 1
     return first - began, (last - first) / max(count - 1, 1), count
 
 
@@ -151,16 +172,17 @@ def _chat_rounds(plan: Plan, folder: Path, words: int, stackyard: httpx.Client) 
     Hayhooks' (from its Python wrapper, on the same core) when the plan has Hayhooks."""
     answer = stackyard.put("/pipelines/paced-chat", content=paced_chat_yaml(words), headers=_YAML)
     answer.raise_for_status()
-    chats: list[Callable[[], tuple[float, float, int]]] = [functools.partial(_chat, stackyard, "paced-chat")]
-    labels = ["Stackyard on one core"]
     with contextlib.ExitStack() as stack:
+        ours = stack.enter_context(contextlib.closing(Reader(str(stackyard.base_url))))
+        chats: list[Callable[[], tuple[float, float, int]]] = [functools.partial(_chat, ours, "paced-chat")]
+        labels = ["Stackyard on one core"]
         if plan.hayhooks is not None:
             wrappers = folder / "hayhooks-wrappers"
             shutil.copytree(WRAPPERS, wrappers, dirs_exist_ok=True)
             (wrappers / "paced" / "paced.yml").write_text(paced_yaml(words))
             hayhooks = stack.enter_context(processes.hayhooks(folder, plan.hayhooks, wrappers))
-            client = stack.enter_context(httpx.Client(base_url=hayhooks.url, timeout=60))
-            chats.append(functools.partial(_chat, client, "paced"))
+            theirs = stack.enter_context(contextlib.closing(Reader(hayhooks.url)))
+            chats.append(functools.partial(_chat, theirs, "paced"))
             labels.append("Hayhooks on one core")
         sides = _rounds(plan, paced_yaml(words), chats)
     return sides, labels
@@ -230,12 +252,14 @@ def run(plan: Plan) -> Section:
         processes.floor(folder, [folder / f"{name}.yml" for name in texts]) as floor,
         httpx.Client(base_url=server.url, timeout=60) as client,
         httpx.Client(base_url=unpinned.url, timeout=60) as free_client,
-        httpx.Client(base_url=floor.url, timeout=60) as floor_client,
+        contextlib.closing(Reader(floor.url)) as floor_reader,
+        contextlib.closing(Reader(server.url)) as reader,
+        contextlib.closing(Reader(unpinned.url)) as free_reader,
     ):
         for http in (client, free_client):
             for name, text in texts.items():
                 http.put(f"/pipelines/{name}", content=text, headers=_YAML).raise_for_status()
-        sides = [floor_client, client, free_client]
+        sides = [floor_reader, reader, free_reader]
         burst = _rounds(plan, burst_text, [functools.partial(_through, http, "streamer") for http in sides])
         paced = _rounds(plan, paced_text, [functools.partial(_through, http, "paced") for http in sides])
         floor.stop()
@@ -296,7 +320,8 @@ def run(plan: Plan) -> Section:
             "from the call (Stackyard: from sending the request) to the first chunk, and the mean gap between chunks "
             "after it, for Haystack's `Pipeline.stream()` called in the benchmark process (on one event loop kept "
             "for every call, as a server would) and for the same pipeline streamed by Stackyard as Server-Sent "
-            "Events over HTTP (medians), held to one core (server and workers on core 0, as the other parts run it) "
+            "Events over HTTP (medians; read with the standard library's `http.client`, as `bench.streams.Reader` "
+            "says why), held to one core (server and workers on core 0, as the other parts run it) "
             "and free on the machine's cores. The floor (`bench/floor.py`: a bare Starlette endpoint that streams "
             "`Pipeline.stream()` as Server-Sent Events, on core 0 too) shows what serving a stream over HTTP costs "
             "at the least, whoever serves it. The burst measures what each chunk costs: its first chunk also "
