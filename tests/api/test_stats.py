@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from stackyard.observability.figures import Latency
+from stackyard.observability.recent import SIZE, RecentRuns, Window
 from tests.yamls import BM25, EXPLODE, prompt_yaml
 
 YAML = {"Content-Type": "application/yaml"}
@@ -64,6 +65,39 @@ def test_each_component_has_its_timings(client: TestClient) -> None:
         assert component["failures"] == 0
         assert component["mean_seconds"] > 0
         assert component["p95_seconds"] > 0
+
+
+def test_each_component_has_its_last_runs_beside_its_totals(client: TestClient) -> None:
+    assert client.put("/pipelines/greet", content=prompt_yaml(), headers=YAML).status_code == 201
+    for _ in range(SIZE + 5):
+        assert client.post("/pipelines/greet/run", json={"data": {"name": "a"}}).status_code == 200
+    assert client.put("/pipelines/boom", content=EXPLODE, headers=YAML).status_code == 201
+    assert client.post("/pipelines/boom/run", json={"data": {"text": "x"}}).status_code == 500
+    pipelines = {p["name"]: p for p in client.get("/stats").json()["pipelines"]}
+    (prompt,) = pipelines["greet"]["components"]
+    assert prompt["runs"] == SIZE + 5
+    recent = prompt["recent"]
+    assert (recent["runs"], recent["failures"]) == (SIZE, 0)  # the last ones only
+    assert recent["mean_seconds"] > 0
+    assert recent["p95_seconds"] > 0
+    (boom,) = pipelines["boom"]["components"]
+    assert (boom["recent"]["runs"], boom["recent"]["failures"]) == (1, 1)
+
+
+def test_the_window_holds_the_last_runs_and_their_failures() -> None:
+    recent = RecentRuns(size=100)
+    assert recent.window("p", "c") is None
+    for milliseconds in range(150):  # 0 .. 149 ms: the window keeps 50 .. 149
+        if milliseconds % 10 == 0:
+            recent.failed("p", "c")
+        recent.ran("p", "c", milliseconds / 1000)
+    recent.ran("p", "other", 1.0)
+    window = recent.window("p", "c")
+    assert window is not None
+    assert (window.runs, window.failures) == (100, 10)
+    assert window.mean_seconds == pytest.approx(0.0995)
+    assert window.p95_seconds == pytest.approx(0.14405)  # between the 95th and 96th of 50 .. 149 ms
+    assert recent.window("p", "other") == Window(1, 0, 1.0, 1.0)
 
 
 def test_a_pipeline_that_never_ran_is_not_listed(client: TestClient) -> None:

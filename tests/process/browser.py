@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -59,8 +60,12 @@ def outside_requests(browser: webdriver.Chrome, origin: str) -> list[str]:
     return [url for url in urls if not url.startswith(f"{origin}/") and not url.startswith("data:")]
 
 
-def screenshot(browser: webdriver.Chrome, name: str) -> None:
-    """Save the window as `<STACKYARD_SCREENSHOTS>/<name>.png`, when screenshots are asked for."""
+def screenshot(browser: webdriver.Chrome, name: str, *, notices: bool = False) -> None:
+    """Save the window as `<STACKYARD_SCREENSHOTS>/<name>.png`, when screenshots are asked for. Notices stay until
+    dismissed, so those of earlier steps are dismissed first, unless the picture is of `notices`."""
     if SCREENSHOTS:
+        if not notices:
+            for button in browser.find_elements(By.CSS_SELECTOR, "#notices .dismiss"):
+                button.click()
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))

@@ -106,7 +106,7 @@ def test_the_page_asks_for_a_token_hides_what_it_may_not_do_and_keeps_problems(
     assert "No such pipeline" in problem.text
     assert "nosuch" in problem.text
     until(browser, "#not-found", "no pipeline named 'nosuch'")
-    screenshot(browser, "problem")
+    screenshot(browser, "problem", notices=True)
     browser.execute_script("location.hash = '#/'")  # the overview refreshes; the problem stays until dismissed
     until(browser, "#pipelines tr", "query")
     problem.find_element(By.CSS_SELECTOR, ".dismiss").click()
@@ -170,7 +170,7 @@ def test_create_edit_with_an_error_fix_deploy_and_meet_a_conflict(server: Server
     conflict = until(browser, "#conflict .conflict", "revision 2 → 3")
     assert "Howdy" in conflict.text
     until(browser, "#notices .problem", "412")
-    screenshot(browser, "conflict")
+    screenshot(browser, "conflict", notices=True)
     browser.find_element(By.ID, "deploy-anyway").click()
     until(browser, "#notices .info", "hello: revision 4 deployed")
 
@@ -178,6 +178,8 @@ def test_create_edit_with_an_error_fix_deploy_and_meet_a_conflict(server: Server
 def test_history_diff_rollback_disable_audit_and_delete(server: Server, browser: webdriver.Chrome) -> None:
     browser.get(f"{server.url}/ui/#/p/hello/history")
     until(browser, "#diff table.diff td.add", "Hi there")
+    # The diff and nothing else: no stray text beside it (an absent note once showed as "null").
+    assert browser.execute_script("return [...document.getElementById('diff').childNodes].map(n => n.nodeType)") == [1]
     browser.find_element(By.ID, "rollback-message").send_keys("back to the first greeting")
     until(browser, "#rollback-1").click()
     until(browser, "#notices .info", "revision 1 is live again as revision 5")

@@ -1,4 +1,4 @@
-// A pipeline's graph, drawn from its definition: components (name, type, timings from GET /stats), the sockets
+// A pipeline's graph, drawn from its definition: components (name, type, their last runs' timings from GET /stats), the sockets
 // each connection joins, and the friendly inputs and outputs. Laid out by dagre and drawn as SVG here: no
 // outside service (Haystack's draw() calls mermaid.ink).
 
@@ -13,14 +13,15 @@ const CHAR = 7.4; // px per character of the 12-13px UI font, for sizing boxes b
 
 export function showGraph(panel, context) {
   const figure = h("figure#graph.graph", {});
-  const legend = h("p.muted.small", {}, "Timings: mean and p95 of each component's runs since the server started (GET /stats).");
+  const legend = h("p.muted.small", {}, "Timings: mean and p95 of each component's last runs (up to 100, as the server process that answered GET /stats saw them).");
   panel.append(figure, legend);
   guarded(async () => {
     const [schema, stats] = await Promise.all([
       api(pipelinePath(context.name, "/schema")).catch(() => null),
       api("/stats").catch(() => ({ pipelines: [] })),
     ]);
-    const timings = new Map((stats.pipelines.find((p) => p.name === context.name)?.components || []).map((c) => [c.name, c]));
+    // The last runs where this process has seen some; else the totals since start-up (another process ran them).
+    const timings = new Map((stats.pipelines.find((p) => p.name === context.name)?.components || []).map((c) => [c.name, c.recent || c]));
     figure.replaceChildren(draw(model(context.pipeline.yaml, schema), timings, context.name));
   }, "Graph");
 }

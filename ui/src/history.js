@@ -27,8 +27,8 @@ export function showHistory(panel, context) {
     const [a, b] = [Number(from.value), Number(to.value)];
     if (!a || !b) return;
     const [older, newer] = await Promise.all([a, b].map((n) => api(pipelinePath(name, `/revisions/${n}`))));
-    diff.replaceChildren(older.yaml === newer.yaml ? h("p.muted", {}, "The YAML of these two revisions is the same.") : null,
-      sideBySide(older.yaml, newer.yaml, { left: `revision ${a}`, right: `revision ${b}` }));
+    diff.replaceChildren(...[older.yaml === newer.yaml ? h("p.muted", {}, "The YAML of these two revisions is the same.") : null,
+      sideBySide(older.yaml, newer.yaml, { left: `revision ${a}`, right: `revision ${b}` })].filter(Boolean)); // null would show as "null"
   }
 
   async function rollback(number) {

@@ -33,6 +33,7 @@ from prometheus_client import (
 )
 
 from stackyard.errors import StackyardError
+from stackyard.observability.recent import RecentRuns
 
 T = TypeVar("T")
 
@@ -169,6 +170,7 @@ class Metrics:
         # `labels()` validates and locks on every call; a run is cheap enough for that to show, so the children for
         # a label set are looked up once. Keys are bounded by the pipelines, revisions and components served.
         self._children: dict[tuple[str, ...], Any] = {}
+        self.recent = RecentRuns()  # each component's last runs in this process, beside the totals (`/stats`)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric._name, *labels)
@@ -179,9 +181,11 @@ class Metrics:
 
     def component_ran(self, pipeline: str, component: str, seconds: float) -> None:
         self._child(self.component_seconds, pipeline, component).observe(seconds)
+        self.recent.ran(pipeline, component, seconds)
 
     def component_failed(self, pipeline: str, component: str) -> None:
         self._child(self.component_failures, pipeline, component).inc()
+        self.recent.failed(pipeline, component)
 
     def run_series(self, pipeline: str, revision: int) -> RunSeries:
         """What runs of one pipeline revision record into: keep it, rather than look the series up on every run."""

@@ -1,10 +1,12 @@
 """`GET /stats`: each pipeline's runs, errors and latency, and its components' timings, for people to read.
 
-The same numbers as `/metrics`, summed over revisions and workers, as JSON (`observability/figures.py`).
+The same numbers as `/metrics`, summed over revisions and workers, as JSON (`observability/figures.py`); and each
+component's last runs in the process that answers (`observability/recent.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import anyio
@@ -13,8 +15,16 @@ from pydantic import BaseModel, Field
 
 from stackyard.api.dependencies import State
 from stackyard.observability.figures import ComponentFigures, PipelineFigures, read_figures
+from stackyard.observability.recent import SIZE, RecentRuns, Window
 
 router = APIRouter(tags=["observability"])
+
+
+class RecentStats(BaseModel):
+    runs: int = Field(description=f"The component's last runs in the process that answered: at most {SIZE}.")
+    failures: int
+    mean_seconds: float
+    p95_seconds: float = Field(description="The 95th percentile of those runs' times.")
 
 
 class ComponentStats(BaseModel):
@@ -23,6 +33,10 @@ class ComponentStats(BaseModel):
     failures: int
     mean_seconds: float | None
     p95_seconds: float | None = Field(description="Estimated from the histogram's buckets, as Prometheus does.")
+    recent: RecentStats | None = Field(
+        description="The same figures over the component's last runs, as the server process that answered saw "
+        "them; null if it has seen none."
+    )
 
 
 class PipelineStats(BaseModel):
@@ -52,10 +66,11 @@ async def stats(state: State) -> StatsAnswer:
     metrics = state.observability.metrics
     # Reading the other workers' metric files is blocking I/O.
     figures = await anyio.to_thread.run_sync(lambda: read_figures(metrics.collect()))
-    return StatsAnswer(at=time.time(), pipelines=[_pipeline(name, f) for name, f in sorted(figures.items())])
+    pipelines = [_pipeline(name, f, metrics.recent) for name, f in sorted(figures.items())]
+    return StatsAnswer(at=time.time(), pipelines=pipelines)
 
 
-def _pipeline(name: str, figures: PipelineFigures) -> PipelineStats:
+def _pipeline(name: str, figures: PipelineFigures, recent: RecentRuns) -> PipelineStats:
     runs = figures.runs
     return PipelineStats(
         name=name,
@@ -65,15 +80,19 @@ def _pipeline(name: str, figures: PipelineFigures) -> PipelineStats:
         outcomes={outcome: round(count) for outcome, count in figures.outcomes.items()},
         mean_seconds=figures.latency.mean(),
         p95_seconds=figures.latency.quantile(0.95),
-        components=[_component(component, c) for component, c in sorted(figures.components.items())],
+        components=[
+            _component(component, c, recent.window(name, component))
+            for component, c in sorted(figures.components.items())
+        ],
     )
 
 
-def _component(name: str, figures: ComponentFigures) -> ComponentStats:
+def _component(name: str, figures: ComponentFigures, window: Window | None) -> ComponentStats:
     return ComponentStats(
         name=name,
         runs=round(figures.latency.count),
         failures=round(figures.failures),
         mean_seconds=figures.latency.mean(),
         p95_seconds=figures.latency.quantile(0.95),
+        recent=RecentStats(**dataclasses.asdict(window)) if window is not None else None,
     )
