@@ -67,5 +67,6 @@ def screenshot(browser: webdriver.Chrome, name: str, *, notices: bool = False) -
         if not notices:
             for button in browser.find_elements(By.CSS_SELECTOR, "#notices .dismiss"):
                 button.click()
+        browser.execute_script("window.scrollTo(0, 0)")  # the page as it opens, not where the last click scrolled
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(Path(SCREENSHOTS) / f"{name}.png"))
