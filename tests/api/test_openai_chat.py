@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from openai.types.chat import ChatCompletionMessageParam
 
 from stackyard.api.app import create_app
+from stackyard.api.routes.openai import ChatCompletionRequest
+from stackyard.definitions.parsing import CHAT_PARAMETERS
 from stackyard.settings import Settings
 from stackyard.tokens import create_token
 from tests.conftest import REPO
@@ -85,6 +87,50 @@ def test_what_a_pipeline_cannot_honour_gets_openai_shaped_errors(ai: openai.Open
         ai.chat.completions.create(model="chat", messages=[{"role": "system", "content": "no user"}])
     # Nothing changed: the pipeline still answers.
     assert client.post("/pipelines/chat/run", json={"data": {"question": "q"}}).status_code == 200
+
+
+def test_sampling_parameters_are_checked_as_openai_checks_them(ai: openai.OpenAI, client: TestClient) -> None:
+    assert set(CHAT_PARAMETERS) <= set(ChatCompletionRequest.model_fields)  # each one a checked field
+    with pytest.raises(openai.UnprocessableEntityError) as hot:
+        ai.chat.completions.create(model="chat", messages=ASK, temperature=3)
+    assert "temperature" in str(hot.value.body)
+    with pytest.raises(openai.UnprocessableEntityError):
+        ai.chat.completions.create(model="chat", messages=ASK, stop=["a", "b", "c", "d", "e"])
+    # In range, they are accepted, whether the pipeline takes them (it does not list any) or not.
+    completion = ai.chat.completions.create(model="chat", messages=ASK, temperature=0.2, stop="\n\n", seed=7)
+    assert completion.choices[0].message.content == REPLY
+
+
+@pytest.mark.parametrize(
+    ("chat", "refusal"),
+    [
+        ("{input: messages, parameters: [temperature, api_key]}", "from: temperature"),
+        ("{input: messages, parameters: temperature}", "must be a list"),
+        ("{input: messages, parameters: [temperature], model: [x]}", "all strings"),
+    ],
+)
+def test_a_chat_declaration_may_pass_on_only_sampling_parameters(client: TestClient, chat: str, refusal: str) -> None:
+    declared = CONVERSATION.replace("{input: messages, output: llm.replies, model: echo-model}", chat)
+    answer = client.put("/pipelines/echo", content=declared, headers=YAML)
+    assert answer.status_code == 422, answer.text
+    assert refusal in answer.json()["detail"]
+    assert client.get("/pipelines/echo").status_code == 404  # nothing stored
+
+
+def test_parameters_need_a_generation_kwargs_input(client: TestClient) -> None:
+    prompt_only = """\
+metadata:
+  chat: {input: name, output: prompt.prompt, parameters: [temperature]}
+components:
+  prompt:
+    type: haystack.components.builders.prompt_builder.PromptBuilder
+    init_parameters: {template: "Hello {{ name }}"}
+connections: []
+"""
+    answer = client.put("/pipelines/hello", content=prompt_only, headers=YAML)
+    assert answer.status_code == 422, answer.text
+    assert "generation_kwargs" in answer.json()["detail"]
+    assert client.get("/pipelines/hello").status_code == 404
 
 
 ADMIN, ADMIN_LINE = create_token("deployer", "admin")

@@ -184,3 +184,25 @@ def test_the_openai_compatible_api_passes_on_the_upstreams_usage(server: Server,
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == "".join(upstream.words)
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == upstream.usage["total_tokens"]
+
+
+def test_the_sampling_parameters_a_chat_model_lists_reach_the_upstream_and_no_others(
+    server: Server, upstream: FakeOpenAI
+) -> None:
+    parameters = "parameters: [temperature, max_tokens]"
+    declared = f"metadata:\n  chat: {{input: question, output: llm.replies, model: tuned, {parameters}}}\n"
+    deploy(server, "tuned", declared + chat(upstream.base_url))
+    ai = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+    ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Where are haystacks kept?"}]
+    whole = ai.chat.completions.create(model="tuned", messages=ask, temperature=0.3, max_tokens=50, top_p=0.5)
+    assert whole.choices[0].message.content == "".join(upstream.words)
+    streamed = ai.chat.completions.create(model="tuned", messages=ask, temperature=1.5, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in streamed if chunk.choices) == "".join(
+        upstream.words
+    )
+    asked = [request["body"] for request in upstream.requests]
+    assert [(body.get("temperature"), body.get("max_tokens"), body.get("stream", False)) for body in asked] == [
+        (0.3, 50, False),
+        (1.5, None, True),
+    ]
+    assert all("top_p" not in body for body in asked)  # not listed: the pipeline's own setting holds

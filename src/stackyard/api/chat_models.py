@@ -8,10 +8,13 @@ A pipeline declares itself in its YAML metadata:
         input: question     # the flat input that receives the conversation
         output: reply       # where the reply is in the run's result: a friendly output, or component.socket
         model: my-model     # optional: the model name clients use (default: the pipeline's name)
+        parameters: [temperature, max_tokens]   # optional: request parameters passed on, in `generation_kwargs`
 
 An input typed `list[ChatMessage]` receives the whole conversation; any other (a string) receives the text of the
-last user message. The reply is a `ChatMessage`, a list of them (the first counts) or a string. Pipelines without
-the declaration are not models.
+last user message. The reply is a `ChatMessage`, a list of them (the first counts) or a string. Of the sampling
+parameters a request may carry (`definitions.parsing.CHAT_PARAMETERS`), those the pipeline lists go to its
+`generation_kwargs` input, which a chat generator merges over its own; the others are left to the pipeline's
+settings. Pipelines without the declaration are not models.
 """
 
 from __future__ import annotations
@@ -33,17 +36,22 @@ class ChatModel:
     input: str
     output: str
     conversation: bool  # the input takes the list of messages (else the last user message's text)
+    parameters: tuple[str, ...] = ()  # request parameters passed on in `generation_kwargs`
 
-    def data(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """The run's `data` for an OpenAI `messages` list."""
+    def data(self, messages: list[dict[str, Any]], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The run's `data` for an OpenAI `messages` list and the request's sampling `parameters` (those it set)."""
+        passed = {name: value for name, value in (parameters or {}).items() if name in self.parameters}
+        data: dict[str, Any] = {"generation_kwargs": passed} if passed else {}
         if self.conversation:
-            return {self.input: [_haystack_message(message) for message in messages]}
+            data[self.input] = [_haystack_message(message) for message in messages]
+            return data
         users = [message for message in messages if message.get("role") == "user"]
         if not users:
             raise RequestNotValid(
                 "The conversation has no user message.", errors=[{"location": "body.messages", "message": "no user"}]
             )
-        return {self.input: _text(users[-1].get("content"))}
+        data[self.input] = _text(users[-1].get("content"))
+        return data
 
     def reply(self, result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The reply's text and its metadata (usage, finish reason) in a run's result."""
@@ -76,6 +84,7 @@ def chat_model(live: LiveRevision) -> ChatModel | None:
         input=declared["input"],
         output=output if isinstance(output, str) else next(iter(live.info.outputs), ""),
         conversation=schema.get("type") == "array",
+        parameters=tuple(declared.get("parameters") or ()),  # names checked at deploy (`definitions.parsing`)
     )
 
 

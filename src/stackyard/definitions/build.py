@@ -225,6 +225,11 @@ def _check_streaming(definition: Definition, pipeline: Pipeline, sockets: Socket
     chat = metadata.get("chat") if isinstance(metadata, dict) else None
     if isinstance(chat, dict):
         flat = set(definition.inputs) | {socket for specs in sockets.inputs.values() for socket in specs}
+        if chat.get("parameters") and "generation_kwargs" not in flat:
+            raise InvalidDefinition(
+                "'metadata.chat.parameters' are passed on in the run input 'generation_kwargs', which this pipeline "
+                "does not take (a chat generator's run does)."
+            )
         if chat.get("input") not in flat:
             raise InvalidDefinition(
                 f"'metadata.chat.input' is '{chat.get('input')}', which is not an input of this pipeline "

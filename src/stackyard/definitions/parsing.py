@@ -34,6 +34,18 @@ IGNORED_KEYS = {
     "max_loops_allowed": "early Haystack 2 releases wrote it; its successor is 'max_runs_per_component' (default 100)",
 }
 KNOWN_KEYS = PIPELINE_KEYS | HAYHOOKS_KEYS | STACKYARD_KEYS | IGNORED_KEYS.keys()
+# OpenAI chat request parameters a chat model may pass on to its pipeline (`metadata.chat.parameters`): sampling
+# settings only, each checked by the API's request model; nothing that picks a model, an endpoint or tools.
+CHAT_PARAMETERS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "seed",
+)
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 200_000  # what the document would hold with every alias copied out
@@ -361,12 +373,21 @@ def _check_serving_metadata(metadata: Any) -> None:
     if chat is not None and (
         not isinstance(chat, dict)
         or not isinstance(chat.get("input"), str)
-        or set(chat) - {"input", "output", "model"}
-        or not all(isinstance(value, str) for value in chat.values())
+        or set(chat) - {"input", "output", "model", "parameters"}
+        or not all(isinstance(value, str) for key, value in chat.items() if key != "parameters")
     ):
         raise InvalidDefinition(
             "'metadata.chat' must be a mapping with 'input' (the input that receives the conversation) and, "
-            "optionally, 'output' (where the reply is) and 'model' (its name for clients), all strings."
+            "optionally, 'output' (where the reply is) and 'model' (its name for clients), all strings, and "
+            "'parameters' (the request parameters passed on)."
+        )
+    parameters = chat.get("parameters") if chat is not None else None
+    if parameters is not None and (
+        not isinstance(parameters, list) or not all(name in CHAT_PARAMETERS for name in parameters)
+    ):
+        raise InvalidDefinition(
+            "'metadata.chat.parameters' must be a list of the OpenAI request parameters a caller may set for this "
+            f"pipeline, from: {', '.join(CHAT_PARAMETERS)}."
         )
 
 

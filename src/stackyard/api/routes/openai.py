@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -25,6 +25,7 @@ from stackyard.api.chat_models import ChatModel, chat_models
 from stackyard.api.dependencies import AppState
 from stackyard.api.event_stream import END, STREAM_HEADERS, start_stream
 from stackyard.api.mcp_tools import may_run
+from stackyard.definitions.parsing import CHAT_PARAMETERS
 from stackyard.errors import StackyardError
 from stackyard.serving.registry import LiveRevision
 from stackyard.serving.runner import run_build
@@ -36,8 +37,9 @@ CHAT_PATH = "/v1/chat/completions"
 
 
 class ChatCompletionRequest(BaseModel):
-    """What Stackyard reads of an OpenAI chat completion request; other parameters (temperature...) are accepted and
-    left to the pipeline's own settings."""
+    """What Stackyard reads of an OpenAI chat completion request. The sampling parameters are checked as OpenAI
+    checks them and passed on to pipelines that list them (`metadata.chat.parameters`); other parameters are
+    accepted and left to the pipeline's own settings."""
 
     model_config = ConfigDict(extra="allow")
     model: str
@@ -45,6 +47,18 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     n: int | None = None
     stream_options: dict[str, Any] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    seed: int | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        """The sampling parameters the request set (`definitions.parsing.CHAT_PARAMETERS`)."""
+        return {name: value for name in CHAT_PARAMETERS if (value := getattr(self, name)) is not None}
 
 
 @router.get("/models", summary="Chat models (OpenAI-compatible)")
@@ -73,7 +87,7 @@ async def chat_completion(request: Request, body: ChatCompletionRequest) -> Resp
     if body.n not in (None, 1):
         return _error(400, "This server answers one choice per request (n = 1).", "n", "unsupported_value")
     try:
-        data = model.data(body.messages)
+        data = model.data(body.messages, body.parameters())
     except StackyardError as error:
         return _problem(error)
     completion = _Completion(body.model)
