@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,6 +39,24 @@ class Server:
         """SIGKILL: no shutdown hook runs, as in a crash or an OOM kill."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def workers(self) -> list[int]:
+        """The worker processes' ids: the children of the server's fork server."""
+        children = _children(self.process.pid)
+        servers = [pid for pid in children if b"multiprocessing.forkserver" in _cmdline(pid)]
+        return [pid for server in servers for pid in _children(server)]
+
+    def where_workers_are(self) -> str:
+        """Each worker's Python stacks (SIGUSR1: `serving/worker.py`) and kernel wait, with the log's end: what a
+        test that timed out waiting on a run shows."""
+        waits = []
+        for pid in self.workers():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGUSR1)
+                stack = Path(f"/proc/{pid}/stack").read_text()
+                waits.append(f"worker {pid}, kernel stack:\n{stack}")
+        time.sleep(0.5)  # the dumps are written by the workers themselves: a moment for them to reach the log
+        return "\n".join(waits) + "\n--- server log, last 12000 characters ---\n" + self.log.read_text()[-12000:]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -115,3 +134,18 @@ def running(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> It
         yield server
     finally:
         server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in children.read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

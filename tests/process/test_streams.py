@@ -84,7 +84,10 @@ def test_a_client_that_leaves_mid_stream_ends_the_run_and_frees_its_slot(server:
         assert http.put("/pipelines/left", content=held("left", "one two", "three"), headers=YAML).is_success
         with http.stream("POST", "/pipelines/left/run", json=QUESTION, headers=SSE) as answer:
             assert read_events(answer.iter_lines(), 1)[0][0] == "chunk"
-            wait_until(entered.is_set, "the stream to wait at its gate")
+            try:
+                wait_until(entered.is_set, "the stream to wait at its gate")
+            except AssertionError as late:
+                raise AssertionError(f"{late}\n{server.where_workers_are()}") from None
         # The client has closed the stream; the gate is still shut, so only ending the run can stop it.
         worker = int(entered.path.read_text())
 

@@ -12,6 +12,7 @@ second the kernel ends the worker.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
 import itertools
 import logging
@@ -305,6 +306,8 @@ def _contain(config: WorkerConfig) -> Guard | None:
 def main(sock: socket.socket, config: WorkerConfig) -> None:
     """The worker's life: answer the server's requests one by one until it closes the socket or ends this process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops its workers itself
+    # `kill -USR1 PID` writes where each of this worker's threads is to the server's log: what a stuck run waits on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
