@@ -83,7 +83,10 @@ def test_a_client_that_leaves_mid_stream_ends_the_run_and_frees_its_slot(server:
     with server.client() as http:
         assert http.put("/pipelines/left", content=held("left", "one two", "three"), headers=YAML).is_success
         with http.stream("POST", "/pipelines/left/run", json=QUESTION, headers=SSE) as answer:
-            assert read_events(answer.iter_lines(), 1)[0][0] == "chunk"
+            # Held for the stream's life: a line iterator dropped closes the connection, and the client would
+            # leave now, before the run reached its gate, not at the end of this block.
+            lines = answer.iter_lines()
+            assert read_events(lines, 1)[0][0] == "chunk"
             try:
                 wait_until(entered.is_set, "the stream to wait at its gate")
             except AssertionError as late:
