@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -19,8 +21,10 @@ RUNS_PER_WORKER = 3
 
 
 def test_one_scrape_sums_the_runs_of_both_workers(tmp_path: Path) -> None:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    # A temporary folder of its own, to see the metrics folder made and removed there. A short one: the worker
+    # pool's fork server listens on a socket in it, and a socket's path may not pass 107 bytes (pytest's own
+    # temporary paths, numbered by run, grow past that).
+    temp = Path(tempfile.mkdtemp(prefix="sy-"))
     env = {"TMPDIR": str(temp), "STACKYARD_SYNC_INTERVAL": "0.1"}
     server = start_server(tmp_path, "--store", f"sqlite:///{tmp_path}/yard.db", "--workers", "2", env=env)
     try:
@@ -66,4 +70,7 @@ def test_one_scrape_sums_the_runs_of_both_workers(tmp_path: Path) -> None:
         assert any(metrics_dir.iterdir()), "the workers write their values into the server's metrics folder"
     finally:
         server.stop()
-    assert not metrics_dir.exists(), "the metrics folder goes away with the server"
+    try:
+        assert not metrics_dir.exists(), "the metrics folder goes away with the server"
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
