@@ -195,7 +195,11 @@ def test_the_sampling_parameters_a_chat_model_lists_reach_the_upstream_and_no_ot
     deploy(server, "tuned", declared + chat(upstream.base_url))
     ai = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
     ask: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Where are haystacks kept?"}]
-    whole = ai.chat.completions.create(model="tuned", messages=ask, temperature=0.3, max_tokens=50, top_p=0.5)
+    # An unlisted parameter, sent as itself or smuggled in as the run input the listed ones travel in.
+    smuggled = {"generation_kwargs": {"top_p": 0.1}}
+    whole = ai.chat.completions.create(
+        model="tuned", messages=ask, temperature=0.3, max_tokens=50, top_p=0.5, extra_body=smuggled
+    )
     assert whole.choices[0].message.content == "".join(upstream.words)
     streamed = ai.chat.completions.create(model="tuned", messages=ask, temperature=1.5, stream=True)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in streamed if chunk.choices) == "".join(
