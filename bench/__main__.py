@@ -11,7 +11,20 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bench import deploy, hayhooks_env, many, overhead, propagation, report, scaling, streams, updates, workers
+from bench import (
+    deploy,
+    hayhooks_env,
+    llm,
+    many,
+    models,
+    overhead,
+    propagation,
+    report,
+    scaling,
+    streams,
+    updates,
+    workers,
+)
 from bench.load import ensure_wrk
 from bench.plan import FULL, SMOKE
 from bench.processes import LOAD_CPU, REPO
@@ -25,6 +38,8 @@ PARTS: dict[str, Callable[..., report.Section]] = {
     "deploy": deploy.run,
     "workers": workers.run,
     "streams": streams.run,
+    "llm": llm.run,
+    "models": models.run,
 }
 
 

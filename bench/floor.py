@@ -1,5 +1,5 @@
 """The floor: a bare Starlette endpoint that runs one Haystack `Pipeline` in the threadpool, or streams it with
-`Pipeline.stream()` as Server-Sent Events when the request accepts them.
+`Pipeline.stream()` as Server-Sent Events when the request accepts them (chunks, then the result).
 
 No pipeline server can do less work per request, so Stackyard's throughput is reported as a ratio of this one.
 Served by the same uvicorn (uvloop, httptools) as Stackyard:
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def create_app() -> Starlette:
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(_events(pipeline, body["data"]), media_type="text/event-stream")
         result = await run_in_threadpool(pipeline.run, body["data"])
-        return Response(json.dumps(result, separators=(",", ":")), media_type="application/json")
+        return Response(_json(result), media_type="application/json")
 
     async def ready(request: Request) -> Response:
         return JSONResponse({"status": "ready"})
@@ -55,5 +55,19 @@ def create_app() -> Starlette:
 
 
 async def _events(pipeline: Pipeline, data: dict[str, Any]) -> AsyncIterator[str]:
-    async for chunk in pipeline.stream(data):
-        yield f"event: chunk\ndata: {json.dumps({'content': chunk.content}, separators=(',', ':'))}\n\n"
+    handle = pipeline.stream(data)
+    async for chunk in handle:
+        yield f"event: chunk\ndata: {_json({'content': chunk.content})}\n\n"
+    yield f"event: result\ndata: {_json({'result': handle.result})}\n\n"
+
+
+def _json(value: object) -> str:
+    """JSON as the servers answer it; Haystack's dataclasses (a chat model's `ChatMessage` replies) by `to_dict`."""
+    return json.dumps(value, separators=(",", ":"), default=_to_dict)
+
+
+def _to_dict(value: object) -> object:
+    to_dict: Callable[[], object] | None = getattr(value, "to_dict", None)
+    if to_dict is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return to_dict()

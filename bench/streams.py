@@ -33,7 +33,7 @@ WRAPPERS = Path(__file__).parent / "hayhooks_wrappers"  # Hayhooks' side: a Pyth
 _YAML = {"Content-Type": "application/yaml"}
 
 
-def _chat_pipeline(llm: str) -> str:
+def chat_pipeline(llm: str) -> str:
     """A chat prompt builder feeding the chat model `llm` (its `type` and `init_parameters`, as YAML)."""
     return f"""\
 components:
@@ -54,7 +54,7 @@ def chat_yaml(words: int) -> str:
     """Haystack's `MockChatGenerator`, answering `words` words."""
     reply = " ".join(f"word{index}" for index in range(words))
     mock = "haystack.components.generators.chat.mock.MockChatGenerator"
-    return _chat_pipeline(
+    return chat_pipeline(
         f"    type: {mock}\n    init_parameters: {{responses: [{{role: assistant, content: [{{text: '{reply}'}}]}}]}}\n"
     )
 
@@ -62,7 +62,7 @@ def chat_yaml(words: int) -> str:
 def paced_yaml(words: int) -> str:
     """A chat model that streams at a model's pace (`bench.corpus.PacedChat`)."""
     parameters = f"{{words: {words}, first_ms: {PACED_FIRST_MS}, pace_ms: {PACED_GAP_MS}}}"
-    return _chat_pipeline(f"    type: bench.corpus.PacedChat\n    init_parameters: {parameters}\n")
+    return chat_pipeline(f"    type: bench.corpus.PacedChat\n    init_parameters: {parameters}\n")
 
 
 def paced_chat_yaml(words: int) -> str:

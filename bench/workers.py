@@ -1,60 +1,65 @@
-"""Part 7, the worker processes' own costs: what a run pays for crossing to a worker, how long a killed worker takes
-to be replaced, and whether a CPU-bound pipeline served by one `stackyard` process uses both cores.
+"""Part 7, the cells' own costs: what a run pays for crossing to a cell (wall time and CPU, both sides), how long a
+killed cell takes to be replaced, and whether a CPU-bound pipeline served by one `stackyard` process uses both cores.
 
-The first two are measured in this process with the pool the server uses (`WorkerPool`), one run at a time, so
-they are costs, not throughput. The third starts `stackyard serve` unpinned (both cores) and the floor likewise,
-and compares one connection with four on a pipeline that burns 20 ms of CPU per run.
+The first two are measured in this process with the pool the server uses (`CellPool`), one run at a time, so they
+are costs, not throughput; the CPU of the server's side is this process's, the cell's is read from `/proc`. The
+third starts `stackyard serve` unpinned (both cores) and the floor likewise, and compares one connection with four
+on a pipeline that burns 20 ms of CPU per run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import os
 import statistics
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bench import processes, workloads
 from bench.load import Summary, interleaved
 from bench.plan import Plan
 from bench.report import Section, Table, num
-from stackyard.definitions.build import BuildInfo
-from stackyard.serving.pool import WorkerPool, WorkTimedOut, worker_config
-from stackyard.serving.runner import run_build
-from stackyard.serving.worker import build
+from stackyard.cell.runner import run_build
+from stackyard.cell.work import Work
+from stackyard.serving.cell_pool import CellPool, Group, cell_config
+from stackyard.serving.placement import GroupSpec
 from stackyard.settings import Settings
+from stackyard.wire.build_info import BuildInfo
+from stackyard.wire.jobs import Run
 
 SETTINGS = Settings(store_url="sqlite:///unused.db", run_workers=1, extra_allowed_modules=["bench"])
-
-
-def _forever(built: object) -> None:
-    while True:
-        pass
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class Costs:
     in_process: float  # µs per run called in this process
-    through_worker: float  # µs per run through a worker, as the server runs it (rules enforced)
-    uncontained: float  # µs per run through a worker without the rules (`serving/containment.py`)
-    replace_ms: float  # a worker ended past its timeout until its replacement is ready
-    spawn_ms: float  # a new worker from the fork server
+    through_cell: float  # µs per run through a cell, as the server runs it (rules enforced)
+    uncontained: float  # µs per run through a cell without the rules (`cell/containment.py`)
+    server_cpu: float  # µs of the server side's CPU per run through a cell
+    cell_cpu: float  # µs of the cell's CPU per run
+    replace_ms: float  # a killed cell until its replacement serves
+    spawn_ms: float  # a new cell from the fork server
 
 
-async def _per_run(pool: WorkerPool, info: BuildInfo, work: Any, runs: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def _per_run(pool: CellPool, info: BuildInfo, job: Run, runs: int) -> float:
     started = time.perf_counter()
     for _ in range(runs):
-        await pool.run(info, work, seconds=10)
+        await pool.call(info, job, deadline=time.monotonic() + 10)
     return (time.perf_counter() - started) / runs * 1e6
 
 
 async def _costs(runs: int, kills: int) -> Costs:
-    config = worker_config(SETTINGS)
     yaml = workloads.retagged(workloads.TRIVIAL, 0)
-    local = build(yaml, config)
     data = workloads.TRIVIAL_INPUT
+    local = Work(cell_config(SETTINGS)).build(yaml, keep=False)
     for _ in range(50):
         run_build(local, dict(data))
     started = time.perf_counter()
@@ -62,47 +67,62 @@ async def _costs(runs: int, kills: int) -> Costs:
         run_build(local, dict(data))
     in_process = (time.perf_counter() - started) / runs * 1e6
 
-    pool = WorkerPool.for_settings(SETTINGS)
-    # The same pool without the rules: its workers get no scratch folder, so they install no audit hook.
-    bare = WorkerPool(config, minimum=1, maximum=1, build_timeout=SETTINGS.build_timeout)
+    pool = CellPool.for_settings(SETTINGS)
+    # The same pool without the rules: its cells get no scratch folder, so they install no audit hook.
+    bare = CellPool(replace(pool.config, scratch_root=None), shared=1, build_timeout=SETTINGS.build_timeout)
     await pool.start()
     await bare.start()
     try:
-        info, bare_info = await pool.prepare(yaml), await bare.prepare(yaml)
-        work = functools.partial(run_build, data=dict(data))
-        await _per_run(pool, info, work, 50)
-        await _per_run(bare, bare_info, work, 50)
+        info, bare_info = await pool.prepare("trivial", yaml), await bare.prepare("trivial", yaml)
+        job = Run(dict(data))
+        await _per_run(pool, info, job, 50)
+        await _per_run(bare, bare_info, job, 50)
         # Batches of the two alternate, so a neighbour's burst on the shared machine hits both alike.
-        contained, uncontained = [], []
+        contained, uncontained, server_cpu, cell_cpu = [], [], [], []
+        [cell] = pool.cells_of("shared")
+        batch = runs // 10
         for _ in range(10):
-            contained.append(await _per_run(pool, info, work, runs // 10))
-            uncontained.append(await _per_run(bare, bare_info, work, runs // 10))
-        through_worker, without_rules = statistics.median(contained), statistics.median(uncontained)
+            ours, theirs = time.process_time(), _cpu_seconds(cell.pid)
+            contained.append(await _per_run(pool, info, job, batch))
+            server_cpu.append((time.process_time() - ours) / batch * 1e6)
+            cell_cpu.append((_cpu_seconds(cell.pid) - theirs) / batch * 1e6)
+            uncontained.append(await _per_run(bare, bare_info, job, batch))
 
         replaced = []
         for _ in range(kills):
-            try:
-                await pool.run(info, _forever, seconds=0.2)
-            except WorkTimedOut:
-                ended = time.perf_counter()  # raised once the worker is gone
-            await pool.replaced()
-            replaced.append((time.perf_counter() - ended) * 1000)
+            [cell] = pool.cells_of("shared")
+            began = time.perf_counter()
+            cell.kill()
+            await cell.ended
+            while not any(other is not cell and other.state.value == "serving" for other in pool.cells_of("shared")):
+                await pool.replaced()
+                await asyncio.sleep(0.001)  # the pace of polling only: the group's state changes in tasks
+            replaced.append((time.perf_counter() - began) * 1000)
         spawned = []
         for _ in range(kills):
-            started = time.perf_counter()
-            handle = await pool._spawn(memory=False)
-            spawned.append((time.perf_counter() - started) * 1000)
-            handle.channel.close()
-            await asyncio.to_thread(handle.process.join)
+            began = time.perf_counter()
+            spare = await pool._spawn(Group(GroupSpec("probe", 1, own=True)))
+            spawned.append((time.perf_counter() - began) * 1000)
+            spare.channel.close()
+            await spare.ended
     finally:
         await pool.close()
         await bare.close()
-    return Costs(in_process, through_worker, without_rules, statistics.median(replaced), statistics.median(spawned))
+    return Costs(
+        in_process,
+        statistics.median(contained),
+        statistics.median(uncontained),
+        statistics.median(server_cpu),
+        statistics.median(cell_cpu),
+        statistics.median(replaced),
+        statistics.median(spawned),
+    )
 
 
 def run(plan: Plan) -> Section:
     runs, kills = (200, 3) if plan.smoke else (5000, 20)
     costs = asyncio.run(_costs(runs, kills))
+    hop_cpu = costs.server_cpu + costs.cell_cpu - costs.in_process
 
     folder = plan.work / "workers"
     pipelines = workloads.write(folder / "pipelines", {"burn": workloads.BURN})
@@ -131,14 +151,14 @@ def run(plan: Plan) -> Section:
         rows.append([system, num(one), num(four), f"{scaling[system]:.2f}"])
     return Section(
         part="7-workers",
-        title="7. Worker processes",
+        title="7. Cells",
         text=(
-            "Component code runs in worker processes (`serving/pool.py`). Costs measured with the server's own pool, "
-            f"one request at a time: a PromptBuilder run called in this process and through a worker ({runs:,} "
-            "runs each), the latter also without the containment rules (`serving/containment.py`: no audit hook; "
-            "batches of the two alternate, medians); a worker ended past its timeout until its replacement is ready "
-            f"({kills} times, median); "
-            "a new worker started from the fork server (median). Then a pipeline that burns 20 ms of CPU per run, "
+            "Component code runs in cells (`serving/cell_pool.py`, `cell/life.py`). Costs measured with the server's "
+            f"own pool, one request at a time: a PromptBuilder run called in this process and through a cell ({runs:,} "
+            "runs each), the latter also without the containment rules (`cell/containment.py`: no audit hook; "
+            "batches of the two alternate, medians), and the CPU each side spends per run; a killed cell until its "
+            f"replacement serves ({kills} times, median); "
+            "a new cell started from the fork server (median). Then a pipeline that burns 20 ms of CPU per run, "
             "served by one `stackyard serve` and by the floor, both unpinned on the machine's two cores, at one "
             "connection and at four: the speed-up is how many cores the server uses."
         ),
@@ -147,20 +167,24 @@ def run(plan: Plan) -> Section:
                 ["cost", "value"],
                 [
                     ["one run in this process, µs", f"{costs.in_process:.0f}"],
-                    ["one run through a worker, µs", f"{costs.through_worker:.0f}"],
-                    ["overhead of the worker per run, µs", f"{costs.through_worker - costs.in_process:.0f}"],
-                    ["one run through a worker without the containment rules, µs", f"{costs.uncontained:.0f}"],
-                    ["cost of the containment rules per run, µs", f"{costs.through_worker - costs.uncontained:.0f}"],
-                    ["killed worker replaced, ms", f"{costs.replace_ms:.0f}"],
-                    ["new worker from the fork server, ms", f"{costs.spawn_ms:.0f}"],
+                    ["one run through a cell, µs", f"{costs.through_cell:.0f}"],
+                    ["overhead of the cell per run, µs", f"{costs.through_cell - costs.in_process:.0f}"],
+                    ["server-side CPU per run through a cell, µs", f"{costs.server_cpu:.0f}"],
+                    ["cell CPU per run, µs", f"{costs.cell_cpu:.0f}"],
+                    ["CPU of the hop per run (both sides, less the run itself), µs", f"{hop_cpu:.0f}"],
+                    ["one run through a cell without the containment rules, µs", f"{costs.uncontained:.0f}"],
+                    ["cost of the containment rules per run, µs", f"{costs.through_cell - costs.uncontained:.0f}"],
+                    ["killed cell replaced, ms", f"{costs.replace_ms:.0f}"],
+                    ["new cell from the fork server, ms", f"{costs.spawn_ms:.0f}"],
                 ],
             ),
             Table(["server", "req/s, 1 connection", "req/s, 4 connections", "speed-up"], rows),
         ],
         headline={
-            "Worker overhead per run (µs)": f"{costs.through_worker - costs.in_process:.0f}",
-            "Containment rules, cost per run (µs)": f"{costs.through_worker - costs.uncontained:.0f}",
-            "Killed worker replaced in (ms)": f"{costs.replace_ms:.0f}",
+            "Cell hop, wall time per run (µs)": f"{costs.through_cell - costs.in_process:.0f}",
+            "Cell hop, CPU per run, both sides (µs)": f"{hop_cpu:.0f}",
+            "Containment rules, cost per run (µs)": f"{costs.through_cell - costs.uncontained:.0f}",
+            "Killed cell replaced in (ms)": f"{costs.replace_ms:.0f}",
             "CPU-bound pipeline, 4 connections / 1, Stackyard": f"{scaling['Stackyard']:.2f}",
             "CPU-bound pipeline, 4 connections / 1, floor": f"{scaling['floor']:.2f}",
         },

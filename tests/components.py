@@ -8,6 +8,7 @@ it): a flag is a file that exists once set.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -157,24 +158,6 @@ class Counter:
         return {"text": text}
 
 
-def mark(build: object, name: str) -> int:
-    """Work for `Leases.use` that leaves a trace: sets the signal `name` and answers the worker's process id."""
-    Signal(name).set()
-    return os.getpid()
-
-
-def over_cpu_budget(build: object) -> None:
-    """Work that ends its worker as the kernel does a worker past its CPU budget (SIGXCPU), without the wait."""
-    os.kill(os.getpid(), signal.SIGXCPU)
-
-
-def wait_for(build: object, name: str) -> int:
-    """Work for `Leases.use` that holds its worker until the test sets the signal `name`."""
-    Signal(f"{name}.entered").path.write_text(str(os.getpid()))
-    Signal(name).wait(30)
-    return os.getpid()
-
-
 @component
 class SlowToBuild:
     """Spends `seconds` of CPU while it is built: a definition that takes too long to build."""
@@ -246,17 +229,12 @@ def occupying(key: str) -> list[int]:
 
 
 def alive(pid: int) -> bool:
-    """Whether process `pid` still exists (reaped: gone)."""
+    """Whether process `pid` still runs (a zombie, ended but not yet reaped by its parent, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
         return False
-    return True
-
-
-def pipeline_dict(build: object) -> dict[str, object]:
-    """Work for `Leases.use`: the built pipeline as Haystack describes it (`to_dict`, what its `==` compares)."""
-    return build.pipeline.to_dict()  # type: ignore[attr-defined, no-any-return]  # a `Build`, untyped to stay light
+    return "\nState:\tZ" not in status
 
 
 @component
@@ -304,3 +282,130 @@ class FormattingChat:
     @component.output_types(replies=list[ChatMessage])
     def run(self, messages: list[ChatMessage], tools: list[Any] | None = None) -> dict[str, list[ChatMessage]]:
         return {"replies": [ChatMessage.from_assistant(messages[-1].text or "")]}
+
+
+class _Meeting:
+    """One run's arrival at the rendezvous `key` (any process), and whether all `count` have arrived; past 30 s
+    without them, the run fails."""
+
+    def __init__(self, key: str, count: int) -> None:
+        self.arrived = _Lines(f"rendezvous-{key}")
+        self.arrived.append(str(os.getpid()))
+        self.count = count
+        self.deadline = time.monotonic() + 30
+
+    def complete(self) -> bool:
+        if time.monotonic() > self.deadline:
+            raise TimeoutError("the other runs never came")
+        return len(self.arrived.lines()) >= self.count
+
+    async def reached(self) -> None:
+        """Wait on the event loop until everyone has arrived."""
+        while True:
+            if self.complete():
+                return
+            await asyncio.sleep(0.005)  # the pace of polling only
+
+
+@component
+class Rendezvous:
+    """Waits until `count` runs of it (any process) have arrived under `key`, then answers: runs that were not
+    under way at the same time never meet, and the first one fails after 30 s."""
+
+    def __init__(self, key: str, count: int) -> None:
+        self.key = key
+        self.count = count
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        meeting = _Meeting(self.key, self.count)
+        while not meeting.complete():
+            time.sleep(0.005)  # the pace of polling only
+        return {"text": f"{text} {os.getpid()}"}
+
+
+@component
+class AsyncRendezvous:
+    """`Rendezvous` with a native `run_async` that waits on the event loop: it holds no thread while it waits."""
+
+    def __init__(self, key: str, count: int) -> None:
+        self.key = key
+        self.count = count
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        raise RuntimeError("the cell awaits run_async for a component that has one")
+
+    @component.output_types(text=str)
+    async def run_async(self, text: str) -> dict[str, str]:
+        await _Meeting(self.key, self.count).reached()
+        return {"text": f"{text} {os.getpid()}"}
+
+
+@component
+class Crash:
+    """Ends its process on every run, as a segfault in a native library would."""
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return {"text": text}
+
+
+@component
+class Warmed:
+    """Counts its warm-ups under `key` (a model load, as far as the server can tell) and answers `text` + `tag`."""
+
+    def __init__(self, key: str, tag: str = "") -> None:
+        self.key = key
+        self.tag = tag
+        self.model: str | None = None
+
+    def warm_up(self) -> None:
+        if self.model is None:
+            _Lines(f"warm-{self.key}").append(str(os.getpid()))
+            self.model = f"model-{self.key}"
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        return {"text": f"{text} {self.model} {self.tag}"}
+
+
+def warm_ups(key: str) -> list[str]:
+    """The process ids of the cells where a `Warmed` of `key` warmed up, one line per warm-up."""
+    return _Lines(f"warm-{key}").lines()
+
+
+@component
+class AsyncStreamingRendezvous:
+    """A chat model that streams one chunk at once, then waits on the event loop until `count` streams of it are
+    under way: streams meet only if none of them holds a thread while it waits."""
+
+    def __init__(self, key: str, count: int) -> None:
+        self.key = key
+        self.count = count
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, question: str, streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
+        raise RuntimeError("the cell awaits run_async for a component that has one")
+
+    @component.output_types(replies=list[ChatMessage])
+    async def run_async(self, question: str, streaming_callback: Any = None) -> dict[str, list[ChatMessage]]:
+        from haystack.dataclasses import StreamingChunk
+
+        if streaming_callback is not None:
+            await streaming_callback(StreamingChunk(content=f"{question} "))
+        await _Meeting(self.key, self.count).reached()
+        return {"replies": [ChatMessage.from_assistant(f"{question} met")]}
+
+
+@component
+class Big:
+    """Answers a string of `size` characters: an answer far larger than a server should buffer."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        return {"text": text * self.size}

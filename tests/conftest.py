@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -14,7 +15,7 @@ os.environ["STACKYARD_TEST_SIGNALS"] = tempfile.mkdtemp(prefix="stackyard-signal
 os.environ["STACKYARD_WORKER_ENVIRONMENT"] = "STACKYARD_TEST_SIGNALS"
 os.environ["STACKYARD_WRITABLE_DIRS"] = os.environ["STACKYARD_TEST_SIGNALS"]
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -26,6 +27,7 @@ from fastapi.testclient import TestClient
 from stackyard.api import create_app
 from stackyard.api.dependencies import AppState
 from stackyard.settings import Settings
+from stackyard.wire.jobs import Export
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -66,9 +68,11 @@ def yard(app: FastAPI) -> AppState:
     return state
 
 
-def in_worker(client: TestClient, app: FastAPI, name: str, work: Callable[[Any], T]) -> T:
-    """`work(build)` on the live build of `name`, in the worker process that holds it (`work` must pickle)."""
+def exported(client: TestClient, app: FastAPI, name: str) -> dict[str, Any]:
+    """The live build of `name` as Haystack serializes it (`Pipeline.to_dict()`), from the cell that holds it."""
     state = yard(app)
     portal = client.portal
     assert portal is not None, "use the client as a context manager"
-    return portal.call(state.leases.use, name, work)[1]
+    _live, answer = portal.call(state.leases.use, name, Export())
+    exported_dict: dict[str, Any] = json.loads(answer)
+    return exported_dict

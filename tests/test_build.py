@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stackyard.definitions.build import build_pipeline
-from stackyard.definitions.parsing import parse_definition
+from stackyard.cell.build import build_pipeline
+from stackyard.cell.parsing import parse_definition
 from stackyard.errors import InvalidDefinition
 
 GOOD = """  first:

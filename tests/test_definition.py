@@ -6,8 +6,9 @@ import pytest
 import yaml
 from haystack.marshal.yaml import YamlLoader
 
-from stackyard.definitions.parsing import Definition, SocketRef, parse_definition
+from stackyard.cell.parsing import parse_definition
 from stackyard.errors import InvalidDefinition
+from stackyard.wire.definition import Definition, SocketRef
 from tests.yamls import prompt_yaml
 
 LIMIT = 1_000_000

@@ -9,7 +9,7 @@ from haystack.dataclasses import Document
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 from pydantic import TypeAdapter
 
-from stackyard import haystack_internals
+from stackyard.cell import haystack_internals
 
 
 def test_haystack_still_has_its_private_type_resolver() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from stackyard.changes.manager import Manager
 from stackyard.changes.sync import Synchronizer
-from stackyard.serving.pool import WorkerPool
+from stackyard.serving.cell_pool import CellPool
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import Change, PipelineRecord
@@ -39,8 +39,8 @@ SETTINGS = Settings(store_url="sqlite:///unused.db", run_workers=1)
 
 
 @pytest.fixture
-async def pool() -> AsyncIterator[WorkerPool]:
-    workers = WorkerPool.for_settings(SETTINGS)
+async def pool() -> AsyncIterator[CellPool]:
+    workers = CellPool.for_settings(SETTINGS)
     await workers.start()
     try:
         yield workers
@@ -48,13 +48,11 @@ async def pool() -> AsyncIterator[WorkerPool]:
         await workers.close()
 
 
-def synchronizer(store: SQLiteStore, registry: Registry, pool: WorkerPool) -> Synchronizer:
+def synchronizer(store: SQLiteStore, registry: Registry, pool: CellPool) -> Synchronizer:
     return Synchronizer(Manager(store=store, registry=registry, settings=SETTINGS, pool=pool))
 
 
-async def test_idle_ticks_skip_the_store_and_another_process_commit_is_applied(
-    tmp_path: Path, pool: WorkerPool
-) -> None:
+async def test_idle_ticks_skip_the_store_and_another_process_commit_is_applied(tmp_path: Path, pool: CellPool) -> None:
     store, other = WatchedStore(tmp_path / "yard.db"), SQLiteStore(tmp_path / "yard.db")
     store.open()
     other.open()  # another worker's connection to the same file
@@ -79,7 +77,7 @@ async def test_idle_ticks_skip_the_store_and_another_process_commit_is_applied(
         other.close()
 
 
-async def test_a_tick_that_failed_half_way_reads_the_store_again_at_the_next(tmp_path: Path, pool: WorkerPool) -> None:
+async def test_a_tick_that_failed_half_way_reads_the_store_again_at_the_next(tmp_path: Path, pool: CellPool) -> None:
     store = WatchedStore(tmp_path / "yard.db")
     store.open()
     registry = Registry()

@@ -35,12 +35,14 @@ class of the same name for each, in the same tree; a test holds the two together
     ├── NoDocumentStore              422 no-document-store
     ├── AmbiguousDocumentStore       422 ambiguous-document-store
     ├── TooManyRuns                  429 too-many-runs (with Retry-After)
+    │   └── PipelineCrashing         429 pipeline-crashing: its runs keep ending their cells
     ├── ClientClosedRequest          499 client-closed-request: the client left before its body was complete
     ├── InternalError                500 internal-error: unexpected; the server logged it
     ├── RunFailed                    500 run-failed: a component raised
     │   └── RunContained             500 run-contained: component code tried what the worker's rules refuse
     ├── PipelineUnavailable          503 pipeline-unavailable: stored, but no working build on this process
-    │   └── PipelineDisabled         503 disabled
+    │   ├── PipelineDisabled         503 disabled
+    │   └── RunNotStarted            503 run-not-started: the run could not start before its deadline (Retry-After)
     ├── StoreUnavailable             503 store-unavailable (with Retry-After)
     │   ├── StoreFull                503 store-full
     │   └── StoreReadOnly            503 store-read-only
@@ -301,6 +303,14 @@ class TooManyRuns(StackyardError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
 
 
+class PipelineCrashing(TooManyRuns):
+    """The pipeline's runs keep ending their cells; its runs are refused for a while."""
+
+    slug = "pipeline-crashing"
+    title = "The pipeline's runs keep crashing their cells"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "60"}
+
+
 class InternalError(StackyardError):
     """Anything unexpected: the server logged it; the answer says no more."""
 
@@ -333,6 +343,15 @@ class PipelineDisabled(PipelineUnavailable):
 
     slug = "disabled"
     title = "The pipeline is disabled"
+
+
+class RunNotStarted(PipelineUnavailable):
+    """The run could not start before its deadline: its pipeline's slots stayed full, or its cells were being
+    replaced. Nothing ran; the caller may retry."""
+
+    slug = "run-not-started"
+    title = "The run could not start in time"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
 
 
 class RunTimeout(StackyardError):

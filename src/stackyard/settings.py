@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from stackyard.definitions.policy import DEFAULT_DENIED_COMPONENTS, Policy
-
-if TYPE_CHECKING:
-    from stackyard.serving.inputs import InputPolicy
+from stackyard.wire.cell_config import DEFAULT_DENIED_COMPONENTS, DefinitionRules
 
 DEFAULT_STORE_URL = "sqlite:///stackyard.db"
 
@@ -149,42 +146,47 @@ class Settings(BaseSettings):
     run_workers: int = Field(
         default_factory=lambda: len(os.sched_getaffinity(0)),
         ge=1,
-        description="Worker processes kept ready to build and run pipelines (default: one per CPU core this process "
-        "may use). Component code runs only there, so a run that overstays its timeout can be stopped by ending its "
-        "worker.",
+        description="Cells (contained processes where component code runs) shared by the small pipelines (default: "
+        "one per CPU core this process may use). Each serves many runs at once; pipelines that hold a model or an "
+        "in-memory store, or ask for it (`metadata.serving`), get cells of their own (docs/architecture.md).",
     )
-    max_run_workers: int = Field(
-        default=16,
+    cell_threads: int = Field(
+        default=64,
         ge=1,
-        description="Most worker processes: the pool grows to it while every worker is busy (runs beyond wait).",
-    )
-    grow_workers_after: float = Field(
-        default=0.02,
-        ge=0,
-        description="Seconds a request waits for a busy worker before the pool starts another (past "
-        "STACKYARD_RUN_WORKERS, up to STACKYARD_MAX_RUN_WORKERS). Short runs then share the workers there are "
-        "instead of crowding the cores with more processes; long ones (a model call) still get a worker each.",
+        description="Threads per cell for the sync components of its runs: the most runs of sync components one "
+        "cell does at once (async components wait on the cell's event loop and hold no thread).",
     )
     worker_memory_bytes: int | None = Field(
         default=8 * 1024**3,
         gt=0,
-        description="Address space a worker may use (RLIMIT_AS); past it the work fails with a clear problem and "
-        "the worker is replaced. Unset: no limit.",
+        description="Address space a cell may use (RLIMIT_AS); past it the run fails with a clear problem and the "
+        "cell is replaced. Unset: no limit.",
     )
     run_cpu_seconds: float | None = Field(
         default=300.0,
         gt=0,
-        description="CPU time one build or run may use in its worker; past it the worker is ended. Unset: no "
+        description="CPU time one build or run may use; past it the run fails and its cell is replaced. Unset: no "
         "limit beyond the timeouts.",
     )
     max_concurrent_runs: int = Field(
-        default=8,
+        default=256,
         ge=1,
-        description="Runs of one pipeline at the same time: also the most workers one pipeline may occupy, so its "
-        "runaway runs cannot take the capacity of the others.",
+        description="Runs of one pipeline at the same time. A run waiting on a model holds no process, so this "
+        "bounds memory and fairness, not processes.",
     )
     max_queued_runs: int = Field(
         default=256, ge=0, description="Runs of one pipeline waiting for a slot; beyond it the answer is 429."
+    )
+    max_result_bytes: int = Field(
+        default=100_000_000,
+        gt=0,
+        description="The largest result a run may answer (its JSON); checked in the cell, before it is sent.",
+    )
+    max_input_chars: int | None = Field(
+        default=None,
+        gt=0,
+        description="The longest string a run may send in any input, unless its definition says otherwise "
+        "(`metadata.serving.max_input_chars`). Unset: bounded by the body limit only.",
     )
     readable_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
@@ -223,9 +225,9 @@ class Settings(BaseSettings):
             lines.extend(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
         return lines
 
-    def policy(self) -> Policy:
+    def policy(self) -> DefinitionRules:
         """The definition policy these settings describe."""
-        return Policy(
+        return DefinitionRules(
             allowed_modules=("haystack", "haystack_integrations", *self.extra_allowed_modules),
             denied_components=tuple(self.denied_components),
             allowed_components=tuple(self.allowed_components),
@@ -235,12 +237,6 @@ class Settings(BaseSettings):
             max_runs_per_component=self.max_runs_per_component,
             allow_callables=self.allow_callables,
         )
-
-    def input_policy(self) -> InputPolicy:
-        """What run inputs may name on this server."""
-        from stackyard.serving.inputs import InputPolicy  # Haystack comes with it; the CLI reads these settings too
-
-        return InputPolicy(readable_dirs=tuple(self.readable_dirs))
 
     def start_up_files(self) -> list[Path]:
         """`pipeline_paths` plus the legacy `PIPELINE_YAML_PATH`, in that order."""

@@ -22,8 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stackyard.settings import Settings
-from tests.components import pipeline_dict
-from tests.conftest import REPO, in_worker, yard
+from tests.conftest import REPO, exported, yard
 
 YAML = {"Content-Type": "application/yaml"}
 FILES = REPO / "tests/files/hayhooks"
@@ -56,7 +55,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         store_url=f"sqlite:///{tmp_path}/yard.db",
         secret_env_allowlist=["OPENAI_API_KEY", "HF_API_TOKEN", "HF_TOKEN"],
         allowed_components=["haystack.components.fetchers.link_content.LinkContentFetcher"],
-        extra_allowed_modules=["tests.components"],  # `in_worker` sends work from there: the workers must read it
+        extra_allowed_modules=["tests.components"],
     )
 
 
@@ -90,7 +89,7 @@ def test_an_offline_hayhooks_file_runs_with_its_friendly_names(
 
 def test_utf8_metadata_reaches_the_pipeline(client: TestClient, app: FastAPI) -> None:
     client.put("/pipelines/utf8", content=text("utf8_pipeline").encode(), headers=YAML)
-    assert in_worker(client, app, "utf8", pipeline_dict)["metadata"]["author"] == "測試 🚀"  # type: ignore[index]
+    assert exported(client, app, "utf8")["metadata"]["author"] == "測試 🚀"
 
 
 @pytest.mark.parametrize(

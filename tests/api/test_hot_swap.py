@@ -9,7 +9,7 @@ import anyio.lowlevel
 import httpx
 from fastapi import FastAPI
 
-from stackyard.serving.messages import key_of
+from stackyard.wire.build_info import key_of
 from tests.components import CLOSED, GATES
 from tests.conftest import yard
 from tests.waiting import until

@@ -12,9 +12,9 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from stackyard.api.app import create_app
 from stackyard.api.routes.openai import ChatCompletionRequest
-from stackyard.definitions.parsing import CHAT_PARAMETERS
 from stackyard.settings import Settings
 from stackyard.tokens import create_token
+from stackyard.wire.definition import CHAT_PARAMETERS
 from tests.conftest import REPO
 
 YAML = {"Content-Type": "application/yaml"}

@@ -76,6 +76,21 @@ def test_status_names_the_version_replica_store_and_each_pipeline(client: TestCl
     assert client.get("/healthz").headers["X-Stackyard-Replica"] == status["replica"]
 
 
+def test_status_shows_which_cells_serve_which_pipelines(client: TestClient, settings: Settings) -> None:
+    client.put("/pipelines/small", content=prompt_yaml(), headers=YAML)
+    isolated = prompt_yaml() + "metadata:\n  serving: {isolated: true}\n"
+    client.put("/pipelines/alone", content=isolated, headers=YAML)
+
+    cells = client.get("/status").json()["cells"]
+    shared = [cell for cell in cells if cell["group"] == "shared"]
+    own = [cell for cell in cells if cell["group"] == "pipeline:alone"]
+    assert len(shared) == settings.run_workers
+    assert all(cell["pipelines"] == ["small"] and cell["state"] == "serving" for cell in shared)
+    assert [cell["pipelines"] for cell in own] == [["alone"]]
+    assert len({cell["pid"] for cell in cells}) == len(cells)
+    assert os.getpid() not in {cell["pid"] for cell in cells}
+
+
 def test_the_replica_id_can_be_set(settings: Settings) -> None:
     from stackyard.api import create_app
 

@@ -21,7 +21,7 @@ TITLES = {
     "propagation": "4. Propagation to every replica",
     "many": "5. Many pipelines in one process",
     "deploy": "6. Deploy latency",
-    "workers": "7. Worker processes",
+    "workers": "7. Cells",
     "streams": "8. Streaming",
 }
 FILES = {

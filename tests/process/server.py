@@ -40,22 +40,22 @@ class Server:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def workers(self) -> list[int]:
-        """The worker processes' ids: the children of the server's fork server."""
+    def cells(self) -> list[int]:
+        """The cells' process ids: the children of the server's fork server."""
         children = _children(self.process.pid)
         servers = [pid for pid in children if b"multiprocessing.forkserver" in _cmdline(pid)]
         return [pid for server in servers for pid in _children(server)]
 
-    def where_workers_are(self) -> str:
-        """Each worker's Python stacks (SIGUSR1: `serving/worker.py`) and kernel wait, with the log's end: what a
-        test that timed out waiting on a run shows."""
+    def where_cells_are(self) -> str:
+        """Each cell's Python stacks (SIGUSR1: `cell/life.py`) and kernel wait, with the log's end: what a test that
+        timed out waiting on a run shows."""
         waits = []
-        for pid in self.workers():
+        for pid in self.cells():
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGUSR1)
                 stack = Path(f"/proc/{pid}/stack").read_text()
-                waits.append(f"worker {pid}, kernel stack:\n{stack}")
-        time.sleep(0.5)  # the dumps are written by the workers themselves: a moment for them to reach the log
+                waits.append(f"cell {pid}, kernel stack:\n{stack}")
+        time.sleep(0.5)  # the dumps are written by the cells themselves: a moment for them to reach the log
         return "\n".join(waits) + "\n--- server log, last 12000 characters ---\n" + self.log.read_text()[-12000:]
 
     def stop(self) -> None:

@@ -90,7 +90,7 @@ def test_a_client_that_leaves_mid_stream_ends_the_run_and_frees_its_slot(server:
             try:
                 wait_until(entered.is_set, "the stream to wait at its gate")
             except AssertionError as late:
-                raise AssertionError(f"{late}\n{server.where_workers_are()}") from None
+                raise AssertionError(f"{late}\n{server.where_cells_are()}") from None
         # The client has closed the stream; the gate is still shut, so only ending the run can stop it.
         worker = int(entered.path.read_text())
 

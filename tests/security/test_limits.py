@@ -219,3 +219,11 @@ def test_a_filter_three_hundred_deep_is_400_on_every_route_that_takes_filters(cl
     assert legacy.status_code == 400, legacy.text
     # The pipeline serves on.
     assert client.post("/pipelines/query/run", json={"data": {"query": "x"}}).status_code == 200
+
+
+def test_a_number_beyond_64_bits_is_422_and_the_pipeline_serves_on(client: TestClient) -> None:
+    assert client.put("/pipelines/a", content=prompt_yaml(), headers=YAML).status_code == 201
+    answer = client.post("/pipelines/a/run", content='{"data": {"name": "Ada", "n": ' + str(2**70) + "}}")
+    assert answer.status_code == 422, answer.text
+    assert "64 bits" in answer.json()["detail"]
+    assert client.post("/pipelines/a/run", json={"data": {"name": "Ada"}}).status_code == 200

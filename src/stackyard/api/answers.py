@@ -9,9 +9,9 @@ from stackyard.api.bodies import PipelineDetail, PipelineSummary, WriteAnswer, p
 from stackyard.api.dependencies import AppState
 from stackyard.api.headers import revision_headers
 from stackyard.changes.manager import Applied
-from stackyard.definitions.build import BuildInfo
 from stackyard.serving.sharing import warnings_for
 from stackyard.store import Outcome, PipelineRecord
+from stackyard.wire.build_info import BuildInfo
 
 PROBLEMS = problems(
     {

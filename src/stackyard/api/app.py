@@ -50,8 +50,8 @@ from stackyard.changes.seed import seed
 from stackyard.changes.sync import Synchronizer, poll_interval
 from stackyard.observability.logs import write_logs_directly
 from stackyard.observability.process import Observability
+from stackyard.serving.cell_pool import CellPool
 from stackyard.serving.leases import Leases, RunLimits
-from stackyard.serving.pool import WorkerPool
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.startup import StartupError, opened_store
@@ -88,8 +88,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await anyio.to_thread.run_sync(opened_store, settings)
         watch = Observability.start(settings, tracer_provider)
-        # Component code runs only in these worker processes: builds, warm-ups and runs alike.
-        pool = WorkerPool.for_settings(settings)
+        # Component code runs only in these cells: builds, warm-ups and runs alike.
+        pool = CellPool.for_settings(settings)
         registry = Registry(forget=pool.forget)
         manager = Manager(store=store, registry=registry, settings=settings, pool=pool, metrics=watch.metrics)
         sync = Synchronizer(manager)
@@ -97,9 +97,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
         # Made here, not with the app: the gates' semaphores belong to the event loop that serves.
         gates = RunLimits(settings.max_concurrent_runs, settings.max_queued_runs)
         leases = Leases(registry, gates, pool, settings.run_timeout, watch.run_scopes, watch.replay)
-        app.state.stackyard = AppState(
-            settings, store, registry, manager, sync, watch, leases, pool, settings.input_policy()
-        )
+        app.state.stackyard = AppState(settings, store, registry, manager, sync, watch, leases, pool)
         try:
             await pool.start()
             await replica.join()  # before the first sync: a change committed meanwhile waits for this replica too

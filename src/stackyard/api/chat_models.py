@@ -12,7 +12,7 @@ A pipeline declares itself in its YAML metadata:
 
 An input typed `list[ChatMessage]` receives the whole conversation; any other (a string) receives the text of the
 last user message. The reply is a `ChatMessage`, a list of them (the first counts) or a string. Of the sampling
-parameters a request may carry (`definitions.parsing.CHAT_PARAMETERS`), those the pipeline lists go to its
+parameters a request may carry (`wire.definition.CHAT_PARAMETERS`), those the pipeline lists go to its
 `generation_kwargs` input, which a chat generator merges over its own; the others are left to the pipeline's
 settings. Pipelines without the declaration are not models.
 """

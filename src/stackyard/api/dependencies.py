@@ -14,9 +14,8 @@ from stackyard.changes.sync import Synchronizer
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import PipelineNotFound
 from stackyard.observability.process import Observability
-from stackyard.serving.inputs import InputPolicy
+from stackyard.serving.cell_pool import CellPool
 from stackyard.serving.leases import Leases
-from stackyard.serving.pool import WorkerPool
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore, PipelineRecord
@@ -45,8 +44,7 @@ class AppState:
     sync: Synchronizer
     observability: Observability
     leases: Leases  # the run path: gates, leases, workers, timeout
-    pool: WorkerPool  # the worker processes where component code runs
-    inputs: InputPolicy  # what run inputs may name
+    pool: CellPool  # the cells where component code runs
     ignored_files: list[IgnoredFile] = field(default_factory=list)  # start-up files the stored pipelines won over
 
 

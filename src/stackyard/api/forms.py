@@ -3,8 +3,9 @@ file (the files route and the Haystack 1.x `/file-upload` share it)."""
 
 from __future__ import annotations
 
-import functools
 import json
+import mimetypes
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import Request
@@ -14,7 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 from stackyard.api.dependencies import AppState
 from stackyard.errors import FileTooLarge, InvalidRequest, InvalidRunInput, UnsupportedMediaType
 from stackyard.serving.sharing import warnings_for
-from stackyard.serving.uploads import Upload, content_type, index_upload_work, meta_per_file
+from stackyard.wire.jobs import Index, UploadedFile
 
 
 class FileAnswer(BaseModel):
@@ -55,7 +56,7 @@ async def read_form(request: Request, state: AppState) -> FormData:
     return await request.form(max_files=state.settings.max_files)
 
 
-async def uploads_from(form: FormData, state: AppState, meta: Any) -> list[Upload]:
+async def uploads_from(form: FormData, state: AppState, meta: Any) -> list[UploadedFile]:
     """The `files` parts as uploads with their meta; refuses a file over the per-file limit."""
     parts = [part for part in form.getlist("files") if isinstance(part, UploadFile)]
     if not parts:
@@ -71,7 +72,7 @@ async def uploads_from(form: FormData, state: AppState, meta: Any) -> list[Uploa
                 "(STACKYARD_MAX_FILE_BYTES).",
                 file_name=name,
             )
-        uploads.append(Upload(name, content_type(name, part.content_type), await part.read(), file_meta))
+        uploads.append(UploadedFile(name, content_type(name, part.content_type), await part.read(), file_meta))
     return uploads
 
 
@@ -96,17 +97,46 @@ def params_field(form: FormData, key: str) -> dict[str, Any]:
     return params or {}
 
 
-async def index_uploads(state: AppState, name: str, uploads: list[Upload], params: dict[str, Any]) -> UploadAnswer:
+async def index_uploads(
+    state: AppState, name: str, uploads: list[UploadedFile], params: dict[str, Any]
+) -> UploadAnswer:
     """Run `name` once per upload (as one run, within the run limits) and say what each file gave."""
 
-    work = functools.partial(index_upload_work, uploads=uploads, params=params, policy=state.inputs)
-    live, (target_name, results) = await state.leases.run(name, work)
-    counts = [result.documents_written for result in results if result.documents_written is not None]
+    live, answer = await state.leases.run(name, Index(uploads, params))
+    target_name, results = json.loads(answer)
+    counts = [result["documents_written"] for result in results if result["documents_written"] is not None]
     return UploadAnswer(
         pipeline=name,
         revision=live.revision,
         input=target_name,
-        files=[FileAnswer(**vars(result)) for result in results],
+        files=[FileAnswer(**result) for result in results],
         documents_written=sum(counts) if counts else None,
         warnings=await warnings_for(state.settings, state.store, [live.info]),
     )
+
+
+# Browsers and curl often send these as application/octet-stream; the extension says more.
+EXTRA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".pdf": "application/pdf"}
+GENERIC_TYPES = ("", "application/octet-stream")
+
+
+def content_type(file_name: str, sent: str | None) -> str:
+    """The type the client sent, unless it is missing or generic; then the one the file name suggests."""
+    sent = (sent or "").split(";", 1)[0].strip().lower()
+    if sent not in GENERIC_TYPES:
+        return sent
+    suffix = PurePath(file_name).suffix.lower()
+    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+
+
+def meta_per_file(meta: Any, count: int) -> list[dict[str, Any]]:
+    """`meta` as sent (nothing, one object for every file, or a list with one object per file), one per file."""
+    if meta is None:
+        return [{} for _ in range(count)]
+    if isinstance(meta, dict):
+        return [dict(meta) for _ in range(count)]
+    if isinstance(meta, list) and all(isinstance(item, dict) for item in meta):
+        if len(meta) != count:
+            raise InvalidRunInput(f"'meta' has {len(meta)} entries for {count} files; send one per file or one object.")
+        return [dict(item) for item in meta]
+    raise InvalidRunInput("'meta' must be a JSON object (for every file) or a list of objects (one per file).")

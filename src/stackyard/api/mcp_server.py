@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import json
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -34,8 +34,8 @@ from stackyard import __version__
 from stackyard.api.dependencies import AppState
 from stackyard.api.mcp_tools import ToolSpec, answered, may_run, offered, refused
 from stackyard.errors import Forbidden, InternalError, PipelineNotFound, StackyardError
-from stackyard.serving.runner import run_build
 from stackyard.tokens import Token
+from stackyard.wire.jobs import Run
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,9 @@ class ToolServer:
         name = request.params.name
         try:
             spec = self._callable(name)
-            run = functools.partial(
-                run_build, data=request.params.arguments or {}, include_outputs_from=None, policy=self.state.inputs
-            )
-            live, result = await self.state.leases.run(spec.pipeline, run)
-            return types.ServerResult(answered(spec.pipeline, live.revision, result))
+            job = Run(request.params.arguments or {})
+            live, result = await self.state.leases.run(spec.pipeline, job)
+            return types.ServerResult(answered(spec.pipeline, live.revision, json.loads(result)))
         except StackyardError as error:
             return types.ServerResult(refused(error))
         except Exception:

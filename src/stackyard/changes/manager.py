@@ -1,9 +1,9 @@
 """Management operations: the update path from a submitted definition to a live revision.
 
-Order matters and is the whole point: parse, build and warm up in a worker process (`serving.pool`, under the
-build timeout); only then store (one transaction); only then swap (one reference). A failure at any step before
-the store leaves everything as it was. Every action, accepted or refused, is written to the audit log; a change
-and its audit entry are committed in the same transaction, so the log never misses a change that happened.
+Order matters and is the whole point: parse, build and warm up in the cells that will serve it (`serving.cell_pool`,
+under the build timeout); only then store (one transaction); only then swap (one reference). A failure at any step
+before the store leaves everything as it was. Every action, accepted or refused, is written to the audit log; a
+change and its audit entry are committed in the same transaction, so the log never misses a change that happened.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 
 import anyio
 
-from stackyard.definitions.build import BuildInfo
 from stackyard.definitions.names import check_name
 from stackyard.errors import (
     InvalidDefinition,
@@ -26,7 +25,7 @@ from stackyard.errors import (
     StackyardError,
 )
 from stackyard.observability.metrics import ChangeAction, ChangeOutcome, Metrics
-from stackyard.serving.pool import WorkerPool
+from stackyard.serving.cell_pool import CellPool
 from stackyard.serving.registry import LiveRevision, Registry
 from stackyard.settings import Settings
 from stackyard.store import (
@@ -38,6 +37,7 @@ from stackyard.store import (
     PipelineRecord,
     WriteResult,
 )
+from stackyard.wire.build_info import BuildInfo
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,15 @@ class Manager:
 
     # -- building -----------------------------------------------------------------------------------------------
 
-    pool: WorkerPool | None = None  # set by the lifespan; every build happens in its workers
+    pool: CellPool | None = None  # set by the lifespan; every build happens in its cells
 
-    async def prepare(self, yaml_text: str) -> BuildInfo:
-        """Parse, check against the policy, build and warm up a definition in a worker, under the build timeout;
-        the worker keeps the build for the runs to come. Raises `StackyardError`s (`BuildTimeout` included)."""
-        assert self.pool is not None, "the lifespan gives the manager its worker pool"
+    async def prepare(self, name: str, yaml_text: str) -> BuildInfo:
+        """Parse, check against the policy, build and warm up a definition in every cell that will serve pipeline
+        `name`, under the build timeout; the cells keep the build for the runs to come. Raises `StackyardError`s
+        (`BuildTimeout` included)."""
+        assert self.pool is not None, "the lifespan gives the manager its cell pool"
         with self.metrics.build() if self.metrics is not None else contextlib.nullcontext():
-            return await self.pool.prepare(yaml_text)
+            return await self.pool.prepare(name, yaml_text)
 
     # -- single pipeline ----------------------------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ class Manager:
             result = await anyio.to_thread.run_sync(self.store.put, change, expect, entry)  # the switch alone
             self.install(result.record, None)
             return Applied(result, live.info)
-        info = await self.prepare(change.yaml)
+        info = await self.prepare(change.name, change.yaml)
         try:
             result = await anyio.to_thread.run_sync(self.store.put, change, expect, entry)
         except BaseException:
@@ -255,7 +256,7 @@ class Manager:
                 report.unchanged.append(change.name)
                 continue
             try:
-                builds[change.name] = await self.prepare(change.yaml)
+                builds[change.name] = await self.prepare(change.name, change.yaml)
             except StackyardError as error:
                 problems.append({"name": change.name, "title": error.title, "detail": error.detail, **error.extensions})
                 continue

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import anyio
 
 from stackyard.changes.manager import Manager
-from stackyard.definitions.build import BuildInfo
 from stackyard.errors import StackyardError
 from stackyard.store import ChangeProbe, DefinitionStore, PipelineRecord
+from stackyard.wire.build_info import BuildInfo
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Synchronizer:
         if failure is not None and failure.revision >= record.revision:
             return None
         try:
-            return await self.manager.prepare(record.yaml)
+            return await self.manager.prepare(record.name, record.yaml)
         except StackyardError as error:
             registry.record_failure(record.name, record.revision, error.detail)
             log.warning(

@@ -56,6 +56,7 @@ __all__ = [
     "MethodNotAllowed",
     "NoDocumentStore",
     "NoFileInput",
+    "PipelineCrashing",
     "PipelineDisabled",
     "PipelineNotFound",
     "PipelineUnavailable",
@@ -67,6 +68,7 @@ __all__ = [
     "RouteNotFound",
     "RunContained",
     "RunFailed",
+    "RunNotStarted",
     "RunTimeout",
     "ServerError",
     "ServerUnreachable",
@@ -299,6 +301,12 @@ class TooManyRuns(ApiError):
     problem_slug, status_code = "too-many-runs", 429
 
 
+class PipelineCrashing(TooManyRuns):
+    """429: the pipeline's runs keep ending their cells; refused for a while (`Retry-After`)."""
+
+    problem_slug = "pipeline-crashing"
+
+
 class ServerError(ApiError):
     """Any 5xx without a problem type of its own (a proxy's 502, say)."""
 
@@ -321,6 +329,12 @@ class PipelineUnavailable(ApiError):
 
 class PipelineDisabled(PipelineUnavailable):
     problem_slug = "disabled"
+
+
+class RunNotStarted(PipelineUnavailable):
+    """503: no cell could take the run in time; `Retry-After` says when to try again."""
+
+    problem_slug = "run-not-started"
 
 
 class RunTimeout(ApiError):

@@ -241,8 +241,19 @@ class IgnoredStartUpFile(Model):
     detail: str
 
 
+class CellStatus(Model):
+    """One process where the server's component code runs: its group (which pipelines share it) and load."""
+
+    name: str
+    group: str
+    state: str
+    pid: int
+    jobs: int = 0
+    pipelines: list[str] = Field(default_factory=list)
+
+
 class Status(Model):
-    """`GET /status`: one server process, its store and each pipeline's state there."""
+    """`GET /status`: one server process, its store, each pipeline's state there, and its cells."""
 
     version: str
     replica: str
@@ -252,6 +263,7 @@ class Status(Model):
     ready: bool = True
     store: StoreStatus | None = None
     pipelines: list[PipelineStatus] = Field(default_factory=list)
+    cells: list[CellStatus] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     ignored_files: list[IgnoredStartUpFile] = Field(default_factory=list)
 

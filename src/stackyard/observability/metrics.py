@@ -112,16 +112,23 @@ class Metrics:
         )
         self.in_flight = Gauge(
             "stackyard_runs_in_flight",
-            "Runs executing in a worker process now: counted from the moment a worker takes the run until its work "
-            "has really stopped (a run past its timeout counts until its worker is gone), never while queued.",
+            "Runs executing in a cell now: counted from the moment the run leaves its queue until its work has really "
+            "stopped (a run past its deadline counts until its cell stopped it or is gone), never while queued.",
             ["pipeline"],
             registry=r,
             multiprocess_mode="livesum",
         )
-        self.workers = Gauge(
-            "stackyard_worker_processes",
-            "This server's worker processes, by state: busy (executing a build or run) or idle.",
+        self.cells = Gauge(
+            "stackyard_cells",
+            "This server's cells (the processes where component code runs), by state: starting (being built), "
+            "serving, draining (replaced: ends once its jobs are done).",
             ["state"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.cell_jobs = Gauge(
+            "stackyard_cell_jobs",
+            "Jobs (runs, builds, document calls) in flight in this server's cells.",
             registry=r,
             multiprocess_mode="livesum",
         )
@@ -206,10 +213,11 @@ class Metrics:
         finally:
             self.build_seconds.labels(outcome).observe(time.perf_counter() - started)
 
-    def publish_workers(self, busy: int, size: int) -> None:
-        """Set the worker gauges: `busy` of `size` worker processes execute a request now."""
-        self.workers.labels("busy").set(busy)
-        self.workers.labels("idle").set(size - busy)
+    def publish_cells(self, states: dict[str, int], jobs: int) -> None:
+        """Set the cell gauges: how many cells are in each state, and the jobs in flight in them."""
+        for state, count in states.items():
+            self.cells.labels(state).set(count)
+        self.cell_jobs.set(jobs)
 
     def publish_state(self, live: dict[str, int], generation: int) -> None:
         """Set the live-revision and generation gauges to what this process serves now."""

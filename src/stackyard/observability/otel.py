@@ -11,17 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
 
-from haystack.tracing.tracer import Span, Tracer
-from haystack.tracing.utils import coerce_tag_value
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from stackyard import __version__
-from stackyard.serving.messages import SpanRecord
+from stackyard.wire.replies import SpanRecord
 
 
 def provider_from_environment() -> TracerProvider:
@@ -51,53 +48,14 @@ def _exporter() -> SpanExporter:
     return OTLPSpanExporter()
 
 
-class OtelSpan(Span):
-    """A Haystack span backed by an OpenTelemetry span."""
-
-    def __init__(self, span: trace.Span) -> None:
-        self._span = span
-
-    def set_tag(self, key: str, value: Any) -> None:
-        self._span.set_attribute(key, coerce_tag_value(value))
-
-    def raw_span(self) -> Any:
-        return self._span
-
-    def get_correlation_data_for_logs(self) -> dict[str, Any]:
-        context = self._span.get_span_context()
-        return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
-
-
-class OtelHaystackTracer(Tracer):
-    """Haystack's pipeline and component spans as OpenTelemetry spans, children of the current request span."""
-
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
-
-    @contextlib.contextmanager
-    def trace(
-        self, operation_name: str, tags: dict[str, Any] | None = None, parent_span: Span | None = None
-    ) -> Iterator[Span]:
-        parent = parent_span.raw_span() if parent_span is not None else None
-        context = trace.set_span_in_context(parent) if isinstance(parent, trace.Span) else None
-        with self._tracer.start_as_current_span(operation_name, context=context) as raw:
-            span = OtelSpan(raw)
-            span.set_tags(tags or {})
-            yield span
-
-    def current_span(self) -> Span | None:
-        raw = trace.get_current_span()
-        return OtelSpan(raw) if raw.get_span_context().is_valid else None
-
-
 class Otel:
-    """The app's OpenTelemetry tracing: request spans, and the Haystack tracer that nests beneath them."""
+    """The app's OpenTelemetry tracing: request spans, and the Haystack spans of runs beneath them (recorded in the
+    cells, replayed here)."""
 
     def __init__(self, provider: TracerProvider, *, owned: bool) -> None:
         self.provider = provider
         self.owned = owned
         self.tracer = provider.get_tracer("stackyard", __version__)
-        self.haystack = OtelHaystackTracer(self.tracer)
 
     @contextlib.contextmanager
     def request_span(self, method: str, headers: Mapping[str, str]) -> Iterator[trace.Span]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from stackyard.observability.metrics import MULTIPROC_ENV, Metrics
-from stackyard.observability.tracer import RunScopes, install_tracer
+from stackyard.observability.run_scopes import RunScopes
 from stackyard.serving.registry import Registry
 from stackyard.settings import Settings
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from stackyard.observability.otel import Otel
-    from stackyard.serving.messages import SpanRecord
+    from stackyard.wire.replies import SpanRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,17 @@ class Observability:
     run_scopes: RunScopes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.run_scopes = RunScopes(self.metrics, self.otel.haystack if self.otel is not None else None)
+        self.run_scopes = RunScopes(self.metrics, spans=self.otel is not None)
 
     @classmethod
     def start(cls, settings: Settings, tracer_provider: TracerProvider | None = None) -> Observability:
-        """Make the metrics, install Haystack's tracer, and start OpenTelemetry when enabled or given a provider."""
+        """Make the metrics, and start OpenTelemetry when enabled or given a provider."""
         otel = None
         if tracer_provider is not None or settings.otel_tracing:
             from stackyard.observability.otel import Otel, provider_from_environment
 
             owned = tracer_provider is None
             otel = Otel(tracer_provider or provider_from_environment(), owned=owned)
-        install_tracer()
         return cls(Replica(settings.replica_id), Metrics(os.environ.get(MULTIPROC_ENV) or None), otel)
 
     @property
@@ -72,18 +71,18 @@ class Observability:
         """Where the spans a worker recorded during a run go: OpenTelemetry, beneath the request's span, if on."""
         return self.otel.replay if self.otel is not None else None
 
-    def publish_state(self, registry: Registry, generation: int, workers: WorkerLoad) -> None:
+    def publish_state(self, registry: Registry, generation: int, cells: CellCensus) -> None:
         live = {name: revision.revision for name in registry.names() if (revision := registry.get(name)) is not None}
         self.metrics.publish_state(live, generation)
-        self.metrics.publish_workers(workers.busy, workers.size)
+        self.metrics.publish_cells(cells.states(), cells.jobs)
 
     async def publish_forever(
-        self, registry: Registry, generation: GenerationSource, workers: WorkerLoad, interval: float
+        self, registry: Registry, generation: GenerationSource, cells: CellCensus, interval: float
     ) -> None:
         """Keep the per-process gauges current, so a scrape answered by another worker sees this one's state."""
         while True:
             try:
-                self.publish_state(registry, generation.applied_generation, workers)
+                self.publish_state(registry, generation.applied_generation, cells)
             except Exception:
                 log.exception("publishing the state gauges failed")
             await anyio.sleep(interval)
@@ -100,11 +99,10 @@ class GenerationSource(Protocol):
     applied_generation: int
 
 
-class WorkerLoad(Protocol):
-    """Anything that knows how many worker processes there are and how many are busy (the `WorkerPool`)."""
+class CellCensus(Protocol):
+    """Anything that counts cells by state and the jobs in flight in them (the `CellPool`)."""
+
+    def states(self) -> dict[str, int]: ...
 
     @property
-    def busy(self) -> int: ...
-
-    @property
-    def size(self) -> int: ...
+    def jobs(self) -> int: ...

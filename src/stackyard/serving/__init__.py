@@ -1,2 +1,3 @@
-"""What one process serves and how a run goes: the registry of live revisions, the leases runs hold on them, the
-per-pipeline gates, the run itself (inputs in, plain JSON out), uploads, document stores and their guard."""
+"""What one server process serves and how a run reaches it: the registry of live revisions, the leases and gates
+runs hold, the placement rule, and the cells where component code runs (the pool, one cell's process, its socket).
+Nothing here imports Haystack: component code is `stackyard.cell`'s business."""

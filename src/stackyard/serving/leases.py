@@ -1,31 +1,43 @@
-"""Doing work on a pipeline's live revision: the lookup, the slot (per-pipeline gates), the lease, the worker and
-the timeout of a run.
+"""Doing work on a pipeline's live revision: the lookup, the slot (per-pipeline gates), the lease, the cell and
+the deadline of a run.
 
 The run lane, file uploads and the Haystack 1.x routes all run pipelines the same way, through `Leases.run`; the
-document routes only need the lease (`Leases.use`). The work itself is a picklable callable (a module-level
-function, or a `functools.partial` of one) that a worker process calls with its build (`serving.pool`).
+document routes only need the lease (`Leases.use`). The work is a named job (`wire.jobs`) that a cell does on
+its build (`serving.cell_pool`); its answer comes back as JSON text.
+
+A run's deadline starts when it arrives: the wait for a slot of its pipeline counts, and a run that cannot start
+before its deadline is answered 503 with Retry-After (nothing ran), never 200 after its timeout.
 
 This is the hot path of every run, so it is written for the event loop's sake: a free slot is taken without
-suspending, and nothing but the worker's socket is waited on. The slot and the lease go back only once the work
-has really stopped: when the worker answered, or when it was ended for overstaying, never when the caller gave up.
+suspending, and nothing but the cell's socket is waited on. The slot and the lease go back only once the job has
+really stopped: when the cell answered, or past the job's deadline and grace, never when the caller gave up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-from stackyard.definitions.build import Build
+import msgspec
+
 from stackyard.definitions.names import check_name
-from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable, RunTimeout, TooManyRuns
-from stackyard.observability.tracer import RunScope
-from stackyard.serving.messages import Answer, OnChunk, SpanRecord
-from stackyard.serving.pool import WorkerPool, WorkTimedOut
+from stackyard.errors import (
+    PipelineDisabled,
+    PipelineNotFound,
+    PipelineUnavailable,
+    RunNotStarted,
+    RunTimeout,
+    TooManyRuns,
+)
+from stackyard.observability.run_scopes import RunScope
+from stackyard.serving.cell_pool import CellPool, WorkTimedOut
+from stackyard.serving.channel import Answer, OnChunk
 from stackyard.serving.registry import LiveRevision, Registry
-
-T = TypeVar("T")
+from stackyard.wire.jobs import Documents, Export, Index, Query, Run
+from stackyard.wire.replies import Failed, SpanRecord
 
 
 class _Gate:
@@ -49,8 +61,9 @@ class RunLimits:
     queued: int
     _gates: dict[str, _Gate] = field(default_factory=dict)
 
-    async def enter(self, pipeline: str) -> _Gate:
-        """Take a slot of `pipeline`, waiting in its queue if need be; pair with the gate's `release()`."""
+    async def enter(self, pipeline: str, deadline: float) -> _Gate:
+        """Take a slot of `pipeline`, waiting in its queue if need be, until `deadline` (monotonic); pair with
+        the gate's `release()`."""
         gate = self._gates.get(pipeline)
         if gate is None:
             gate = self._gates[pipeline] = _Gate(self.concurrent)
@@ -63,7 +76,13 @@ class RunLimits:
             )
         gate.waiting += 1
         try:
-            await gate.slots.acquire()
+            async with asyncio.timeout_at(deadline):
+                await gate.slots.acquire()
+        except TimeoutError:
+            raise RunNotStarted(
+                f"Pipeline '{pipeline}' ran {self.concurrent} requests until this one's deadline; it did not start. "
+                "Retry shortly."
+            ) from None
         finally:
             gate.waiting -= 1
         return gate
@@ -86,7 +105,7 @@ def missing(registry: Registry, name: str) -> Exception:
 
 @dataclass
 class Leases:
-    """How work reaches a live revision: the lookup, the gate (runs only), the lease, the worker and the timeout.
+    """How work reaches a live revision: the lookup, the gate (runs only), the lease, the cell and the deadline.
 
     Made once by the lifespan. `run` is one counted run of a pipeline, within its gate and the run timeout; `use`
     only holds the lease (the document routes: a revision is never let go while its store is being read).
@@ -94,17 +113,18 @@ class Leases:
 
     registry: Registry
     gates: RunLimits
-    pool: WorkerPool
+    pool: CellPool
     timeout: float
     scopes: Callable[[str, int], RunScope]  # where a revision's runs are measured (`RunScopes`)
     replay: Callable[[tuple[SpanRecord, ...]], None] | None = None  # a run's spans, under the request's span
 
     async def run(
-        self, name: str, work: Callable[[Build], T], on_chunk: OnChunk | None = None
-    ) -> tuple[LiveRevision, T]:
-        """Do `work(build)` on the live revision of `name` in a worker, as one run: counted, within the gate and
-        the timeout. Answers the revision it ran on and what `work` answered. With `on_chunk`, a streaming run:
-        the chunks the work sends go there as they come (`serving/streams.py`)."""
+        self, name: str, job: Run | Query | Index, on_chunk: OnChunk | None = None
+    ) -> tuple[LiveRevision, bytes]:
+        """Do `job` on the live revision of `name` in a cell, as one run: counted, within the gate and the
+        deadline. Answers the revision it ran on and the job's answer as JSON text. With `on_chunk`, a streaming
+        run: the chunks go there as they come (`cell/streams.py`)."""
+        deadline = time.monotonic() + self.timeout  # from arrival: the wait for a slot counts
         registry = self.registry
         current = registry.get(name)
         if current is None:
@@ -119,7 +139,7 @@ class Leases:
                 raise PipelineDisabled(
                     f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
                 )
-            gate = await self.gates.enter(name)
+            gate = await self.gates.enter(name, deadline)
             # Taken after the wait for a slot, so a queued run starts on the newest revision.
             live = registry.acquire(name)
             if live is None:
@@ -127,17 +147,18 @@ class Leases:
                 raise missing(registry, name)
             series.executing()
 
-            def ended() -> None:  # the work has really stopped: only now are the slot and the lease free again
-                series.stopped()
-                gate.release()
-                registry.release(live)
+            # Called once the job has really stopped: only then are the slot and the lease free again.
+            ended = (series.stopped, gate.slots.release, functools.partial(registry.release, live))
 
             if on_chunk is not None:
                 on_chunk = series.streaming(started, on_chunk)
-            answer = await self._in_worker(live, work, ended, scope, on_chunk)
+            scoped = msgspec.structs.replace(job, scope=(live.name, live.revision))
+            if isinstance(scoped, Run) and scope.spans:
+                scoped = msgspec.structs.replace(scoped, spans=True)
+            answer = await self._in_cell(live, scoped, deadline, ended, on_chunk, counted=True)
             self._measure(scope, answer)
-            if answer.error is not None:
-                raise answer.error
+            if isinstance(answer, Failed):
+                raise answer.problem.error()
         except BaseException as raised:
             error = raised
             raise
@@ -145,32 +166,34 @@ class Leases:
             series.finished(started, error)
         return live, answer.value
 
-    async def use(self, name: str, work: Callable[[Build], T]) -> tuple[LiveRevision, T]:
-        """Do `work(build)` in a worker under a lease on the live revision of `name` (no gate, not counted)."""
+    async def use(self, name: str, job: Documents | Export) -> tuple[LiveRevision, bytes]:
+        """Do `job` in a cell under a lease on the live revision of `name` (no gate, not counted)."""
         registry = self.registry
         live = registry.acquire(name)
         if live is None:
             raise missing(registry, name)
-        answer = await self._in_worker(live, work, lambda: registry.release(live))
-        if answer.error is not None:
-            raise answer.error
+        deadline = time.monotonic() + self.timeout
+        answer = await self._in_cell(live, job, deadline, (functools.partial(registry.release, live),))
+        if isinstance(answer, Failed):
+            raise answer.problem.error()
         return live, answer.value
 
-    async def _in_worker(
+    async def _in_cell(
         self,
         live: LiveRevision,
-        work: Callable[[Build], Any],
-        ended: Callable[[], None],
-        scope: RunScope | None = None,
+        job: Run | Query | Index | Documents | Export,
+        deadline: float,
+        ended: tuple[Callable[[], None], ...],
         on_chunk: OnChunk | None = None,
+        *,
+        counted: bool = False,
     ) -> Answer:
         try:
-            return await self.pool.run(
+            return await self.pool.call(
                 live.info,
-                work,
-                seconds=self.timeout,
-                scope=(live.name, live.revision) if scope is not None else None,
-                spans=scope is not None and scope.spans is not None,
+                job,
+                deadline=deadline,
+                pipeline=live.name if counted else None,
                 on_end=ended,
                 on_chunk=on_chunk,
             )

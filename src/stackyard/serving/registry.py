@@ -2,7 +2,7 @@
 
 The registry is touched only from the event loop thread, so a swap is one dict assignment and needs no lock: a run
 that looked up the old revision keeps its reference, finishes on it, and the old build is let go after the last
-such run releases it. Builds live in worker processes (`serving.pool`); the registry holds what the server knows of
+such run releases it. Builds live in cells (`serving.cell_pool`); the registry holds what the server knows of
 them (`BuildInfo`) and tells the pool to forget a build once no revision it holds needs it any more.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from stackyard.definitions.build import BuildInfo
+from stackyard.wire.build_info import BuildInfo
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Registry:
     # Weak values: a lock lives while someone holds or waits for it, so names that were only ever refused (or are
     # gone) leave nothing behind.
     _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)
-    # Forget a build in the workers (`WorkerPool.forget`); builds are shared by key (the hash of the YAML), so a
+    # Forget a build in the cells (`CellPool.forget`); builds are shared by key (the hash of the YAML), so a
     # key is forgotten when the last revision holding it is let go.
     forget: Callable[[str], None] = lambda key: None
     _held: Counter[str] = field(default_factory=Counter)

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 import anyio
 
-from stackyard.definitions.build import BuildInfo
 from stackyard.settings import Settings
 from stackyard.store import DefinitionStore
+from stackyard.wire.build_info import BuildInfo
 
 log = logging.getLogger(__name__)
 DOCS_PAGE = "docs/shared-document-stores.md"

@@ -287,6 +287,9 @@ connections:
     receiver: answer.replies
   - sender: retriever.documents
     receiver: answer.documents
+metadata:
+  # A question is a few hundred characters; a query of megabytes would only cost the index's time (and its cell's).
+  serving: {max_input_chars: 10000}
 inputs:
   query: [retriever.query, prompt.query, answer.query]
 outputs:

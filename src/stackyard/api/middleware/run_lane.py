@@ -4,9 +4,9 @@ of a pipeline a client waits on token by token, `POST /v1/chat/completions` (`ap
 Reached through Stackyard's own middleware (request log, access control, body limits) and apart from FastAPI's
 layers (error middleware, exception handling, exit stack, routing), which together cost more than running a
 small pipeline does. The path goes one way: the lane reads the body, `Leases.run` takes the gate and the lease and
-runs the work in a run thread, `run_build` routes the inputs (under the run's own `InputPolicy`) and runs the
-pipeline. The store is never touched here, so a store outage does not stop serving. Errors are answered by the
-same problem handlers the app installs.
+sends the run to a cell, where the inputs are routed and the pipeline runs (`cell.work`). The store is never
+touched here, so a store outage does not stop serving. Errors are answered by the same problem handlers the app
+installs.
 
 The lane is not a FastAPI route, so the OpenAPI document learns of it from `DESCRIPTION`, a route that is never
 mounted.
@@ -14,7 +14,6 @@ mounted.
 
 from __future__ import annotations
 
-import functools
 import json
 
 from fastapi import Request, Response
@@ -31,7 +30,7 @@ from stackyard.api.event_stream import stream_run, wants_stream
 from stackyard.api.problems import problem_for, problem_response
 from stackyard.api.routes.openai import CHAT_PATH, ChatCompletionRequest, chat_completion
 from stackyard.errors import MethodNotAllowed
-from stackyard.serving.runner import run_build
+from stackyard.wire.jobs import Run
 
 PATH = "/pipelines/{name}/run"
 
@@ -47,14 +46,12 @@ async def run_endpoint(request: Request) -> Response:
         raise RequestValidationError(error.errors(include_url=False)) from None
     if wants_stream(request, body):
         return await stream_run(request, state, name, body)
-    run = functools.partial(
-        run_build, data=body.data, include_outputs_from=body.include_outputs_from, policy=state.inputs
-    )
-    live, result = await state.leases.run(name, run)
-    # The revision reported is the one this run started on, even if a newer one went live meanwhile.
-    payload = {"pipeline": name, "revision": live.revision, "result": result}
+    live, result = await state.leases.run(name, Run(body.data, body.include_outputs_from))
+    # The revision reported is the one this run started on, even if a newer one went live meanwhile. The result
+    # is the cell's JSON text, passed on as it is: the server never decodes it.
+    head = json.dumps({"pipeline": name, "revision": live.revision}, ensure_ascii=False, separators=(",", ":"))
     return Response(
-        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        head[:-1].encode() + b',"result":' + result + b"}",
         media_type="application/json",
         headers={"X-Stackyard-Revision": str(live.revision)},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import json
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,8 +12,7 @@ from stackyard.api.bodies import MAX_INT, RequestBody, one_of_required, problems
 from stackyard.api.dependencies import Name, State
 from stackyard.errors import InvalidRequest
 from stackyard.json_types import Integer
-from stackyard.serving import docstores
-from stackyard.serving.outputs import plain_documents
+from stackyard.wire.jobs import Documents
 
 router = APIRouter(prefix="/pipelines", tags=["documents"])
 PROBLEMS = problems(
@@ -80,10 +79,9 @@ class DeleteAnswer(StoreAnswer):
     responses=PROBLEMS,
 )
 async def search_documents(name: Name, body: SearchBody, state: State) -> SearchAnswer:
-    search = functools.partial(docstores.search, filters=body.filters, offset=body.offset, limit=body.limit)
-    work = functools.partial(docstores.on_store, pipeline=name, component=body.component, call=search)
-    live, (component, (total, page)) = await state.leases.use(name, work)
-    documents = plain_documents(page, body.return_embedding)
+    job = Documents("search", name, body.component, body.filters, body.offset, body.limit, body.return_embedding)
+    live, answer = await state.leases.use(name, job)
+    component, (total, documents) = json.loads(answer)
     return SearchAnswer(
         pipeline=name,
         revision=live.revision,
@@ -102,9 +100,8 @@ async def search_documents(name: Name, body: SearchBody, state: State) -> Search
     responses=PROBLEMS,
 )
 async def count_documents(name: Name, body: CountBody, state: State) -> CountAnswer:
-    count = functools.partial(docstores.count, filters=body.filters)
-    work = functools.partial(docstores.on_store, pipeline=name, component=body.component, call=count)
-    live, (component, counted) = await state.leases.use(name, work)
+    live, answer = await state.leases.use(name, Documents("count", name, body.component, body.filters))
+    component, counted = json.loads(answer)
     return CountAnswer(pipeline=name, revision=live.revision, component=component, count=counted)
 
 
@@ -118,7 +115,6 @@ async def delete_documents(name: Name, body: DeleteBody, state: State) -> Delete
     if body.filters is None and not body.all:
         raise InvalidRequest('Send "filters", or "all": true to delete every document of the store.')
 
-    delete = functools.partial(docstores.delete, filters=body.filters)
-    work = functools.partial(docstores.on_store, pipeline=name, component=body.component, call=delete)
-    live, (component, deleted) = await state.leases.use(name, work)
+    live, answer = await state.leases.use(name, Documents("delete", name, body.component, body.filters))
+    component, deleted = json.loads(answer)
     return DeleteAnswer(pipeline=name, revision=live.revision, component=component, deleted=deleted)

@@ -7,13 +7,13 @@ as 1.x did; feedback is kept as the query pipeline's feedback. See `docs/migrati
 
 from __future__ import annotations
 
-import functools
+import json
 import os
-from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
 import anyio
+import msgspec
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -30,10 +30,10 @@ from stackyard.haystack1.labels import (
     label_of,
     squad_export,
 )
-from stackyard.haystack1.queries import document_1x, filters_from_1x, query_answer_1x, run_query
-from stackyard.serving import docstores
-from stackyard.serving.outputs import plain_documents
+from stackyard.haystack1.queries import document_1x, filters_from_1x, query_answer_1x
 from stackyard.store import Feedback
+from stackyard.wire.jobs import Documents
+from stackyard.wire.jobs import Query as QueryJob
 
 # 1.x clients often send JSON without a Content-Type (requests' `data=json.dumps(...)`), and 1.x read it as JSON.
 router = APIRouter(tags=["haystack-1.x"], strict_content_type=False)
@@ -78,10 +78,9 @@ async def health() -> dict[str, Any]:
 async def query(body: QueryRequest, state: State) -> JSONResponse:
     name = state.settings.query_pipeline
 
-    work = functools.partial(
-        run_query, query=body.query, params=body.params or {}, debug=bool(body.debug), policy=state.inputs
-    )
-    live, (debugged, result, plain) = await state.leases.run(name, work)
+    job = QueryJob(body.query, body.params or {}, bool(body.debug))
+    live, value = await state.leases.run(name, job)
+    debugged, result, plain = json.loads(value)
     answer = query_answer_1x(body.query, plain)
     if debugged:  # 1.x gave each node's `input` and `output`; Haystack 3 runs report outputs
         answer["_debug"] = {component: {"output": result.get(component, {})} for component in debugged}
@@ -109,7 +108,7 @@ async def file_upload(request: Request, state: State) -> JSONResponse:
     finally:
         await form.close()
     # 1.x named every document after its file (over any `name` in `meta`); 1.x filters on `name` rely on it.
-    named = [replace(upload, meta={**upload.meta, "name": upload.file_name}) for upload in uploads]
+    named = [msgspec.structs.replace(upload, meta={**upload.meta, "name": upload.file_name}) for upload in uploads]
     answer = await index_uploads(state, state.settings.indexing_pipeline, named, params)
     headers = {"X-Stackyard-Revision": str(answer.revision)}
     if answer.warnings:
@@ -117,10 +116,9 @@ async def file_upload(request: Request, state: State) -> JSONResponse:
     return JSONResponse(None, headers=headers)  # 1.x answered null
 
 
-async def _store_call(state: State, component: str | None, call: Any) -> Any:
-    name = state.settings.query_pipeline
-    work = functools.partial(docstores.on_store, pipeline=name, component=component, call=call)
-    return (await state.leases.use(name, work))[1][1]
+async def _store_call(state: State, job: Documents) -> Any:
+    _live, answer = await state.leases.use(job.pipeline, job)
+    return json.loads(answer)[1]
 
 
 @router.post("/documents/get_by_filters", summary="1.x: documents of the query pipeline's store, by filters")
@@ -128,9 +126,9 @@ async def get_documents(
     body: FilterRequest, state: State, component: str | None = Query(default=None, min_length=1)
 ) -> list[dict[str, Any]]:
     filters = filters_from_1x(body.filters)
-    search = functools.partial(docstores.search, filters=filters, offset=0, limit=2**31)
-    _total, documents = await _store_call(state, component, search)
-    return [document_1x(item) for item in plain_documents(documents, with_embedding=False)]
+    job = Documents("search", state.settings.query_pipeline, component, filters, offset=0, limit=2**31)
+    _total, documents = await _store_call(state, job)
+    return [document_1x(item) for item in documents]
 
 
 @router.post("/documents/delete_by_filters", summary="1.x: delete documents of the query pipeline's store")
@@ -138,7 +136,7 @@ async def delete_documents(
     body: FilterRequest, state: State, component: str | None = Query(default=None, min_length=1)
 ) -> bool:
     filters = filters_from_1x(body.filters)  # no filters deletes every document, as in 1.x
-    await _store_call(state, component, functools.partial(docstores.delete, filters=filters))
+    await _store_call(state, Documents("delete", state.settings.query_pipeline, component, filters))
     return True
 
 

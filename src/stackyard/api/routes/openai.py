@@ -10,7 +10,6 @@ shape (`{"error": {"message", "type", "param", "code"}}`), which OpenAI's client
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 import uuid
@@ -25,11 +24,10 @@ from stackyard.api.chat_models import ChatModel, chat_models
 from stackyard.api.dependencies import AppState
 from stackyard.api.event_stream import END, STREAM_HEADERS, start_stream
 from stackyard.api.mcp_tools import may_run
-from stackyard.definitions.parsing import CHAT_PARAMETERS
 from stackyard.errors import StackyardError
 from stackyard.serving.registry import LiveRevision
-from stackyard.serving.runner import run_build
-from stackyard.serving.streams import stream_build
+from stackyard.wire.definition import CHAT_PARAMETERS
+from stackyard.wire.jobs import Run
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 # Answered by the run lane (`api/middleware/run_lane.py`), before FastAPI's layers: the route below documents it.
@@ -57,7 +55,7 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
 
     def parameters(self) -> dict[str, Any]:
-        """The sampling parameters the request set (`definitions.parsing.CHAT_PARAMETERS`)."""
+        """The sampling parameters the request set (`wire.definition.CHAT_PARAMETERS`)."""
         return {name: value for name in CHAT_PARAMETERS if (value := getattr(self, name)) is not None}
 
 
@@ -95,12 +93,10 @@ async def chat_completion(request: Request, body: ChatCompletionRequest) -> Resp
         usage = bool((body.stream_options or {}).get("include_usage"))
         return await _stream(state, model, data, completion, usage)
     try:
-        _live, result = await state.leases.run(
-            model.pipeline, functools.partial(run_build, data=data, policy=state.inputs)
-        )
+        _live, result = await state.leases.run(model.pipeline, Run(data))
     except StackyardError as error:
         return _problem(error)
-    text, meta = model.reply(result)
+    text, meta = model.reply(json.loads(result))
     return JSONResponse(completion.whole(text, meta))
 
 
@@ -141,8 +137,7 @@ async def _stream(
     state: AppState, model: ChatModel, data: dict[str, Any], completion: _Completion, usage: bool
 ) -> Response:
     """Start the run; answer the stream once it has something to say, or the problem that stopped it first."""
-    work = functools.partial(stream_build, data=data, policy=state.inputs)
-    started = await start_stream(state, model.pipeline, work)
+    started = await start_stream(state, model.pipeline, Run(data, stream=True))
     error = started.task.exception() if started.first is END else None
     if error is not None:
         return _problem(error) if isinstance(error, StackyardError) else _error(500, "The run failed.", None, None)
@@ -178,7 +173,7 @@ async def _chunks(
         except StackyardError as error:
             yield _data(_error_body(error.detail, error.slug, None, None))
             return
-        _text, meta = model.reply(result)
+        _text, meta = model.reply(json.loads(result))
         yield _data(completion.chunk({}, meta.get("finish_reason") or "stop"))
         if usage and isinstance(meta.get("usage"), dict):
             yield _data({**completion.chunk({}), "choices": [], "usage": meta["usage"]})

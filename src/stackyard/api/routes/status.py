@@ -13,12 +13,12 @@ from stackyard import __version__
 from stackyard.api.answers import summary
 from stackyard.api.bodies import Problem
 from stackyard.api.dependencies import AppState, Name, State
-from stackyard.definitions.build import BuildInfo
 from stackyard.errors import PipelineDisabled, PipelineNotFound, PipelineUnavailable
 from stackyard.observability.metrics import EXPOSITION_TYPE
 from stackyard.serving.registry import ServingState
 from stackyard.serving.sharing import warnings_for
 from stackyard.store import PipelineRecord
+from stackyard.wire.build_info import BuildInfo
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["observability"])
@@ -39,6 +39,18 @@ class PipelineStatus(BaseModel):
     error: str | None
 
 
+class CellStatus(BaseModel):
+    name: str
+    group: str = Field(
+        description="The cells that hold the same builds: `shared`, `indexes:a,b` (pipelines sharing in-memory "
+        "indexes), `pipeline:NAME` (one pipeline's own); docs/architecture.md, Placement."
+    )
+    state: str = Field(description="starting, serving or draining (replaced; ends once its jobs are done)")
+    pid: int
+    jobs: int = Field(description="Jobs in flight in the cell now.")
+    pipelines: list[str] = Field(description="The pipelines this cell's group serves.")
+
+
 class IgnoredStartUpFile(BaseModel):
     file: str
     pipeline: str
@@ -55,6 +67,7 @@ class Status(BaseModel):
     ready: bool
     store: StoreStatus
     pipelines: list[PipelineStatus]
+    cells: list[CellStatus] = Field(description="The processes where this server's component code runs.")
     warnings: list[str] = Field(default_factory=list, description="e.g. in-memory document stores in many processes")
     ignored_files: list[IgnoredStartUpFile] = Field(
         default_factory=list,
@@ -110,6 +123,7 @@ async def status(state: State) -> Status:
         ready=state.sync.ready.is_set(),
         store=store,
         pipelines=pipelines,
+        cells=[CellStatus(**cell) for cell in state.pool.census()],
         warnings=await warnings_for(state.settings, state.store, _live_builds(state)),
         ignored_files=[
             IgnoredStartUpFile(

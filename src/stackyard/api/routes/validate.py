@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from stackyard.api.answers import PROBLEMS
 from stackyard.api.bodies import RequestBody, read_yaml_or_json
 from stackyard.api.dependencies import State
-from stackyard.definitions.checks import BreakingChange, Finding, Report, Simulation, examine, problem_of, report_for
+from stackyard.definitions.checks import BreakingChange, Finding, Report, Simulation, problem_of, report_for
 from stackyard.definitions.names import NAME_PATTERN, check_name
 from stackyard.errors import BuildTimeout, SimulationRefused, StackyardError
 from stackyard.json_types import Labels
 from stackyard.serving.sharing import warnings_for
+from stackyard.wire.build_info import BuildInfo
+from stackyard.wire.jobs import Examine
+from stackyard.wire.replies import Failed
 
 router = APIRouter(tags=["changes"])
 
@@ -65,7 +68,7 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
     if body.name is not None:
         check_name(body.name)
     settings = state.settings
-    # Built, described and simulated on a throwaway build in a worker, never on one that serves, and all of it
+    # Built, described and simulated on a throwaway build in a cell of its own, never one that serves, and all of it
     # within the build timeout plus, for a simulation, the run timeout: no candidate can hold the server.
     seconds = settings.build_timeout + (settings.run_timeout if body.sample_input is not None else 0)
 
@@ -73,13 +76,11 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
         doing = "Building and simulating" if body.sample_input is not None else "Building"
         return BuildTimeout(f"{doing} the definition took longer than {seconds:g} s; it was stopped.")
 
-    work = functools.partial(
-        examine, sample_input=body.sample_input, allow_writes=body.allow_writes, policy=state.inputs
-    )
+    job = Examine(body.yaml, body.sample_input, body.allow_writes)
     try:
-        answer = await state.pool.examine(body.yaml, work, seconds=seconds, too_long=too_long)
-        if answer.error is not None:
-            raise answer.error
+        answer = await state.pool.examine(job, seconds=seconds, too_long=too_long)
+        if isinstance(answer, Failed):
+            raise answer.problem.error()
     except SimulationRefused:
         raise
     except StackyardError as error:
@@ -88,7 +89,7 @@ async def validate(request: Request, state: State) -> ValidateAnswer:
         return ValidateAnswer(
             valid=False, problems=[problem_of(error)], warnings=[], inputs=None, outputs=None, simulation=None
         )
-    info, simulation = answer.value
+    info, simulation = msgspec.json.decode(answer.value, type=tuple[BuildInfo, Simulation | None])
     live = state.registry.get(body.name) if body.name else None
     report: Report = report_for(info, live.info if live else None)
     shared = await warnings_for(state.settings, state.store, [info])

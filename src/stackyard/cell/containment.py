@@ -43,15 +43,16 @@ import sys
 import sysconfig
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-# Variables any process may need and none of which is a secret: the search path, the locale, the time zone.
-BASIC = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "NO_COLOR", "PYTHONHASHSEED", "PYTHONIOENCODING"})
-BASIC_PREFIXES = ("LC_",)
+from stackyard.wire.cell_config import cell_environment as worker_environment
+
+__all__ = ["Guard", "Refused", "Rules", "code_folders", "install", "rules_for", "worker_environment"]
+
 # Files every process may read: the nothing and randomness devices.
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 # Certificates live here on the usual distributions, behind the links `ssl`'s default paths name.
@@ -67,21 +68,6 @@ class Refused(PermissionError):
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
         self.rule = rule
-
-
-def worker_environment(
-    environ: Mapping[str, str], secrets: Iterable[str], passed: Iterable[str] = ()
-) -> dict[str, str]:
-    """The environment component code sees: the allowed secrets, the variables the operator passes on, the basics.
-    Telemetry stays off whatever the server's environment says."""
-    named = {*secrets, *passed}
-    kept = {
-        name: value
-        for name, value in environ.items()
-        if name in named or name in BASIC or name.startswith(BASIC_PREFIXES)
-    }
-    kept["HAYSTACK_TELEMETRY_ENABLED"] = "False"
-    return kept
 
 
 @dataclass(frozen=True)

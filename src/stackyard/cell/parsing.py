@@ -9,7 +9,6 @@ The text is read with Haystack's own YAML loader, so whatever `Pipeline.dumps()`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
@@ -20,6 +19,7 @@ from yaml.cyaml import CParser  # type: ignore[attr-defined]  # re-exported from
 from yaml.resolver import Resolver
 
 from stackyard.errors import DefinitionTooLarge, InvalidDefinition, trim
+from stackyard.wire.definition import CHAT_PARAMETERS, IGNORED_KEYS, Definition, ServingHints, SocketRef
 
 # The keys Haystack's `Pipeline.from_dict` reads, plus the sections Hayhooks users already have in their files.
 PIPELINE_KEYS = frozenset(
@@ -28,68 +28,10 @@ PIPELINE_KEYS = frozenset(
 HAYHOOKS_KEYS = frozenset({"inputs", "outputs", "streaming_components"})
 # Stackyard's own: the components whose template a run may set (`templates.py`); none unless listed.
 STACKYARD_KEYS = frozenset({"run_time_templates"})
-# Keys earlier Haystack releases wrote and Haystack 3 reads past: files that have them still deploy, with a warning.
-# Any other key is refused, so that a misspelt key is not silently ignored.
-IGNORED_KEYS = {
-    "max_loops_allowed": "early Haystack 2 releases wrote it; its successor is 'max_runs_per_component' (default 100)",
-}
 KNOWN_KEYS = PIPELINE_KEYS | HAYHOOKS_KEYS | STACKYARD_KEYS | IGNORED_KEYS.keys()
-# OpenAI chat request parameters a chat model may pass on to its pipeline (`metadata.chat.parameters`): sampling
-# settings only, each checked by the API's request model; nothing that picks a model, an endpoint or tools.
-CHAT_PARAMETERS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "presence_penalty",
-    "frequency_penalty",
-    "stop",
-    "seed",
-)
 MAX_ALIASES = 100
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 200_000  # what the document would hold with every alias copied out
-
-
-@dataclass(frozen=True)
-class SocketRef:
-    """`component.socket`, as written in `inputs:`, `outputs:` and connections."""
-
-    component: str
-    socket: str
-
-    def __str__(self) -> str:
-        return f"{self.component}.{self.socket}"
-
-
-@dataclass(frozen=True)
-class Definition:
-    """A parsed definition: the text exactly as submitted, the dict Haystack loads, and the Hayhooks sections.
-
-    An output maps to one socket or to several; a run answers with the first of them that produced a value (the
-    branch that ran). `streaming_components` is what the file asks to stream: `"all"`, the names, or None.
-    """
-
-    text: str
-    pipeline: dict[str, Any]
-    inputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
-    outputs: dict[str, tuple[SocketRef, ...]] = field(default_factory=dict)
-    streaming_components: tuple[str, ...] | Literal["all"] | None = None
-    ignored_keys: tuple[str, ...] = ()
-    run_time_templates: tuple[str, ...] = ()  # components whose `template` a run may set
-
-    @property
-    def component_names(self) -> list[str]:
-        return list(self.pipeline.get("components", {}))
-
-    @property
-    def warnings(self) -> list[str]:
-        """What a deploy should tell its author: the keys that are accepted but have no effect."""
-        return [
-            f"Top-level key '{key}' has no effect: Haystack 3 reads past it ({IGNORED_KEYS[key]}). "
-            "Remove it to silence this warning."
-            for key in self.ignored_keys
-        ]
 
 
 def _short_tag(tag: str) -> str:
@@ -178,6 +120,7 @@ def parse_definition(text: str, *, max_bytes: int) -> Definition:
         streaming_components=_parse_streaming(data.get("streaming_components"), components),
         ignored_keys=tuple(key for key in data if key in IGNORED_KEYS),
         run_time_templates=_parse_run_time_templates(data.get("run_time_templates"), components),
+        serving=_parse_serving((data.get("metadata") or {}).get("serving")),
     )
 
 
@@ -389,6 +332,32 @@ def _check_serving_metadata(metadata: Any) -> None:
             "'metadata.chat.parameters' must be a list of the OpenAI request parameters a caller may set for this "
             f"pipeline, from: {', '.join(CHAT_PARAMETERS)}."
         )
+
+
+MAX_PROCESSES = 64  # cells one pipeline may ask for: more than any host here has cores
+
+
+def _parse_serving(section: Any) -> ServingHints:
+    """`metadata.serving`: `isolated` (bool), `processes` (cells of its own, 1 to 64), `max_input_chars`."""
+    if section is None:
+        return ServingHints()
+    if not isinstance(section, dict) or set(section) - {"isolated", "processes", "max_input_chars"}:
+        raise InvalidDefinition(
+            "'metadata.serving' must be a mapping of 'isolated' (true or false), 'processes' (how many cells of its "
+            "own serve the pipeline) and 'max_input_chars' (the longest string a run may send)."
+        )
+    isolated = section.get("isolated", False)
+    if not isinstance(isolated, bool):
+        raise InvalidDefinition("'metadata.serving.isolated' must be true or false.")
+    processes = section.get("processes")
+    if processes is not None and (
+        not isinstance(processes, int) or isinstance(processes, bool) or not 1 <= processes <= MAX_PROCESSES
+    ):
+        raise InvalidDefinition(f"'metadata.serving.processes' must be a whole number from 1 to {MAX_PROCESSES}.")
+    chars = section.get("max_input_chars")
+    if chars is not None and (not isinstance(chars, int) or isinstance(chars, bool) or chars < 1):
+        raise InvalidDefinition("'metadata.serving.max_input_chars' must be a whole number of at least 1.")
+    return ServingHints(isolated=isolated, processes=processes, max_input_chars=chars)
 
 
 def _parse_run_time_templates(section: Any, components: dict[str, Any]) -> tuple[str, ...]:

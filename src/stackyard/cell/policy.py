@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from stackyard.definitions.templates import check_template, looks_like_template
+from stackyard.cell.templates import check_template, looks_like_template
 from stackyard.errors import PolicyViolation
+from stackyard.wire.cell_config import DefinitionRules
 
-if TYPE_CHECKING:  # the settings (and so the CLI) read this module; parsing definitions needs Haystack
-    from stackyard.definitions.parsing import Definition
+if TYPE_CHECKING:
+    from stackyard.wire.definition import Definition
 
 # Init parameters that take a network endpoint; a component holding a secret may only point them at allowed hosts.
 URL_PARAMETERS = frozenset(
@@ -59,30 +60,15 @@ URL_PARAMETERS = frozenset(
 CALLABLE_PARAMETERS = frozenset(
     {"streaming_callback", "custom_filters", "response_fn", "tools", "function", "callback", "snapshot_callback"}
 )
-# Components that reach arbitrary URLs, or read local files named in data, refused unless explicitly allowed.
-DEFAULT_DENIED_COMPONENTS = (
-    "haystack.components.fetchers.*",
-    "haystack.components.connectors.*",
-    "haystack.components.converters.image.document_to_image.*",
-    "haystack.components.embedders.image.*",
-    "haystack.components.extractors.image.*",
-    "haystack_integrations.components.fetchers.*",
-    "haystack_integrations.components.connectors.*",
-)
 
 
 @dataclass(frozen=True)
-class Policy:
-    """The rules in force, from `Settings`."""
+class Policy(DefinitionRules):
+    """The rules in force (`wire.cell_config.DefinitionRules`, from `Settings`), enforced."""
 
-    allowed_modules: tuple[str, ...] = ("haystack", "haystack_integrations")
-    denied_components: tuple[str, ...] = DEFAULT_DENIED_COMPONENTS
-    allowed_components: tuple[str, ...] = ()
-    secret_env_allowlist: tuple[str, ...] = ()
-    allowed_hosts: tuple[str, ...] = ()
-    max_components: int = 100
-    max_runs_per_component: int = 100
-    allow_callables: bool = False
+    @classmethod
+    def of(cls, rules: DefinitionRules) -> Policy:
+        return cls(**{name: getattr(rules, name) for name in rules.__dataclass_fields__})
 
     # -- definitions --------------------------------------------------------------------------------------------
 
@@ -190,8 +176,8 @@ class Policy:
         # Haystack is imported only where definitions are built; the settings (and so the CLI) read this module.
         from haystack.core.pipeline.base import PipelineBase
 
-        from stackyard.definitions.callables import callable_parameters
-        from stackyard.haystack_internals import max_runs_per_component
+        from stackyard.cell.callables import callable_parameters
+        from stackyard.cell.haystack_internals import max_runs_per_component
 
         self.check_class_path(f"{cls.__module__}.{cls.__qualname__}", name)
         if init_params.get("unsafe"):

@@ -15,9 +15,10 @@ from haystack import Pipeline
 from haystack.core.errors import DeserializationError, PipelineConnectError, PipelineError
 from haystack.core.serialization import DeserializationCallbacks
 
-from stackyard.definitions.parsing import Definition, SocketRef, component_line
+from stackyard.cell.index_guard import guard_pipeline_stores
+from stackyard.cell.parsing import component_line
 from stackyard.errors import InvalidDefinition, trim
-from stackyard.serving.index_guard import guard_pipeline_stores
+from stackyard.wire.definition import Definition, SocketRef
 
 # `component_pre_init(name, cls, init_params)`: a policy may refuse a class or rewrite parameters before `__init__`.
 PreInitHook = Callable[[str, type, dict[str, Any]], None]
@@ -48,34 +49,19 @@ class Build:
         self.pipeline.close()
 
 
-@dataclass(frozen=True)
-class BuildInfo:
-    """What the server knows of a build that lives in a worker process: enough to describe, check and route to it
-    without holding any component. Made by the worker that built it (`serving.worker.describe`)."""
-
-    key: str  # the build's key in every worker: the hash of its YAML
-    definition: Definition
-    inputs_schema: dict[str, Any]
-    outputs_schema: dict[str, Any]
-    accepted_inputs: tuple[str, ...]  # flat input names a caller may use
-    mandatory_inputs: tuple[str, ...]
-    outputs: tuple[str, ...]  # what a run returns by default
-    in_memory_indexes: tuple[str, ...]
-    # Holds an in-memory document store: its documents live in one worker, so its runs go there (`WorkerPool`).
-    pinned: bool
-
-
 def build_pipeline(
     definition: Definition,
     *,
     allowed_modules: list[str] | None = None,
     pre_init: Callable[[], PreInitHook] | None = None,
     warm_up: bool = True,
+    reuse: Callable[[Definition, Pipeline], None] | None = None,
 ) -> Build:
     """Load `definition` with Haystack, check its friendly-name mapping, and warm it up once.
 
     `pre_init` makes the policy's hook for one pass over the components (it counts them). Blocking: call it in a
-    worker. Raises `InvalidDefinition` for everything a definition can get wrong.
+    cell. `reuse` may hand warmed components of other builds to the new pipeline before its warm-up
+    (`cell.held_builds`). Raises `InvalidDefinition` for everything a definition can get wrong.
     """
     modules = allowed_modules or None
 
@@ -103,6 +89,8 @@ def build_pipeline(
     _check_mapping(definition, pipeline, sockets)
     _check_streaming(definition, pipeline, sockets)
     guard_pipeline_stores(pipeline)  # before any run can write or query
+    if reuse is not None:
+        reuse(definition, pipeline)
     if warm_up:
         try:
             pipeline.warm_up()

@@ -7,23 +7,17 @@ can say how many documents each one gave, and one file's failure names that file
 
 from __future__ import annotations
 
-import mimetypes
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any, get_args
 
 from haystack.components.routers import FileTypeRouter
 from haystack.dataclasses import ByteStream
 
-from stackyard.definitions.build import Build
-from stackyard.errors import InvalidRunInput, NoFileInput, StackyardError, UnsupportedMediaType
-from stackyard.serving.inputs import InputPolicy, mixed_inputs
-from stackyard.serving.runner import run_build
-
-# Browsers and curl often send these as application/octet-stream; the extension says more.
-EXTRA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".pdf": "application/pdf"}
-GENERIC_TYPES = ("", "application/octet-stream")
+from stackyard.cell.build import Build
+from stackyard.cell.inputs import InputPolicy, mixed_inputs
+from stackyard.cell.runner import run_build
+from stackyard.errors import NoFileInput, StackyardError, UnsupportedMediaType
 
 # What Haystack's converters read, by class name; a converter not listed here is given any type.
 CONVERTER_TYPES: dict[str, tuple[str, ...]] = {
@@ -68,15 +62,6 @@ class FileResult:
     content_type: str
     bytes: int
     documents_written: int | None
-
-
-def content_type(file_name: str, sent: str | None) -> str:
-    """The type the client sent, unless it is missing or generic; then the one the file name suggests."""
-    sent = (sent or "").split(";", 1)[0].strip().lower()
-    if sent not in GENERIC_TYPES:
-        return sent
-    suffix = PurePath(file_name).suffix.lower()
-    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
 
 
 def files_input(build: Build) -> FilesInput:
@@ -185,16 +170,3 @@ def index_upload_work(
     target = files_input(build)
     check_types(uploads, accepted_types(build, target))
     return target.name, index_files(build, target, uploads, params, policy)
-
-
-def meta_per_file(meta: Any, count: int) -> list[dict[str, Any]]:
-    """`meta` as sent (nothing, one object for every file, or a list with one object per file), one per file."""
-    if meta is None:
-        return [{} for _ in range(count)]
-    if isinstance(meta, dict):
-        return [dict(meta) for _ in range(count)]
-    if isinstance(meta, list) and all(isinstance(item, dict) for item in meta):
-        if len(meta) != count:
-            raise InvalidRunInput(f"'meta' has {len(meta)} entries for {count} files; send one per file or one object.")
-        return [dict(item) for item in meta]
-    raise InvalidRunInput("'meta' must be a JSON object (for every file) or a list of objects (one per file).")

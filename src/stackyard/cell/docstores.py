@@ -18,7 +18,7 @@ from stackyard.errors import AmbiguousDocumentStore, InvalidFilters, NoDocumentS
 if TYPE_CHECKING:  # building guards stores with `held_stores`, so this module cannot import the build at run time
     from haystack import Pipeline
 
-    from stackyard.definitions.build import Build
+    from stackyard.cell.build import Build
 
 T = TypeVar("T")
 

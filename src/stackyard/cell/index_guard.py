@@ -22,8 +22,8 @@ from typing import Any
 from haystack import Pipeline
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-from stackyard.haystack_internals import shares_its_index
-from stackyard.serving.docstores import held_stores
+from stackyard.cell.docstores import held_stores
+from stackyard.cell.haystack_internals import shares_its_index
 
 READS = (
     "filter_documents",

@@ -8,11 +8,11 @@ from typing import Any
 
 from haystack.core.errors import PipelineError, PipelineRuntimeError
 
-from stackyard.definitions.build import Build
-from stackyard.definitions.parsing import SocketRef
+from stackyard.cell.build import Build
+from stackyard.cell.inputs import InputPolicy, prepare_inputs
+from stackyard.cell.outputs import jsonable
 from stackyard.errors import InputRejected, InvalidRunInput, RunFailed, trim
-from stackyard.serving.inputs import InputPolicy, prepare_inputs
-from stackyard.serving.outputs import jsonable
+from stackyard.wire.definition import SocketRef
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ Execute = Callable[[Build, dict[str, Any], set[str]], dict[str, Any]]
 def run_build(
     build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: InputPolicy | None = None
 ) -> dict[str, Any]:
-    """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a worker.
+    """Run the pipeline once and return its result as JSON-compatible values. Blocking: call it in a cell's thread.
 
     With an `outputs:` mapping the result is keyed by the friendly names; otherwise it is Haystack's
     `{component: {socket: value}}`. Components named in `include_outputs_from` are added under their own name.
@@ -44,42 +44,80 @@ def execute_build(
     policy: InputPolicy | None,
     execute: Execute,
 ) -> dict[str, Any]:
-    """`run_build` with the pipeline run by `execute` (a streaming run: `serving/streams.py`): the same inputs,
+    """`run_build` with the pipeline run by `execute` (a streaming run: `cell/streams.py`): the same inputs,
     the same failures named, the same result."""
+    inputs, extra, wanted = routed(build, data, include_outputs_from, policy)
+    try:
+        raw = execute(build, inputs, wanted)
+    except (PipelineRuntimeError, PipelineError, ValueError) as error:
+        raise named(error) from None
+    return shaped(build, raw, extra)
+
+
+async def run_build_async(
+    build: Build,
+    data: dict[str, Any],
+    include_outputs_from: list[str] | None,
+    policy: InputPolicy | None,
+    prepare: Callable[[Build, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """`run_build` on the cell's event loop (`Pipeline.run_async`): async components are awaited, sync ones run in
+    the cell's threads; the same inputs, failures and result. `prepare` may add to the routed inputs (a stream's
+    callbacks)."""
+    inputs, extra, wanted = routed(build, data, include_outputs_from, policy)
+    if prepare is not None:
+        prepare(build, inputs)
+    try:
+        raw = await build.pipeline.run_async(inputs, include_outputs_from=wanted or None)
+    except (PipelineRuntimeError, PipelineError, ValueError) as error:
+        raise named(error) from None
+    return shaped(build, raw, extra)
+
+
+def routed(
+    build: Build, data: dict[str, Any], include_outputs_from: list[str] | None, policy: InputPolicy | None
+) -> tuple[dict[str, Any], set[str], set[str]]:
+    """The run's inputs per component, the components asked for, and every component whose outputs it needs."""
     extra = set(include_outputs_from or ())
     unknown = sorted(extra - set(build.pipeline.graph.nodes))
     if unknown:
         raise InvalidRunInput(f"include_outputs_from names unknown component(s): {', '.join(map(repr, unknown))}.")
     inputs = prepare_inputs(build, data, policy)
-    mapping = build.definition.outputs
-    wanted = extra | {ref.component for refs in mapping.values() for ref in refs}
-    try:
-        raw = execute(build, inputs, wanted)
-    except PipelineRuntimeError as error:
+    wanted = extra | {ref.component for refs in build.definition.outputs.values() for ref in refs}
+    return inputs, extra, wanted
+
+
+def named(error: Exception) -> BaseException:
+    """What a failed run answers: the caller's mistake as a 4xx, a component's failure as a 500 that names it."""
+    if isinstance(error, PipelineRuntimeError):
         component = getattr(error, "component_name", None)
         cause = error.__cause__ if error.__cause__ is not None else error
         if isinstance(cause, MemoryError):
-            raise cause from None  # the worker answers it and ends: what is left of it cannot be trusted
+            return cause  # the cell answers it and retires: what is left of it cannot be trusted
         if isinstance(cause, ValueError | TypeError):
             # Components raise these when the values they were given do not fit (an empty query, a wrong shape):
             # the caller can fix that, so it is a 4xx, not a failure of the pipeline.
-            raise InputRejected(
+            return InputRejected(
                 f"Component '{component}' refused its inputs: {type(cause).__name__}: {trim(str(cause), 300)}",
                 component=component,
-            ) from None
+            )
         # The message stays in the log: it may carry what a remote service answered (an internal service's error
         # page, say), which a caller must not read through this server.
         log.warning(
             "component failed: %s: %s", type(cause).__name__, trim(str(cause), 2000), extra={"component": component}
         )
-        raise RunFailed(
+        return RunFailed(
             f"Component '{component}' failed: {type(cause).__name__} (its message is in the server's log).",
             component=component,
-        ) from None
-    except ValueError as error:  # Haystack's own input validation, after ours
-        raise InvalidRunInput(trim(str(error), 300)) from None
-    except PipelineError as error:  # e.g. a component ran more often than max_runs_per_component allows
-        raise RunFailed(trim(str(error), 300)) from None
+        )
+    if isinstance(error, PipelineError):  # e.g. a component ran more often than max_runs_per_component allows
+        return RunFailed(trim(str(error), 300))
+    return InvalidRunInput(trim(str(error), 300))  # Haystack's own input validation, after ours
+
+
+def shaped(build: Build, raw: dict[str, Any], extra: set[str]) -> dict[str, Any]:
+    """The result as JSON values: keyed by the friendly outputs when the definition maps them."""
+    mapping = build.definition.outputs
     if not mapping:
         return jsonable(raw)  # type: ignore[no-any-return]
     result = {friendly: _first_produced(raw, refs) for friendly, refs in mapping.items()}

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from stackyard.definitions.build import Build
-from stackyard.definitions.parsing import SocketRef
-from stackyard.haystack_internals import describable_type
+from stackyard.cell.build import Build
+from stackyard.cell.haystack_internals import describable_type
+from stackyard.wire.definition import SocketRef
 
 
 def type_schema(expected: Any) -> dict[str, Any]:

@@ -1,25 +1,29 @@
-"""The Haystack tracer Stackyard installs: component timings for the metrics, and spans without content.
+"""The Haystack tracer a cell installs: component timings for the server's metrics, and spans without content.
 
-Haystack opens a span around every pipeline run and every component run (`haystack.tracing`). Stackyard installs
-one process-wide tracer that reads the current `RunScope` (a context variable the run path sets in the worker
-thread's copy of the request's context) to know which pipeline and which app's metrics a component belongs to.
-Spans go on to the scope's span tracer (OpenTelemetry, when enabled) or else to whatever tracer was installed
-before Stackyard's. Inputs and outputs never go anywhere: content tags are dropped, whatever
+Haystack opens a span around every pipeline run and every component run (`haystack.tracing`). Stackyard installs one
+process-wide tracer that reads the current `JobScope` (a context variable the run path sets in the worker thread's
+copy of the job's context) to know which pipeline and which app's metrics a component belongs to. Spans go on to the
+scope's span recorder (the server replays them into OpenTelemetry, when enabled) or else to whatever tracer was
+installed before Stackyard's. Inputs and outputs never go anywhere: content tags are dropped, whatever
 `HAYSTACK_CONTENT_TRACING_ENABLED` says, and so is the input data Haystack puts on the pipeline span as a plain tag.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from haystack.tracing.tracer import Span, Tracer, enable_tracing, is_tracing_enabled
 from haystack.tracing.tracer import tracer as haystack_tracer
+from haystack.tracing.utils import coerce_tag_value
 
-from stackyard.observability.metrics import Metrics, RunSeries
+from stackyard.wire.replies import ComponentTiming, SpanRecord
 
 COMPONENT_RUN = "haystack.component.run"
 COMPONENT_NAME = "haystack.component.name"
@@ -34,49 +38,94 @@ CONTENT_TAGS = frozenset(
 )
 
 
-class ComponentSink(Protocol):
-    """Where component runs are reported: the metrics (in the server), or a request's measurements (in a worker)."""
+class TimingSink(Protocol):
+    """Where component runs are reported: a run's measurements, sent back with its answer."""
 
     def component_ran(self, pipeline: str, component: str, seconds: float) -> None: ...
 
     def component_failed(self, pipeline: str, component: str) -> None: ...
 
 
+class Stopped(Exception):
+    """The job was cancelled (its caller left, its deadline passed): raised where a sync run can stop, before its
+    next component and at its next streamed chunk."""
+
+
 @dataclass(frozen=True)
-class RunScope:
-    """Which pipeline revision is running, and where its measurements go: its run series, its component timings
-    and, with OpenTelemetry, its spans. Made once per revision (`RunScopes`) and shared by its runs."""
+class JobScope:
+    """Which pipeline revision is running in this context, where its measurements and spans go, and the flag that
+    says it was cancelled."""
 
     pipeline: str
     revision: int
-    metrics: ComponentSink
+    metrics: TimingSink
     spans: Tracer | None = None
-    series: RunSeries | None = None
+    stop: threading.Event | None = None
 
 
-@dataclass
-class RunScopes:
-    """The scope of each pipeline revision's runs, made at its first run; bounded, like the metric series they
-    hold, by the revisions this process served."""
+class Measurements:
+    """The component runs of one job, as the server records them in its metrics."""
 
-    metrics: Metrics
-    spans: Tracer | None = None
-    _scopes: dict[tuple[str, int], RunScope] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.timings: list[ComponentTiming] = []
+        self._failed: set[str] = set()
 
-    def __call__(self, pipeline: str, revision: int) -> RunScope:
-        scope = self._scopes.get((pipeline, revision))
-        if scope is None:
-            series = self.metrics.run_series(pipeline, revision)
-            scope = self._scopes[(pipeline, revision)] = RunScope(pipeline, revision, self.metrics, self.spans, series)
-        return scope
+    def component_failed(self, pipeline: str, component: str) -> None:
+        self._failed.add(component)
 
-
-_scope: ContextVar[RunScope | None] = ContextVar("stackyard_run_scope", default=None)
+    def component_ran(self, pipeline: str, component: str, seconds: float) -> None:
+        failed = component in self._failed
+        self._failed.discard(component)
+        self.timings.append(ComponentTiming(component, seconds, failed))
 
 
-def enter_run_scope(scope: RunScope) -> None:
+class _RecordedSpan(Span):
+    def __init__(self, span_id: int, parent: int | None) -> None:
+        self.id = span_id
+        self.parent = parent
+        self.tags: dict[str, Any] = {}
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.tags[key] = coerce_tag_value(value)
+
+    def raw_span(self) -> Any:
+        return self
+
+
+class SpanRecorder(Tracer):
+    """Haystack's spans of one job, written down for the server to replay under the request's own span."""
+
+    def __init__(self) -> None:
+        self.records: list[SpanRecord] = []
+        self._ids = itertools.count(1)
+
+    @contextlib.contextmanager
+    def trace(
+        self, operation_name: str, tags: dict[str, Any] | None = None, parent_span: Span | None = None
+    ) -> Iterator[Span]:
+        parent = parent_span.raw_span() if parent_span is not None else None
+        span = _RecordedSpan(next(self._ids), parent.id if isinstance(parent, _RecordedSpan) else None)
+        span.set_tags(tags or {})
+        started, failed = time.time_ns(), False
+        try:
+            yield span
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            record = SpanRecord(span.id, span.parent, operation_name, span.tags, started, time.time_ns(), failed)
+            self.records.append(record)
+
+    def current_span(self) -> Span | None:
+        return None
+
+
+_scope: ContextVar[JobScope | None] = ContextVar("stackyard_run_scope", default=None)
+
+
+def enter_run_scope(scope: JobScope) -> None:
     """Attribute the spans opened from here on in this context to `scope`, for good: call it at the start of a
-    run in a context of its own (a worker thread's copy), where nothing needs it reset."""
+    run in a context of its own (a thread's copy), where nothing needs it reset."""
     _scope.set(scope)
 
 
@@ -134,6 +183,8 @@ class _Traced:
 
     def __enter__(self) -> ContentFreeSpan:
         scope = self.scope
+        if scope is not None and scope.stop is not None and scope.stop.is_set() and self.component is not None:
+            raise Stopped("the run was cancelled before this component")
         target = scope.spans if scope is not None and scope.spans is not None else self.tracer.fallback
         inner: Span | None = None
         if target is not None:

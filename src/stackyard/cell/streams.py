@@ -1,4 +1,4 @@
-"""A streaming run, in the worker: the pipeline runs as any run does, and each `StreamingChunk` a streaming
+"""A streaming run, in the cell: the pipeline runs as any run does, and each `StreamingChunk` a streaming
 component makes is sent to the server as it is made; then the same result a run answers.
 
 Which components stream follows the Hayhooks key `streaming_components` in the definition: a list, or `all`;
@@ -7,8 +7,8 @@ retrieval-augmented chat). A component is streaming-capable when its run takes a
 Haystack generator, chat generator, tool invoker and agent). A pipeline with none of them streams no chunks: its
 stream holds only the result.
 
-The worker sets where chunks go (`CHUNKS`) for the request it is doing; they cross the process boundary as they
-come, as JSON text (`messages.send_chunk`), before the request's answer.
+The cell sets where chunks go (`CHUNKS`) for the job it is doing; they cross the process boundary as they come, as
+JSON text in `Chunk` frames, before the job's answer.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 
 from haystack.dataclasses import StreamingChunk
 
-from stackyard.definitions.build import Build, can_stream
-from stackyard.serving.inputs import InputPolicy
-from stackyard.serving.outputs import jsonable
-from stackyard.serving.runner import execute_build
+from stackyard.cell.build import Build, can_stream
+from stackyard.cell.inputs import InputPolicy
+from stackyard.cell.outputs import jsonable
+from stackyard.cell.runner import execute_build, run_build_async
 
-# Where the chunks of the request being done go; set by the worker (`serving/worker.py`) for a streaming request.
+# Where the chunks of the job being done go; set by the cell (`cell/work.py`) for a streaming run.
 CHUNKS: ContextVar[Callable[[bytes], None] | None] = ContextVar("stackyard_chunks", default=None)
 
 
@@ -34,6 +34,32 @@ def stream_build(
 ) -> dict[str, Any]:
     """`run_build`, streaming: the same inputs, failures and result; the chunks go to `CHUNKS` on the way."""
     return execute_build(build, data, include_outputs_from, policy, _streamed)
+
+
+async def stream_build_async(
+    build: Build, data: dict[str, Any], include_outputs_from: list[str] | None = None, policy: InputPolicy | None = None
+) -> dict[str, Any]:
+    """`stream_build` on the cell's event loop (`Pipeline.run_async`), for builds with async components: a stream
+    waiting on a remote model holds no thread. Each streaming component gets the callback its way of running
+    takes: a coroutine for one that is awaited, a function for one that runs in a thread."""
+    return await run_build_async(build, data, include_outputs_from, policy, _with_callbacks)
+
+
+def _with_callbacks(build: Build, inputs: dict[str, Any]) -> None:
+    send = CHUNKS.get()
+    if send is None:
+        return
+
+    def forward(chunk: StreamingChunk) -> None:
+        send(json.dumps(chunk_fields(chunk), ensure_ascii=False, separators=(",", ":")).encode())
+
+    async def forward_async(chunk: StreamingChunk) -> None:
+        forward(chunk)
+
+    for name in streaming_components(build):
+        instance = build.pipeline.get_component(name)
+        awaited = bool(getattr(instance, "__haystack_supports_async__", False))
+        inputs.setdefault(name, {})["streaming_callback"] = forward_async if awaited else forward
 
 
 def streaming_components(build: Build) -> list[str]:

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
-from stackyard.definitions.template_keys import key_findings
+from stackyard.cell.template_keys import key_findings
 from stackyard.errors import PolicyViolation
 
 MAX_EXPONENT = 32

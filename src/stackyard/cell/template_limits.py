@@ -27,8 +27,8 @@ from jinja2.filters import FILTERS as DEFAULT_FILTERS  # what `jinja2.defaults` 
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 
-from stackyard.definitions.templates import MAX_WIDTH, PRINTF_CONVERSION, spec_widths
-from stackyard.serving.containment import Refused
+from stackyard.cell.containment import Refused
+from stackyard.cell.templates import MAX_WIDTH, PRINTF_CONVERSION, spec_widths
 
 MAX_ITEMS = 1_000_000  # characters or items one repetition may make
 MAX_BITS = 100_000  # bits of an integer a product or power may make (about 30,000 digits)

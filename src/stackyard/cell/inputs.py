@@ -18,8 +18,8 @@ from typing import Any, Union, get_args, get_origin
 from haystack.dataclasses import ByteStream, ChatMessage, Document
 from pydantic import TypeAdapter, ValidationError
 
-from stackyard.definitions.build import Build
-from stackyard.definitions.templates import TEMPLATE_SOCKET, check_template_value
+from stackyard.cell.build import Build
+from stackyard.cell.templates import TEMPLATE_SOCKET, check_template_value
 from stackyard.errors import InvalidRunInput, PolicyViolation, trim
 
 ComponentInputs = dict[str, dict[str, Any]]
