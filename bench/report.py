@@ -73,7 +73,9 @@ def save(plan: Plan, section: Section) -> None:
 
 def load_sections(plan: Plan) -> list[Section]:
     results = plan.work / ("results-smoke" if plan.smoke else "results")
-    return [Section.from_dict(json.loads(p.read_text())) for p in sorted(results.glob("*.json"))]
+    # In the order of their numbers: part 10 after part 9.
+    files = sorted(results.glob("*.json"), key=lambda path: (int(path.stem.split("-", 1)[0]), path.stem))
+    return [Section.from_dict(json.loads(path.read_text())) for path in files]
 
 
 def _version(package: str) -> str:

@@ -409,3 +409,18 @@ class Big:
     @component.output_types(text=str)
     def run(self, text: str) -> dict[str, str]:
         return {"text": text * self.size}
+
+
+@component
+class Hoard:
+    """Fills `size` bytes of memory (written, so they are resident) and holds them until the test sets `key`."""
+
+    def __init__(self, size: int, key: str) -> None:
+        self.size = size
+        self.key = key
+
+    @component.output_types(text=str)
+    def run(self, text: str) -> dict[str, str]:
+        block = bytearray(b"\x01") * self.size
+        Signal(self.key).wait(30)
+        return {"text": f"{text} {len(block)}"}

@@ -4,6 +4,7 @@ crashes, placement, and builds made before a swap and reused across revisions.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -305,3 +306,18 @@ async def test_after_the_fork_server_is_killed_a_run_past_its_deadline_still_end
     # A spinning thread cannot be stopped: past its grace the cell is ended, by its pidfd, whatever multiprocessing
     # thinks of the processes of a fork server it no longer knows.
     await until(lambda: not alive(cell.pid), "the cell of the overdue run has ended", within=GRACE + 2)
+
+
+async def test_a_run_sent_to_a_cell_that_stopped_answering_is_answered_by_another(pool: CellPool) -> None:
+    info = await pool.prepare("greet", prompt_yaml())
+    [stuck] = pool.cells_of("shared")
+    # As a call that keeps Python's lock would: the cell reads nothing and beats nothing.
+    os.kill(stuck.pid, signal.SIGSTOP)
+    try:
+        result = await run(pool, info, {"name": "Ann"})
+        assert result["prompt"]["prompt"] == "Hello Ann"  # by the replacement: the stuck cell never took the job
+        assert stuck.state is not CellState.SERVING
+        await until(lambda: not alive(stuck.pid), "the stuck cell was ended", within=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck.pid, signal.SIGCONT)

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
         description="Address space a cell may use (RLIMIT_AS); past it the run fails with a clear problem and the "
         "cell is replaced. Unset: no limit.",
     )
+    memory_budget_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Memory this server process and all its cells may hold together (resident). Unset: the "
+        "cgroup's limit (a container's, a pod's) or else the host's memory, shared between the processes of "
+        "`--workers N`. Near it, the cell holding the most is ended and replaced, and the server refuses new runs "
+        "while it holds a quarter of it itself.",
+    )
     run_cpu_seconds: float | None = Field(
         default=300.0,
         gt=0,

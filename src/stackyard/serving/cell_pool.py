@@ -41,6 +41,7 @@ import msgspec
 from stackyard.errors import BuildTimeout, PipelineCrashing, RunFailed, RunNotStarted, StackyardError
 from stackyard.serving.cells import Cell, CellState, Spawner, close_pidfd
 from stackyard.serving.channel import Answer, CellLost, NotTaken, OnChunk
+from stackyard.serving.memory import MemoryWatch, host_budget
 from stackyard.serving.placement import SHARED, GroupSpec, check_indexes, compute_threads, place
 from stackyard.settings import Settings
 from stackyard.wire.build_info import BuildInfo, key_of
@@ -100,7 +101,15 @@ class Group:
 class CellPool:
     """Builds and runs in cells, with deadlines that end cells, never the server."""
 
-    def __init__(self, config: CellConfig, *, shared: int, build_timeout: float, cores: int | None = None) -> None:
+    def __init__(
+        self,
+        config: CellConfig,
+        *,
+        shared: int,
+        build_timeout: float,
+        cores: int | None = None,
+        memory_budget: int | None = None,
+    ) -> None:
         self.config = config
         self.shared_size = max(1, shared)
         self.build_timeout = build_timeout
@@ -115,6 +124,9 @@ class CellPool:
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._examining = asyncio.Semaphore(EXAMINING)
+        self.memory = MemoryWatch(memory_budget or host_budget())
+        self.short_of_memory = False  # the server process holds too much itself: new runs wait (`Leases`)
+        self._ended_for_memory: Cell | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings) -> CellPool:
@@ -124,6 +136,7 @@ class CellPool:
             cell_config(settings, tempfile.mkdtemp(prefix="stackyard-scratch-")),
             shared=settings.run_workers,
             build_timeout=settings.build_timeout,
+            memory_budget=settings.memory_budget_bytes or host_budget(settings.workers),
         )
 
     # -- life ----------------------------------------------------------------------------------------------------
@@ -132,12 +145,14 @@ class CellPool:
         """Start the shared cells (the first start also starts the fork server, about a second)."""
         group = self._group(GroupSpec(SHARED, self.shared_size, own=False))
         await self._fill(group)
-        self._in_background(self._watch_stalls())
+        self._in_background(self._watch())
 
-    async def _watch_stalls(self) -> None:
+    async def _watch(self) -> None:
+        """A few times a second: the memory budget, then cells that stalled."""
         loop = asyncio.get_running_loop()
         while not self._closed:
             await asyncio.sleep(STALL / 5)
+            self._weigh()
             now = loop.time()
             for cell in self._cells():
                 channel = cell.channel
@@ -154,6 +169,31 @@ class CellPool:
                     )
                     self.recycle(cell, "it stopped answering (a call held Python's lock)")
                     channel.give_back_untaken()
+
+    def _weigh(self) -> None:
+        cells = {cell.pid: cell for cell in self._cells()}
+        verdict = self.memory.judge(os.getpid(), cells)
+        if verdict.refuse != self.short_of_memory:
+            log.warning("the server process %s new runs: its memory", "refuses" if verdict.refuse else "takes again")
+            self.short_of_memory = verdict.refuse
+        heaviest = cells.get(verdict.end) if verdict.end is not None else None
+        ending = self._ended_for_memory
+        if ending is not None and ending.state is not CellState.GONE:
+            return  # one at a time: what the last one held is freed once it is gone
+        if heaviest is not None and heaviest.state is not CellState.GONE:
+            self._ended_for_memory = heaviest
+            budget = self.memory.budget
+            log.warning(
+                "memory budget reached (%s of %s bytes): cell %s, the largest, is ended",
+                verdict.total,
+                budget,
+                heaviest.name,
+            )
+            heaviest.retire_reason = (
+                f"the server's memory budget ({budget} bytes, STACKYARD_MEMORY_BUDGET_BYTES) was reached, and this "
+                "cell held the most"
+            )
+            heaviest.kill()
 
     async def close(self) -> None:
         """End every cell: its socket closed, it ends at once; one that does not is killed."""
@@ -450,16 +490,20 @@ class CellPool:
         self, cell: Cell, job_id: int, pipeline: str | None, future: asyncio.Future[Answer], *, end: Callable[[], None]
     ) -> None:
         cell.deadlines.pop(job_id, None)
-        if not future.cancelled() and isinstance(future.exception(), NotTaken):
-            return  # the caller sends the job elsewhere: it has not ended
+        untaken = not future.cancelled() and isinstance(future.exception(), NotTaken)
         try:
-            if future.cancelled() or future.exception() is not None:
-                if pipeline is not None:
-                    self._crashes[pipeline].append(time.monotonic())
-            elif cell.state is CellState.DRAINING and not cell.deadlines:
+            # A job not taken goes elsewhere: it has not ended, and its cell's end is not its pipeline's doing.
+            failed = future.cancelled() or future.exception() is not None
+            if failed and not untaken and pipeline is not None:
+                self._crashes[pipeline].append(time.monotonic())
+            # A draining cell ends once every job is answered or overdue (a job past its deadline that has not
+            # stopped is why cells are recycled: it is not waited for).
+            now = time.monotonic()
+            if cell.state is CellState.DRAINING and all(deadline <= now for deadline in cell.deadlines.values()):
                 self._end(cell)
         finally:
-            end()
+            if not untaken:
+                end()
 
     async def _overdue(self, cell: Cell, future: asyncio.Future[Answer], since: float) -> None:
         """A job was cancelled: if it is still running `GRACE` seconds later, its cell cannot stop it."""
@@ -536,7 +580,13 @@ class CellPool:
             group.starting -= missing
 
     async def _add_cell(self, group: Group) -> None:
-        cell = await self._spawn(group)
+        try:
+            cell = await self._spawn(group)
+        except (OSError, EOFError) as error:  # no process could be started (no memory, no fork server)
+            log.error("a cell of group %s could not be started (%s); retried in a second", group.spec.name, error)
+            if not self._closed:
+                self._in_background(self._fill_later(group))
+            return
         group.cells.append(cell)
         try:
             for key, yaml_text in list(group.builds.items()):
@@ -549,6 +599,11 @@ class CellPool:
             cell.state = CellState.SERVING
         async with self._changed:
             self._changed.notify_all()
+
+    async def _fill_later(self, group: Group) -> None:
+        await asyncio.sleep(1.0)
+        if not self._closed and self.groups.get(group.spec.name) is group:
+            await self._fill(group)
 
     def recycle(self, cell: Cell, reason: str) -> None:
         """Replace `cell`: a new one is started and built; this one takes no new job and ends once its jobs are

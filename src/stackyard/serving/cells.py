@@ -96,6 +96,21 @@ class Spawner:
         self._context: multiprocessing.context.ForkServerContext = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)
 
+    async def _forked(self, target: _Target, theirs: socket.socket, name: str) -> BaseProcess:
+        """Start the cell's process. A fork server that was killed (by an operator, by the kernel) fails the start
+        with an EOF until multiprocessing has seen it gone and started another: retried, a few times."""
+        for attempt in range(FORK_ATTEMPTS):
+            process = self._context.Process(target=target, args=(theirs, self.config), name=f"stackyard-cell-{name}")
+            try:
+                await asyncio.to_thread(_start, process)
+                return process
+            except (EOFError, ConnectionError) as error:
+                if attempt == FORK_ATTEMPTS - 1:
+                    raise
+                log.warning("the fork server did not start a cell (%s); it is started again", error)
+                await asyncio.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
     async def start(self, name: str, group: str) -> Cell:
         """Fork a cell and connect to it; it serves once the pool has built its group's builds in it."""
         loop = asyncio.get_running_loop()
@@ -104,8 +119,7 @@ class Spawner:
             # Named, not imported here: `stackyard.cell.life` imports Haystack, which only the fork server and the
             # cells load. The fork server resolves the target when it unpickles the process object.
             target = _Target(TARGET)
-            process = self._context.Process(target=target, args=(theirs, self.config), name=f"stackyard-cell-{name}")
-            await asyncio.to_thread(_start, process)
+            process = await self._forked(target, theirs, name)
             pid = process.pid
             assert pid is not None
             pidfd = os.pidfd_open(pid)
@@ -124,6 +138,13 @@ class Spawner:
 
         loop.add_reader(pidfd, gone)
         return Cell(name, group, process, pidfd, channel, ended)
+
+
+FORK_ATTEMPTS = 5  # a fork server that was killed is replaced by multiprocessing once it is seen gone
+
+
+def _backoff(attempt: int) -> float:
+    return 0.05 * float(2**attempt)
 
 
 class _Target:

@@ -30,8 +30,8 @@ class CellLost(Exception):
 
 
 class NotTaken(CellLost):
-    """The cell stopped answering before its reader took the job: the job never reached component code, so it may
-    go to another cell."""
+    """The cell ended or stopped answering before its reader took the job (its beats say which it took): the job
+    never reached component code, so it may go to another cell."""
 
 
 class Channel(asyncio.Protocol):
@@ -68,7 +68,7 @@ class Channel(asyncio.Protocol):
                 if on_chunk is not None:
                     on_chunk(reply.text)
             elif isinstance(reply, Beat):
-                self.taken = reply.taken
+                self.taken = max(self.taken, reply.taken)  # the beat thread may send an older count late
             elif isinstance(reply, Retire):
                 if not self.retiring.done():
                     self.retiring.set_result(reply.reason)
@@ -80,6 +80,7 @@ class Channel(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self.give_back_untaken()  # the cell ended before it took them: they may run elsewhere
         waiting, self._waiting = self._waiting, {}
         self._chunks.clear()
         for waiter in waiting.values():

@@ -139,6 +139,11 @@ class Leases:
                 raise PipelineDisabled(
                     f"Pipeline '{name}' is disabled; PATCH it with {{\"enabled\": true}} to serve it again."
                 )
+            if self.pool.short_of_memory:
+                raise RunNotStarted(
+                    "The server holds too much memory to take another run now (STACKYARD_MEMORY_BUDGET_BYTES); "
+                    "retry shortly."
+                )
             gate = await self.gates.enter(name, deadline)
             # Taken after the wait for a slot, so a queued run starts on the newest revision.
             live = registry.acquire(name)

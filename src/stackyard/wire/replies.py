@@ -83,10 +83,11 @@ class Retire(msgspec.Struct, tag="retire", frozen=True):
 
 
 class Beat(msgspec.Struct, tag="beat", frozen=True):
-    """The cell is alive, sent every `BEAT_EVERY` seconds by a thread of its own: a cell whose beats stop while it
-    has work is held by a call that does not let Python's other threads run (a backtracking regex, a C extension
-    that keeps the GIL). `taken` is the id of the last job its reader took: the jobs sent after it never reached
-    component code, so they can go to another cell."""
+    """The cell is alive, sent every `BEAT_EVERY` seconds by a thread of its own, and by its reader as it takes jobs
+    (before any of them starts): a cell whose beats stop while it has work is held by a call that does not let
+    Python's other threads run (a backtracking regex, a C extension that keeps the GIL). `taken` is the id of the
+    last job its reader took: the jobs sent after it never reached component code, so they can go to another
+    cell."""
 
     taken: int
 
