@@ -2,6 +2,6 @@
 
 from stackyard.cli import main
 
-# Guarded: worker processes import the main module again as `__mp_main__` (multiprocessing's fork server).
+# Guarded: cells import the main module again as `__mp_main__` (multiprocessing's fork server).
 if __name__ == "__main__":
     main()

@@ -39,7 +39,7 @@ class of the same name for each, in the same tree; a test holds the two together
     ├── ClientClosedRequest          499 client-closed-request: the client left before its body was complete
     ├── InternalError                500 internal-error: unexpected; the server logged it
     ├── RunFailed                    500 run-failed: a component raised
-    │   └── RunContained             500 run-contained: component code tried what the worker's rules refuse
+    │   └── RunContained             500 run-contained: component code tried what the cell's rules refuse
     ├── PipelineUnavailable          503 pipeline-unavailable: stored, but no working build on this process
     │   ├── PipelineDisabled         503 disabled
     │   └── RunNotStarted            503 run-not-started: the run could not start before its deadline (Retry-After)
@@ -77,7 +77,7 @@ class StackyardError(Exception):
         self.extensions = extensions
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Problems cross from worker processes to the server by pickle; the default drops the extensions.
+        # A pickled problem (a process pool's, a test's) keeps its extensions; the default would drop them.
         return (_rebuilt, (type(self), self.detail, self.extensions))
 
     @property

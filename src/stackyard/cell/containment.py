@@ -1,12 +1,12 @@
-"""What component code may reach from a worker process, enforced where the harm would happen.
+"""What component code may reach from a cell, enforced where the harm would happen.
 
-The definition policy (`definitions/policy.py`) reads the YAML, but harm happens at run time, through defaults,
+The definition policy (`cell/policy.py`) reads the YAML, but harm happens at run time, through defaults,
 nesting and the values components pass to each other: a generator left without `api_key` reads Haystack's default
 variable and sends it wherever `api_base_url` points; an `OutputAdapter` can turn a run input into a path that a
-converter then opens. So every worker enforces these rules at the point of action, whichever parameter, default or
+converter then opens. So every cell enforces these rules at the point of action, whichever parameter, default or
 nesting produced it:
 
-- **Secrets by environment** (`worker_environment`): a worker's environment holds the variables on
+- **Secrets by environment** (`wire.cell_config.cell_environment`): a cell's environment holds the variables on
   STACKYARD_SECRET_ENV_ALLOWLIST and STACKYARD_WORKER_ENVIRONMENT and the few any process needs (`BASIC`), nothing
   else of the server's: no token, no key that is not allowed.
 - **Egress by connection**: Python's audit hooks (PEP 578) report every name resolution, socket connection and
@@ -15,7 +15,7 @@ nesting produced it:
   Proxies and redirects are connections like any other. Unix sockets are refused. With no allowed hosts, component
   code reaches no host at all.
 - **Files by opening**: reading only under STACKYARD_READABLE_DIRS, the folders Python and the installed packages
-  live in, the certificates and time zones the standard library reads, and the worker's scratch folder; writing,
+  live in, the certificates and time zones the standard library reads, and the cell's scratch folder; writing,
   removing, renaming only in the scratch folder (and STACKYARD_WRITABLE_DIRS). Paths are resolved first (symbolic
   links, `..`), so the rule is about the file that would really be opened. `/proc` is not readable: it holds the
   environment the server was started with.
@@ -27,8 +27,8 @@ allow-listed modules, callables are refused by the policy, and templates render 
 syntax tree was checked. Audit hooks cannot be removed once added.
 
 Each refusal raises `Refused` (a `PermissionError`, which libraries treat as the failure it is). A library may wrap
-it in its own error ("Connection error."): the worker finds it in the error's chain of causes and names the rule
-in the answer (`serving/worker.py`).
+it in its own error ("Connection error."): the cell finds it in the error's chain of causes and names the rule
+in the answer (`cell/life.py`).
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from stackyard.wire.cell_config import cell_environment as worker_environment
-
-__all__ = ["Guard", "Refused", "Rules", "code_folders", "install", "rules_for", "worker_environment"]
+__all__ = ["Guard", "Refused", "Rules", "code_folders", "install", "rules_for"]
 
 # Files every process may read: the nothing and randomness devices.
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
@@ -63,7 +61,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
 class Refused(PermissionError):
-    """Component code tried something the worker's rules forbid; `rule` names which."""
+    """Component code tried something the cell's rules forbid; `rule` names which."""
 
     def __init__(self, rule: str, message: str) -> None:
         super().__init__(message)
@@ -72,7 +70,7 @@ class Refused(PermissionError):
 
 @dataclass(frozen=True)
 class Rules:
-    """What one worker's component code may reach."""
+    """What one cell's component code may reach."""
 
     allowed_hosts: tuple[str, ...]
     readable: tuple[str, ...]  # folders, resolved
@@ -112,7 +110,7 @@ def system_files() -> list[str]:
 def rules_for(
     scratch: str, *, allowed_hosts: Iterable[str], readable: Iterable[str | Path], writable: Iterable[str | Path]
 ) -> Rules:
-    """The rules of a worker whose scratch folder is `scratch`."""
+    """The rules of a cell whose scratch folder is `scratch`."""
     writable_folders = [scratch, *(str(path) for path in writable)]
     readable_folders = [*(str(path) for path in readable), *system_files()]
     return Rules(
@@ -257,7 +255,7 @@ class Guard:
     # -- programs ---------------------------------------------------------------------------------------------
 
     def _program(self, args: tuple[Any, ...]) -> None:
-        self._refuse("programs", "starting a program was refused: component code runs in its worker only")
+        self._refuse("programs", "starting a program was refused: component code runs in its cell only")
 
     @staticmethod
     def _refuse(rule: str, message: str) -> None:

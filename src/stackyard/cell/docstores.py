@@ -1,8 +1,8 @@
 """A pipeline's document stores, found through its components, and the reads and deletes the API offers on them.
 
-Every call here is blocking and runs in a worker process, under a lease on the revision (`on_store` is the work the
-API sends there). In-memory stores
-are guarded by `index_guard`, so these calls never fail a query or an indexing run going on at the same time.
+Every call here is blocking and runs in a cell, for a `Documents` job the server sent under a lease on the revision
+(`cell/work.py`). In-memory stores are guarded by `index_guard`, so these calls never fail a query or an indexing
+run going on at the same time.
 """
 
 from __future__ import annotations
@@ -79,13 +79,6 @@ def pick_store(build: Build, pipeline: str, component: str | None) -> tuple[str,
             components=list(stores),
         )
     return next(iter(stores.items()))
-
-
-def on_store(build: Build, pipeline: str, component: str | None, call: Callable[[Any], T]) -> tuple[str, T]:
-    """The work of a document route, done in a worker: `call(store)` on the store `pick_store` finds. `call` is a
-    `functools.partial` of `search`, `count` or `delete`, so it travels to the worker."""
-    name, store = pick_store(build, pipeline, component)
-    return name, call(store)
 
 
 def search(store: Any, filters: dict[str, Any] | None, offset: int, limit: int) -> tuple[int, list[Document]]:

@@ -1,9 +1,9 @@
-"""What a template may make as it renders, enforced inside Jinja's sandbox in every worker.
+"""What a template may make as it renders, enforced inside Jinja's sandbox in every cell.
 
 The checks on a template's syntax tree (`definitions/templates.py`) refuse, with a 422 before anything is built,
 the arithmetic they can see: a power, a product with a big literal, a literal width. What they cannot see is a
 value that only exists at run time: `{{ 'a' * n * n }}` with `n` from the run, `{{ '%0*d' % (width, 1) }}`,
-`{{ text|center(size) }}`. So every worker checks the values themselves, where the string or number would be
+`{{ text|center(size) }}`. So every cell checks the values themselves, where the string or number would be
 made, whatever template, component or nesting asked for it:
 
 - `*`, `**` and `%` go through the sandbox's operator hook (Jinja's `intercepted_binops`, which also stops them
@@ -12,7 +12,7 @@ made, whatever template, component or nesting asked for it:
 - `str.format` (the sandbox's formatter, with nested widths already filled in), the `format`, `center` and
   `indent` filters and `lipsum()` are held to the same widths and sizes.
 
-A refusal raises `Refused` with rule `template-arithmetic`; the worker answers it as a 422 that names the rule.
+A refusal raises `Refused` with rule `template-arithmetic`; the cell answers it as a 422 that names the rule.
 Jinja's sandbox bounds `range()` already (100,000 items). Loops and long renders are bounded by the run's time and
 CPU limits, as any component's work is.
 """

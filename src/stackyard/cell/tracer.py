@@ -1,7 +1,7 @@
 """The Haystack tracer a cell installs: component timings for the server's metrics, and spans without content.
 
 Haystack opens a span around every pipeline run and every component run (`haystack.tracing`). Stackyard installs one
-process-wide tracer that reads the current `JobScope` (a context variable the run path sets in the worker thread's
+process-wide tracer that reads the current `JobScope` (a context variable the run path sets in the job thread's
 copy of the job's context) to know which pipeline and which app's metrics a component belongs to. Spans go on to the
 scope's span recorder (the server replays them into OpenTelemetry, when enabled) or else to whatever tracer was
 installed before Stackyard's. Inputs and outputs never go anywhere: content tags are dropped, whatever

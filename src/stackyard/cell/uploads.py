@@ -144,7 +144,7 @@ def writer_components(build: Build) -> list[str]:
 def index_files(
     build: Build, target: FilesInput, uploads: list[Upload], params: dict[str, Any], policy: InputPolicy | None = None
 ) -> list[FileResult]:
-    """Run the pipeline once per file, with `params` as further inputs. Blocking: call it in a worker thread."""
+    """Run the pipeline once per file, with `params` as further inputs. Blocking: call it in a job thread."""
     writers = writer_components(build)
     results = []
     for upload in uploads:
@@ -165,7 +165,7 @@ def index_files(
 def index_upload_work(
     build: Build, uploads: list[Upload], params: dict[str, Any], policy: InputPolicy | None = None
 ) -> tuple[str, list[FileResult]]:
-    """The work of an upload, done in a worker: the input that takes the files, checked against their types, then
+    """The work of an upload, done in a cell: the input that takes the files, checked against their types, then
     one run per file (`index_files`)."""
     target = files_input(build)
     check_types(uploads, accepted_types(build, target))

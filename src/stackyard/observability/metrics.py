@@ -270,7 +270,7 @@ class RunSeries:
         return time.perf_counter()
 
     def executing(self) -> None:
-        """A worker took the run: it is in flight until `stopped`."""
+        """The run left its queue for a cell: it is in flight until `stopped`."""
         self.in_flight.inc()
 
     def stopped(self) -> None:

@@ -65,7 +65,7 @@ class Otel:
             yield span
 
     def replay(self, records: tuple[SpanRecord, ...]) -> None:
-        """Record the spans a worker process wrote down during a run, beneath the current (request) span, with the
+        """Record the spans a cell wrote down during a run, beneath the current (request) span, with the
         times they had there. Parents open before their children, so their records come first by id."""
         made: dict[int, trace.Span] = {}
         for record in sorted(records, key=lambda each: each.id):

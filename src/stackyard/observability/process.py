@@ -68,7 +68,7 @@ class Observability:
 
     @property
     def replay(self) -> Callable[[tuple[SpanRecord, ...]], None] | None:
-        """Where the spans a worker recorded during a run go: OpenTelemetry, beneath the request's span, if on."""
+        """Where the spans a cell recorded during a run go: OpenTelemetry, beneath the request's span, if on."""
         return self.otel.replay if self.otel is not None else None
 
     def publish_state(self, registry: Registry, generation: int, cells: CellCensus) -> None:
