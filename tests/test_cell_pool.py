@@ -25,20 +25,10 @@ from stackyard.wire.jobs import Run
 from stackyard.wire.replies import Done, Failed
 from tests.components import GATES, alive, warm_ups
 from tests.waiting import until
-from tests.yamls import gate_yaml, prompt_yaml
+from tests.yamls import component_yaml, gate_yaml, prompt_yaml
 
 pytestmark = pytest.mark.process
 REPO = Path(__file__).resolve().parent.parent
-
-
-def one(kind: str, **params: Any) -> str:
-    rendered = ", ".join(f"{key}: {json.dumps(value)}" for key, value in params.items())
-    return f"""components:
-  step:
-    type: tests.components.{kind}
-    init_parameters: {{{rendered}}}
-connections: []
-"""
 
 
 def settings_for(tmp_path: Path, **update: Any) -> Settings:
@@ -68,9 +58,9 @@ async def run(pool: CellPool, info: BuildInfo, data: dict[str, Any], seconds: fl
 
 async def test_one_cell_serves_many_sync_runs_at_once(pool: CellPool) -> None:
     # Ten runs that each wait until all ten have arrived: they meet only if the one cell runs them together.
-    info = await pool.prepare("meet", one("Rendezvous", key="sync-10", count=10))
+    info = await pool.prepare("meet", component_yaml("Rendezvous", key="sync-10", count=10))
     results = await asyncio.gather(*(run(pool, info, {"text": str(n)}) for n in range(10)))
-    pids = {result["step"]["text"].split()[-1] for result in results}
+    pids = {result["work"]["text"].split()[-1] for result in results}
     assert len(pids) == 1
     assert [cell.name for cell in pool.cells_of("shared")] == [pool.cells_of("shared")[0].name]
 
@@ -78,7 +68,7 @@ async def test_one_cell_serves_many_sync_runs_at_once(pool: CellPool) -> None:
 @pytest.mark.parametrize("pool", [{"cell_threads": 2}], indirect=True)
 async def test_async_runs_wait_on_the_cells_loop_and_hold_no_thread(pool: CellPool) -> None:
     # Two threads, twenty runs that wait for each other: only runs awaited on the loop can all be under way.
-    info = await pool.prepare("meet", one("AsyncRendezvous", key="async-20", count=20))
+    info = await pool.prepare("meet", component_yaml("AsyncRendezvous", key="async-20", count=20))
     assert info.runs_async
     results = await asyncio.gather(*(run(pool, info, {"text": str(n)}) for n in range(20)))
     assert len(results) == 20
@@ -87,7 +77,7 @@ async def test_async_runs_wait_on_the_cells_loop_and_hold_no_thread(pool: CellPo
 @pytest.mark.parametrize("pool", [{"cell_threads": 2}], indirect=True)
 async def test_async_streams_wait_on_the_cells_loop_and_hold_no_thread(pool: CellPool) -> None:
     # Two threads, twelve streams that wait for each other after their first chunk.
-    info = await pool.prepare("chat", one("AsyncStreamingRendezvous", key="streams-12", count=12))
+    info = await pool.prepare("chat", component_yaml("AsyncStreamingRendezvous", key="streams-12", count=12))
     assert info.runs_async
     chunks: list[list[bytes]] = [[] for _ in range(12)]
     results = await asyncio.gather(
@@ -122,7 +112,7 @@ async def test_sync_runs_beyond_the_threads_wait_their_turn_and_another_pipeline
 async def test_a_run_past_its_deadline_that_cannot_stop_recycles_its_cell_and_the_others_finish(
     pool: CellPool,
 ) -> None:
-    slow = await pool.prepare("slow", one("Spin"))  # never returns: only ending its cell stops it
+    slow = await pool.prepare("slow", component_yaml("Spin"))  # never returns: only ending its cell stops it
     held = await pool.prepare("held", gate_yaml("recycle-held", "held"))
     (cell,) = pool.cells_of("shared")
     entered, release = GATES["recycle-held"]
@@ -144,7 +134,7 @@ async def test_a_run_past_its_deadline_that_cannot_stop_recycles_its_cell_and_th
 
 @pytest.mark.parametrize("pool", [{"run_cpu_seconds": 0.3}], indirect=True)
 async def test_a_run_over_its_cpu_time_fails_and_its_cell_retires(pool: CellPool) -> None:
-    info = await pool.prepare("spin", one("Spin"))
+    info = await pool.prepare("spin", component_yaml("Spin"))
     greet = await pool.prepare("greet", prompt_yaml())
     (cell,) = pool.cells_of("shared")
     with pytest.raises(RunFailed, match="more CPU time than a request may"):
@@ -157,7 +147,7 @@ async def test_a_run_over_its_cpu_time_fails_and_its_cell_retires(pool: CellPool
 async def test_a_run_out_of_memory_retires_its_cell_and_the_next_run_of_another_pipeline_succeeds(
     pool: CellPool,
 ) -> None:
-    hungry = await pool.prepare("hungry", one("Allocate", size=8 * 1024**3))
+    hungry = await pool.prepare("hungry", component_yaml("Allocate", size=8 * 1024**3))
     greet = await pool.prepare("greet", prompt_yaml())
     (cell,) = pool.cells_of("shared")
     with pytest.raises(RunFailed, match="ran out of memory"):
@@ -168,7 +158,7 @@ async def test_a_run_out_of_memory_retires_its_cell_and_the_next_run_of_another_
 
 
 async def test_a_pipeline_that_keeps_crashing_its_cells_is_refused_and_the_others_run_on(pool: CellPool) -> None:
-    crash = await pool.prepare("crash", one("Crash"))
+    crash = await pool.prepare("crash", component_yaml("Crash"))
     greet = await pool.prepare("greet", prompt_yaml())
     for _ in range(3):
         with pytest.raises(RunFailed, match="cell doing the work ended"):
@@ -179,34 +169,30 @@ async def test_a_pipeline_that_keeps_crashing_its_cells_is_refused_and_the_other
     assert (await run(pool, greet, {"name": "Ann"}, pipeline="greet"))["prompt"]["prompt"] == "Hello Ann"
 
 
+def in_memory(*indexes: str) -> str:
+    """A BM25 retriever on each of `indexes`, each with an in-memory store of its own."""
+    retrievers = "".join(
+        f"""  retriever-{index}:
+    type: haystack.components.retrievers.in_memory.bm25_retriever.InMemoryBM25Retriever
+    init_parameters:
+      document_store:
+        type: haystack.document_stores.in_memory.document_store.InMemoryDocumentStore
+        init_parameters: {{index: {index}}}
+"""
+        for index in indexes
+    )
+    return f"components:\n{retrievers}connections: []\n"
+
+
 async def test_placement_small_isolated_and_in_memory_pipelines(pool: CellPool) -> None:
     await pool.prepare("small", prompt_yaml())
     isolated = prompt_yaml().replace("connections: []", "connections: []\nmetadata:\n  serving: {processes: 2}")
     await pool.prepare("alone", isolated)
-    memory = """components:
-  retriever:
-    type: haystack.components.retrievers.in_memory.bm25_retriever.InMemoryBM25Retriever
-    init_parameters:
-      document_store:
-        type: haystack.document_stores.in_memory.document_store.InMemoryDocumentStore
-        init_parameters: {index: INDEX}
-connections: []
-"""
-    await pool.prepare("docs", memory.replace("INDEX", "a"))
+    await pool.prepare("docs", in_memory("a"))
     assert pool.placed == {"small": "shared", "alone": "pipeline:alone", "docs": "indexes:a"}
     assert len(pool.cells_of("pipeline:alone")) == 2
     assert len(pool.cells_of("indexes:a")) == 1
-    two = (
-        memory.replace("connections: []", "").replace("INDEX", "a")
-        + """  other:
-    type: haystack.components.retrievers.in_memory.bm25_retriever.InMemoryBM25Retriever
-    init_parameters:
-      document_store:
-        type: haystack.document_stores.in_memory.document_store.InMemoryDocumentStore
-        init_parameters: {index: b}
-connections: []
-"""
-    )
+    two = in_memory("a", "b")
     with pytest.raises(InvalidDefinition, match="overlap"):
         await pool.prepare("bridge", two)
     assert "bridge" not in pool.placed
@@ -263,7 +249,7 @@ async def test_cells_end_when_the_server_is_gone(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     server = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), one("Spin"), stdout=asyncio.subprocess.PIPE, env=env
+        sys.executable, str(script), component_yaml("Spin"), stdout=asyncio.subprocess.PIPE, env=env
     )
     assert server.stdout is not None
     line = await asyncio.wait_for(server.stdout.readline(), 60)
@@ -290,7 +276,7 @@ def fork_servers() -> list[int]:
 
 
 async def test_after_the_fork_server_is_killed_a_run_past_its_deadline_still_ends_its_cell(pool: CellPool) -> None:
-    info = await pool.prepare("spin", one("Spin"))
+    info = await pool.prepare("spin", component_yaml("Spin"))
     [first] = fork_servers()
     os.kill(first, signal.SIGKILL)
     # The cells it forked serve on; the next one comes from a new fork server, which multiprocessing starts.

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 PROMPT = "haystack.components.builders.prompt_builder.PromptBuilder"
+
+
+def component_yaml(kind: str, **params: object) -> str:
+    """One component of the tests' own (`tests.components`), named `work`, with `params`."""
+    return f"""components:
+  work:
+    type: tests.components.{kind}
+    init_parameters: {json.dumps(params)}
+connections: []
+"""
 
 
 def prompt_yaml(template: str = "Hello {{ name }}", required: str = "name") -> str:

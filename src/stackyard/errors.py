@@ -76,10 +76,6 @@ class StackyardError(Exception):
         self.detail = trim(detail)
         self.extensions = extensions
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A pickled problem (a process pool's, a test's) keeps its extensions; the default would drop them.
-        return (_rebuilt, (type(self), self.detail, self.extensions))
-
     @property
     def type(self) -> str:
         return PROBLEM_BASE + self.slug
@@ -390,7 +386,3 @@ class StoreReadOnly(StoreUnavailable):
     slug = "store-read-only"
     title = "The definition store cannot be written"
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "30"}
-
-
-def _rebuilt(kind: type[StackyardError], detail: str, extensions: dict[str, Any]) -> StackyardError:
-    return kind(detail, **extensions)

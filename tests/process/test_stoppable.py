@@ -9,7 +9,6 @@ limit, timed out or not.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,7 @@ from tests.components import Signal, occupying
 from tests.conftest import REPO
 from tests.process.server import Server, running
 from tests.waiting import wait_until
+from tests.yamls import component_yaml
 
 YAML = {"Content-Type": "application/yaml"}
 RUN_TIMEOUT = 3.0
@@ -38,15 +38,6 @@ BACKTRACKING = """components:
 connections: []
 """
 EVIL_TEXT = "a" * 40 + "!"  # (a+)+ tries every split of 40 a's before it gives up: longer than the universe lasts
-
-
-def component_yaml(kind: str, **params: object) -> str:
-    return f"""components:
-  work:
-    type: tests.components.{kind}
-    init_parameters: {json.dumps(params)}
-connections: []
-"""
 
 
 SPIN = component_yaml("Spin", seconds=None)

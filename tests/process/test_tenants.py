@@ -9,7 +9,6 @@ the examples as deployed, each tried for real.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -21,8 +20,10 @@ import pytest
 
 from tests.components import alive
 from tests.conftest import REPO
+from tests.documents import on_index
 from tests.process.server import Server, running
 from tests.waiting import wait_until
+from tests.yamls import component_yaml
 
 pytestmark = pytest.mark.process
 
@@ -30,19 +31,6 @@ YAML = {"Content-Type": "application/yaml"}
 INDEXING = (REPO / "examples/pipelines/indexing.yml").read_text()
 QUERY = (REPO / "examples/pipelines/query.yml").read_text()
 GREET = (REPO / "examples/pipelines/greet.yml").read_text()
-
-
-def on_index(yaml_text: str, index: str) -> str:
-    return yaml_text.replace("index: docs", f"index: {index}")
-
-
-def component_yaml(kind: str, **params: object) -> str:
-    return f"""components:
-  work:
-    type: tests.components.{kind}
-    init_parameters: {json.dumps(params)}
-connections: []
-"""
 
 
 @pytest.fixture(scope="module")

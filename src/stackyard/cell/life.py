@@ -10,8 +10,9 @@ talks to each over a socket pair: named jobs in (`wire.jobs`), replies out (`wir
   (`Pipeline.run_async`), whose sync components go to threads of their own, so a run waiting on a remote model
   holds no thread;
 - replies are written by whichever thread has one, one frame at a time (a lock);
-- a watchdog thread holds each sync job to its CPU time (`STACKYARD_RUN_CPU_SECONDS`), read from the job's own
-  thread clock: past it, the job fails and the cell asks to retire (`Retire`), since a thread cannot be stopped.
+- a watchdog thread beats every 0.1 s (`Beat`: a cell gone silent is held by a call that keeps Python's lock), and
+  holds each sync job to its CPU time (`STACKYARD_RUN_CPU_SECONDS`), read from the job's own thread clock: past
+  it, the job fails and the cell asks to retire (`Retire`), since a thread cannot be stopped.
   Running out of memory retires the cell too; the server starts its replacement and ends it once its other jobs
   are done.
 
@@ -63,8 +64,6 @@ from stackyard.wire.replies import BEAT_EVERY, Beat, Chunk, Done, Failed, Fault,
 
 log = logging.getLogger(__name__)
 
-WATCH_EVERY = 0.1  # seconds between two looks at the running jobs' CPU time
-
 
 @dataclass(eq=False)
 class _Active:
@@ -102,9 +101,7 @@ class CellProcess:
     def serve(self) -> None:
         """Read jobs until the server closes the socket (or is gone)."""
         threading.Thread(target=self.loop.run_forever, name="stackyard-loop", daemon=True).start()
-        if self.config.cpu_seconds is not None:
-            threading.Thread(target=self._watch, name="stackyard-watchdog", daemon=True).start()
-        threading.Thread(target=self._beat, name="stackyard-beat", daemon=True).start()
+        threading.Thread(target=self._watch, name="stackyard-watchdog", daemon=True).start()
         frames = job_frames(self.config.max_frame_bytes)
         while True:
             try:
@@ -258,35 +255,36 @@ class CellProcess:
             with contextlib.suppress(OSError):
                 self.send(Retire(reason))
 
-    def _beat(self) -> None:
+    def _watch(self) -> None:
+        """Every `BEAT_EVERY` seconds: a beat to the server (its silence says this cell is held), and each sync
+        job's CPU time against its budget (`STACKYARD_RUN_CPU_SECONDS`), read from the job's own thread clock."""
+        budget = self.config.cpu_seconds
         while True:
             time.sleep(BEAT_EVERY)
             try:
                 self.send(Beat(self._taken))
             except OSError:
                 return
+            if budget is not None:
+                self._hold_to(budget)
 
-    def _watch(self) -> None:
-        budget = self.config.cpu_seconds
-        assert budget is not None
-        while True:
-            time.sleep(WATCH_EVERY)
-            for job_id, active in list(self._active.items()):
-                if active.answered:
-                    continue
-                try:
-                    used = time.clock_gettime(active.clock) - active.cpu_at_start
-                except OSError:  # the thread ended meanwhile
-                    continue
-                if used > budget:
-                    active.answered = True
-                    refused = RunFailed(
-                        f"The work used more CPU time than a request may ({budget:g} s, STACKYARD_RUN_CPU_SECONDS); "
-                        "it was stopped and its cell replaced."
-                    )
-                    with contextlib.suppress(OSError):
-                        self.send(Failed(job_id, Fault.of(refused)))
-                    self.retire("a job used more than its CPU time")
+    def _hold_to(self, budget: float) -> None:
+        for job_id, active in list(self._active.items()):
+            if active.answered:
+                continue
+            try:
+                used = time.clock_gettime(active.clock) - active.cpu_at_start
+            except OSError:  # the thread ended meanwhile
+                continue
+            if used > budget:
+                active.answered = True
+                refused = RunFailed(
+                    f"The work used more CPU time than a request may ({budget:g} s, STACKYARD_RUN_CPU_SECONDS); "
+                    "it was stopped and its cell replaced."
+                )
+                with contextlib.suppress(OSError):
+                    self.send(Failed(job_id, Fault.of(refused)))
+                self.retire("a job used more than its CPU time")
 
     def close(self) -> None:
         self.work.builds.close_all()

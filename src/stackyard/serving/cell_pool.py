@@ -211,11 +211,6 @@ class CellPool:
             shutil.rmtree(self.config.scratch_root, ignore_errors=True)  # what killed cells left
 
     @property
-    def busy(self) -> int:
-        """Cells with a job in flight."""
-        return sum(1 for cell in self._cells() if cell.load)
-
-    @property
     def jobs(self) -> int:
         """Jobs in flight in all cells."""
         return sum(cell.load for cell in self._cells())
@@ -226,10 +221,6 @@ class CellPool:
         for cell in self._cells():
             counts[cell.state.value] += 1
         return counts
-
-    @property
-    def size(self) -> int:
-        return len(self._cells())
 
     def census(self) -> list[dict[str, Any]]:
         """Each cell that is not gone: its name, group, state, pid, jobs in flight, and the pipelines of its group."""
