@@ -227,3 +227,25 @@ def test_a_number_beyond_64_bits_is_422_and_the_pipeline_serves_on(client: TestC
     assert answer.status_code == 422, answer.text
     assert "64 bits" in answer.json()["detail"]
     assert client.post("/pipelines/a/run", json={"data": {"name": "Ada"}}).status_code == 200
+
+
+def test_the_input_size_limit_holds_on_every_way_a_string_reaches_the_pipeline(client: TestClient) -> None:
+    from tests.conftest import REPO
+    from tests.documents import on_index
+
+    example = on_index((REPO / "examples/pipelines/query.yml").read_text(), "limits")
+    assert client.put("/pipelines/query", content=example, headers=YAML).status_code == 201
+    long = "q" * 10_001  # the example's metadata.serving.max_input_chars is 10,000
+    tries = {
+        "flat input": client.post("/pipelines/query/run", json={"data": {"query": long}}),
+        "per component": client.post("/pipelines/query/run", json={"data": {"prompt": {"query": long}}}),
+        "nested in a value": client.post(
+            "/pipelines/query/run", json={"data": {"query": "q", "filters": {"field": "meta.a", "value": [long]}}}
+        ),
+        "streamed": client.post("/pipelines/query/run", json={"data": {"query": long}, "stream": True}),
+        "the 1.x route": client.post("/query", json={"query": long}),
+    }
+    for way, answer in tries.items():
+        assert answer.status_code == 422, (way, answer.text)
+        assert answer.json().get("rule") == "max-input-chars", (way, answer.text)
+    assert client.post("/pipelines/query/run", json={"data": {"query": "q" * 10_000}}).status_code == 200
